@@ -1,0 +1,53 @@
+import type { ReactorEvent } from '../event.js';
+import type { DriverName } from '../handlers/spec.js';
+
+export type ResultStatus = 'ok' | 'error' | 'timeout';
+
+/**
+ * One handler run, as stored in the `results` collection. Keeps EventReactor's result
+ * fields (`driver_type`, `event_type`, `namespace`, `handler`, `code` or `error`, `data`).
+ */
+export interface HandlerResult {
+  /** `<job id>#<attempt>`: one document per attempt. */
+  _id: string;
+  event_id: string;
+  trace_id: string;
+  key: string;
+  namespace: string;
+  event_type: string;
+  handler: string;
+  handler_id: string;
+  driver: DriverName;
+  driver_type: DriverName;
+  job_id: string;
+  status: ResultStatus;
+  /** Exit code (shell) or 0 (tsfunc) on success; the exit code on a shell failure; absent otherwise. */
+  code?: number;
+  /** Error message on failure or timeout. */
+  error?: string;
+  /** Error code (`ERR_HANDLER`, `ERR_HANDLER_TIMEOUT`, `ERR_HANDLER_REFUSED`). */
+  error_code?: string;
+  /** Signal that ended a shell handler. */
+  signal?: string;
+  /** stdout (shell) or the return value (tsfunc), capped at `worker.output_limit` bytes. */
+  data: unknown;
+  /** True when `data` was cut at the output limit. */
+  data_truncated?: boolean;
+  /** Last 4 KiB of stderr (shell). */
+  stderr?: string;
+  start: Date;
+  end: Date;
+  duration_ms: number;
+  attempt: number;
+  host: string;
+  pid: number;
+}
+
+/** Where events and handler results are kept. */
+export interface Archive {
+  /** Store events; an id already stored counts as a duplicate, not an error. */
+  insertEvents(events: readonly ReactorEvent[]): Promise<{ inserted: number; duplicates: number }>;
+  /** Store handler results; an `_id` already stored is skipped. */
+  insertResults(results: readonly HandlerResult[]): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,186 @@
+import { MongoBulkWriteError, MongoClient, type Collection, type Db, type Document, type IndexDescription } from 'mongodb';
+import { ArchiveError } from '../errors.js';
+import { eventKey, type ReactorEvent } from '../event.js';
+import type { Logger } from '../logger.js';
+import type { Archive, HandlerResult } from './archive.js';
+
+export const EVENTS_COLLECTION = 'events';
+export const RESULTS_COLLECTION = 'results';
+
+export interface MongoArchiveOptions {
+  url: string;
+  database: string;
+  log: Logger;
+  /** How long to wait for the server when connecting and per operation; default 10000 ms. */
+  serverSelectionTimeoutMS?: number;
+}
+
+const KNOWN_EVENT_FIELDS = new Set(['id', 'namespace', 'event_type', 'payload', 'timestamp', 'trace_id', 'parent_event', 'seq', 'epoch']);
+const DUPLICATE_KEY = 11000;
+const NAMESPACE_NOT_FOUND = 26;
+
+/**
+ * MongoDB archive. `events` holds one document per event (`_id` = event id), `results`
+ * one per handler attempt. Works on MongoDB and on FerretDB.
+ */
+export class MongoArchive implements Archive {
+  readonly #client: MongoClient;
+  readonly #db: Db;
+  readonly #log: Logger;
+  readonly events: Collection<Document>;
+  readonly results: Collection<HandlerResult>;
+  #closing: Promise<void> | undefined;
+
+  private constructor(client: MongoClient, database: string, log: Logger) {
+    this.#client = client;
+    this.#db = client.db(database);
+    this.#log = log;
+    this.events = this.#db.collection(EVENTS_COLLECTION);
+    this.results = this.#db.collection<HandlerResult>(RESULTS_COLLECTION);
+  }
+
+  /** Connect and make sure the indexes exist. */
+  static async connect(options: MongoArchiveOptions): Promise<MongoArchive> {
+    const client = new MongoClient(options.url, {
+      serverSelectionTimeoutMS: options.serverSelectionTimeoutMS ?? 10_000,
+      appName: 'event-reactor',
+    });
+    try {
+      await client.connect();
+      const archive = new MongoArchive(client, options.database, options.log);
+      await archive.#ensureIndexes();
+      return archive;
+    } catch (err) {
+      await client.close().catch(() => undefined);
+      throw new ArchiveError(`cannot connect to MongoDB at ${redact(options.url)}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  get db(): Db {
+    return this.#db;
+  }
+
+  async #ensureIndexes(): Promise<void> {
+    await ensureIndexes(this.events, [
+      { key: { key: 1, time: -1 }, name: 'key_time' },
+      { key: { time: -1 }, name: 'time' },
+      { key: { trace_id: 1 }, name: 'trace_id' },
+    ]);
+    await ensureIndexes(this.results as unknown as Collection<Document>, [
+      { key: { event_id: 1 }, name: 'event_id' },
+      { key: { key: 1, start: -1 }, name: 'key_start' },
+      { key: { status: 1, start: -1 }, name: 'status_start' },
+    ]);
+  }
+
+  async insertEvents(events: readonly ReactorEvent[]): Promise<{ inserted: number; duplicates: number }> {
+    if (events.length === 0) return { inserted: 0, duplicates: 0 };
+    const receivedAt = new Date();
+    const docs = events.map((e) => toEventDoc(e, receivedAt));
+    const { inserted, duplicates, rejected } = await this.#insert(this.events, docs);
+    if (rejected.length === 0) return { inserted, duplicates };
+    // The server refused some documents (field names MongoDB or FerretDB do not store,
+    // such as "$x" or "a.b" inside a payload). Keep the event: store the payload and
+    // any extra fields as JSON text instead, and say so in the document.
+    const fallback = rejected.map(({ index, message }) => toTextEventDoc(events[index]!, receivedAt, message));
+    this.#log.warn({ count: fallback.length, reason: rejected[0]?.message }, 'events stored with payload as JSON text');
+    const second = await this.#insert(this.events, fallback);
+    if (second.rejected.length > 0) {
+      throw new ArchiveError(`MongoDB refused ${second.rejected.length} events: ${second.rejected[0]!.message}`);
+    }
+    return { inserted: inserted + second.inserted, duplicates: duplicates + second.duplicates };
+  }
+
+  async insertResults(results: readonly HandlerResult[]): Promise<void> {
+    if (results.length === 0) return;
+    const { rejected } = await this.#insert(this.results as unknown as Collection<Document>, results as unknown as Document[]);
+    if (rejected.length === 0) return;
+    const fallback = rejected.map(({ index, message }) => {
+      const r = results[index]!;
+      return { ...r, data: JSON.stringify(r.data) ?? null, data_encoding: 'json', archive_note: message };
+    });
+    const second = await this.#insert(this.results as unknown as Collection<Document>, fallback);
+    if (second.rejected.length > 0) throw new ArchiveError(`MongoDB refused ${second.rejected.length} results: ${second.rejected[0]!.message}`);
+  }
+
+  async #insert(
+    collection: Collection<Document>,
+    docs: Document[],
+  ): Promise<{ inserted: number; duplicates: number; rejected: { index: number; message: string }[] }> {
+    try {
+      const res = await collection.insertMany(docs, { ordered: false });
+      return { inserted: res.insertedCount, duplicates: 0, rejected: [] };
+    } catch (err) {
+      if (!(err instanceof MongoBulkWriteError)) {
+        throw new ArchiveError(`insert into ${collection.collectionName} failed: ${(err as Error).message}`, { cause: err });
+      }
+      const writeErrors = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
+      let duplicates = 0;
+      const rejected: { index: number; message: string }[] = [];
+      for (const we of writeErrors) {
+        if (we.code === DUPLICATE_KEY) duplicates++;
+        else rejected.push({ index: we.index, message: we.errmsg ?? `code ${we.code}` });
+      }
+      // A bulk error without per-document errors is a server/connection failure.
+      if (writeErrors.length === 0) {
+        throw new ArchiveError(`insert into ${collection.collectionName} failed: ${err.message}`, { cause: err });
+      }
+      return { inserted: err.insertedCount ?? docs.length - writeErrors.length, duplicates, rejected };
+    }
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= this.#client.close();
+    return this.#closing;
+  }
+}
+
+/**
+ * Create the indexes that do not exist yet. Only missing ones are sent: FerretDB 1.24
+ * drops the connection when asked to create an index that already exists.
+ */
+async function ensureIndexes(collection: Collection<Document>, wanted: IndexDescription[]): Promise<void> {
+  let existing: Set<string>;
+  try {
+    existing = new Set((await collection.listIndexes().toArray()).map((i) => String(i['name'])));
+  } catch (err) {
+    if ((err as { code?: number }).code !== NAMESPACE_NOT_FOUND) throw err;
+    existing = new Set();
+  }
+  const missing = wanted.filter((w) => !existing.has(w.name ?? ''));
+  if (missing.length > 0) await collection.createIndexes(missing);
+}
+
+export function toEventDoc(e: ReactorEvent, receivedAt: Date): Document {
+  const doc: Document = { _id: e.id };
+  for (const [k, v] of Object.entries(e)) {
+    if (k === '_id') continue;
+    Object.defineProperty(doc, k, { value: v, enumerable: true, writable: true, configurable: true });
+  }
+  doc['key'] = eventKey(e);
+  doc['time'] = new Date(e.timestamp * 1000);
+  doc['received_at'] = receivedAt;
+  return doc;
+}
+
+function toTextEventDoc(e: ReactorEvent, receivedAt: Date, reason: string): Document {
+  const doc: Document = { _id: e.id };
+  const extras: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(e)) {
+    if (k === 'payload' || k === '_id') continue;
+    if (KNOWN_EVENT_FIELDS.has(k)) doc[k] = v;
+    else extras[k] = v;
+  }
+  doc['payload_json'] = JSON.stringify(e.payload) ?? 'null';
+  if (Object.keys(extras).length > 0) doc['extra_json'] = JSON.stringify(extras);
+  doc['archive_note'] = `payload stored as JSON text: ${reason}`;
+  doc['key'] = eventKey(e);
+  doc['time'] = new Date(e.timestamp * 1000);
+  doc['received_at'] = receivedAt;
+  return doc;
+}
+
+/** Hide a password in a connection string for logs and errors. */
+export function redact(url: string): string {
+  return url.replace(/\/\/([^:/@]+):([^@]+)@/, '//$1:***@');
+}

@@ -1,0 +1,58 @@
+import { Option, type Command } from 'commander';
+import { ConfigError, ReactorError, formatProblem } from '../errors.js';
+import { createLogger, type Logger } from '../logger.js';
+import { loadConfig, type ConfigOverrides } from '../config/load.js';
+import type { ReactorSettings } from '../config/settings.js';
+import { exitCodeFor } from './exit-codes.js';
+
+/** Options every daemon command accepts. */
+export interface DaemonFlags {
+  config?: string;
+  logLevel?: string;
+  redisUrl?: string;
+  mongoUrl?: string;
+  concurrency?: number;
+}
+
+export function addDaemonOptions(cmd: Command): Command {
+  return cmd
+    .option('-c, --config <file>', 'config.json (default: $EVENT_REACTOR_CONFIG or /etc/event-reactor/config.json)')
+    .option('-l, --log-level <level>', 'DEBUG, INFO, WARNING, ERROR or CRITICAL (overrides logging.loglevel)')
+    .addOption(new Option('--redis-url <url>', 'Redis URL (overrides redis.url and $REDIS_URL)'))
+    .addOption(new Option('--mongo-url <url>', 'MongoDB URL (overrides mongodb.url and $MONGO_URL)'));
+}
+
+export function overridesFrom(flags: DaemonFlags): ConfigOverrides {
+  const o: ConfigOverrides = {};
+  if (flags.logLevel !== undefined) o.logLevel = flags.logLevel;
+  if (flags.redisUrl !== undefined) o.redisUrl = flags.redisUrl;
+  if (flags.mongoUrl !== undefined) o.mongoUrl = flags.mongoUrl;
+  if (flags.concurrency !== undefined) o.concurrency = flags.concurrency;
+  return o;
+}
+
+/** Load settings and a logger; config warnings are logged once each. */
+export function loadForDaemon(flags: DaemonFlags, name: string): { settings: ReactorSettings; log: Logger } {
+  const { settings, warnings } = loadConfig({ path: flags.config, overrides: overridesFrom(flags) });
+  const log = createLogger({ level: settings.logLevel, name });
+  for (const w of warnings) log.warn({ file: w.file, key: w.path }, w.message);
+  return { settings, log };
+}
+
+/** Print an error for a person on stderr and return the exit code for it. */
+export function reportError(err: unknown, prefix: string): number {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`${prefix}: configuration error\n${err.problems.map((p) => `  ${formatProblem(p)}`).join('\n')}\n`);
+  } else if (err instanceof ReactorError) {
+    process.stderr.write(`${prefix}: ${err.message}\n`);
+  } else {
+    process.stderr.write(`${prefix}: internal error: ${(err as Error)?.stack ?? String(err)}\n`);
+  }
+  return exitCodeFor(err);
+}
+
+export function parsePositiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`expected a positive whole number, got "${value}"`);
+  return n;
+}

@@ -1,0 +1,2 @@
+export { main } from './main.js';
+export { runDaemonProgram, runFireProgram, runReactorProgram } from './programs.js';

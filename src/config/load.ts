@@ -1,0 +1,186 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { z } from 'zod';
+import { ConfigError, type ConfigProblem } from '../errors.js';
+import { toPinoLevel } from '../logger.js';
+import { DEFAULT_MAX_EVENT_BYTES } from '../event.js';
+import { configFileSchema, zmqInputConfigSchema, type ConfigFile } from './schema.js';
+import { connectUri, DEFAULT_CONFIG_PATH, resolveFrom } from './paths.js';
+import type { ReactorSettings } from './settings.js';
+
+/** Values that win over config.json (from command-line flags). */
+export interface ConfigOverrides {
+  logLevel?: string;
+  redisUrl?: string;
+  mongoUrl?: string;
+  handlersFile?: string;
+  handlersDir?: string;
+  concurrency?: number;
+}
+
+export interface LoadConfigOptions {
+  /** Path from `-c/--config`; falls back to `EVENT_REACTOR_CONFIG`, then the default path. */
+  path?: string | undefined;
+  env?: NodeJS.ProcessEnv;
+  overrides?: ConfigOverrides;
+}
+
+export interface LoadedConfig {
+  settings: ReactorSettings;
+  /** Keys that were ignored, each named with file and key path. */
+  warnings: ConfigProblem[];
+}
+
+/** Parse a JSON file, reporting a missing file or bad JSON as a ConfigError naming the file. */
+export function readJsonFile(file: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'file not found' : code === 'EACCES' ? 'permission denied' : (err as Error).message;
+    throw new ConfigError([{ file, path: '', message: why }], { cause: err });
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError([{ file, path: '', message: `not valid JSON: ${(err as Error).message}` }], { cause: err });
+  }
+}
+
+/** `outputs[0].config.port` from a zod issue path. */
+export function keyPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const part of path) {
+    if (typeof part === 'number') out += `[${part}]`;
+    else out += out ? `.${String(part)}` : String(part);
+  }
+  return out;
+}
+
+export function zodProblems(file: string, error: z.ZodError, prefix: readonly PropertyKey[] = []): ConfigProblem[] {
+  return error.issues.map((issue) => ({ file, path: keyPath([...prefix, ...issue.path]), message: issue.message }));
+}
+
+const KNOWN_TOP = new Set(Object.keys(configFileSchema.shape));
+
+/** Read and validate config.json; every problem is reported at once. */
+export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
+  const env = options.env ?? process.env;
+  const file = resolve(options.path ?? env['EVENT_REACTOR_CONFIG'] ?? DEFAULT_CONFIG_PATH);
+  const raw = readJsonFile(file);
+  return buildSettings(file, raw, env, options.overrides ?? {});
+}
+
+/** Validate an already-parsed config.json. Exposed for tests and `check-config`. */
+export function buildSettings(file: string, raw: unknown, env: NodeJS.ProcessEnv, overrides: ConfigOverrides): LoadedConfig {
+  const parsed = configFileSchema.safeParse(raw);
+  if (!parsed.success) throw new ConfigError(zodProblems(file, parsed.error));
+  const cfg: ConfigFile = parsed.data;
+  const problems: ConfigProblem[] = [];
+  const warnings: ConfigProblem[] = [];
+  const warn = (path: string, message: string): void => {
+    warnings.push({ file, path, message });
+  };
+
+  for (const key of Object.keys(cfg)) {
+    if (key === 'celery') warn(key, 'EventReactor\'s Celery settings are not used: handlers run on BullMQ workers configured by "redis" and "worker"; ignored');
+    else if (!KNOWN_TOP.has(key)) warn(key, 'unknown key; ignored');
+  }
+  if (cfg.logging?.format !== undefined) warn('logging.format', 'Python logging format is not used: logs are JSON lines (pino); ignored');
+
+  const agg = cfg.aggregator?.config ?? {};
+  const pullBind = endpoint(agg, 45454);
+
+  const rep: { bind: string; namespace: string }[] = [];
+  const feedersPath = cfg.feeds?.feeders ? 'feeds.feeders' : 'inputs';
+  const feeders = cfg.feeds?.feeders ?? cfg.inputs ?? [{ handler: 'ZMQInput', config: { uri: 'tcp://*:55055', namespace: 'local' } }];
+  feeders.forEach((feeder, i) => {
+    const at = `${feedersPath}[${i}]`;
+    if (feeder.handler !== 'ZMQInput') {
+      warn(`${at}.handler`, `feeder "${feeder.handler}" is not supported (only ZMQInput); ignored`);
+      return;
+    }
+    const fc = zmqInputConfigSchema.safeParse(feeder.config ?? {});
+    if (!fc.success) {
+      problems.push(...zodProblems(file, fc.error, [...pathOf(at), 'config']));
+      return;
+    }
+    if (fc.data.type !== undefined && !/^(zmq\.)?REP$/i.test(fc.data.type)) {
+      problems.push({ file, path: `${at}.config.type`, message: `ZMQInput feeders are REP sockets; got "${fc.data.type}"` });
+      return;
+    }
+    rep.push({ bind: fc.data.uri, namespace: fc.data.namespace ?? 'local' });
+  });
+
+  const outputs = cfg.outputs ?? [{ handler: 'zeromq', config: { port: 55000 } }];
+  let pub: { bind: string; framing: 'multipart' | 'legacy'; hwm: number } | undefined;
+  outputs.forEach((out, i) => {
+    if (out.handler !== 'zeromq') {
+      warn(`outputs[${i}].handler`, `output "${out.handler}" is not supported (only zeromq); ignored`);
+      return;
+    }
+    if (pub) {
+      warn(`outputs[${i}]`, 'only the first zeromq output is used; ignored');
+      return;
+    }
+    const oc = out.config ?? {};
+    pub = { bind: endpoint(oc, 55000), framing: oc.framing ?? 'multipart', hwm: oc.sndhwm ?? 100_000 };
+  });
+  if (!pub) problems.push({ file, path: 'outputs', message: 'needs one output with "handler": "zeromq"' });
+
+  const levelName = overrides.logLevel ?? env['EVENT_REACTOR_LOG_LEVEL'] ?? cfg.logging?.loglevel ?? 'INFO';
+  const logLevel = toPinoLevel(levelName);
+  if (!logLevel) problems.push({ file, path: 'logging.loglevel', message: `unknown level "${levelName}" (use DEBUG, INFO, WARNING, ERROR or CRITICAL)` });
+
+  if (problems.length > 0 || !pub || !logLevel) throw new ConfigError(problems);
+
+  const firstRep = rep[0];
+  const settings: ReactorSettings = {
+    configFile: file,
+    logLevel,
+    router: {
+      pullBind,
+      pullNamespace: agg.namespace ?? 'local',
+      rep,
+      pubBind: pub.bind,
+      framing: pub.framing,
+      pubHighWaterMark: pub.hwm,
+      maxEventBytes: cfg.router?.max_event_bytes ?? DEFAULT_MAX_EVENT_BYTES,
+      refusalLogIntervalMs: cfg.router?.refusal_log_interval_ms ?? 5000,
+    },
+    sub: {
+      publisherUri: cfg.subscriber?.publisher_uri ?? connectUri(pub.bind),
+      batchSize: cfg.subscriber?.batch_size ?? 500,
+      batchMs: cfg.subscriber?.batch_ms ?? 20,
+    },
+    worker: {
+      concurrency: overrides.concurrency ?? cfg.worker?.concurrency ?? 16,
+      timeoutMs: (cfg.worker?.timeout ?? 60) * 1000,
+      outputLimitBytes: cfg.worker?.output_limit ?? 65_536,
+      routerUri: cfg.worker?.router_uri ?? (firstRep ? connectUri(firstRep.bind) : undefined),
+    },
+    queue: { name: cfg.queue?.name ?? 'event-reactor', prefix: cfg.queue?.prefix ?? 'bull' },
+    redisUrl: overrides.redisUrl ?? env['REDIS_URL'] ?? cfg.redis?.url ?? 'redis://127.0.0.1:6379',
+    mongo: {
+      url: overrides.mongoUrl ?? env['MONGO_URL'] ?? cfg.mongodb?.url ?? 'mongodb://127.0.0.1:27017',
+      database: cfg.mongodb?.database ?? 'event_reactor',
+    },
+    handlersDir: overrides.handlersDir ? resolve(overrides.handlersDir) : resolveFrom(file, cfg.event_handlers_dir ?? 'event-handlers'),
+    handlersFile: overrides.handlersFile ? resolve(overrides.handlersFile) : resolveFrom(file, cfg.event_handlers ?? 'event-handlers.json'),
+  };
+  return { settings, warnings };
+}
+
+function pathOf(dotted: string): PropertyKey[] {
+  const out: PropertyKey[] = [];
+  for (const m of dotted.matchAll(/([^.[\]]+)|\[(\d+)\]/g)) out.push(m[2] !== undefined ? Number(m[2]) : (m[1] as string));
+  return out;
+}
+
+function endpoint(c: { uri?: string | undefined; protocol?: string | undefined; listen_address?: string | undefined; port?: number | undefined }, defaultPort: number): string {
+  if (c.uri) return c.uri;
+  const protocol = c.protocol ?? 'tcp';
+  if (protocol === 'ipc') return `ipc://${c.listen_address ?? '/tmp/event-reactor.ipc'}`;
+  return `tcp://${c.listen_address ?? '*'}:${c.port ?? defaultPort}`;
+}

@@ -1,0 +1,155 @@
+import { z } from 'zod';
+
+/**
+ * The shape of config.json: EventReactor's file (`aggregator`, `feeds.feeders[]`,
+ * `inputs[]`, `outputs[]`, `logging`) extended with `mongodb`, `redis`,
+ * `event_handlers_dir`, `event_handlers`, `router`, `subscriber`, `worker` and `queue`.
+ * Keys not listed are reported as warnings, never as errors.
+ */
+
+const port = z.number().int().min(0).max(65535);
+const positiveInt = z.number().int().positive();
+const seconds = z.number().positive().max(86_400);
+
+/** A ZeroMQ endpoint as EventReactor writes it: protocol + listen_address + port. */
+const endpointFields = {
+  /** `tcp` (default) or `ipc`. */
+  protocol: z.enum(['tcp', 'ipc']).optional(),
+  /** Interface to bind; `*` = all. Default `*`. */
+  listen_address: z.string().min(1).optional(),
+  port: port.optional(),
+  /** Full URI; wins over protocol/listen_address/port when given. */
+  uri: z.string().min(1).optional(),
+  /** EventReactor's socket type label; informational. */
+  type: z.string().optional(),
+};
+
+export const aggregatorSchema = z.looseObject({
+  config: z
+    .looseObject({
+      ...endpointFields,
+      /** Namespace for PULL events that carry none. Default `local`. */
+      namespace: z.string().min(1).optional(),
+    })
+    .optional(),
+});
+
+export const feederSchema = z.looseObject({
+  handler: z.string().min(1),
+  config: z.record(z.string(), z.unknown()).optional(),
+});
+
+export const zmqInputConfigSchema = z.looseObject({
+  /** Bind URI of the REP socket, e.g. `tcp://*:55055`. */
+  uri: z.string().min(1),
+  /** Namespace for events that carry none. Default `local`. */
+  namespace: z.string().min(1).optional(),
+  type: z.string().optional(),
+});
+
+export const outputSchema = z.looseObject({
+  handler: z.string().min(1),
+  config: z
+    .looseObject({
+      ...endpointFields,
+      /** `multipart` (topic frame + JSON frame, default) or `legacy` (EventReactor's single JSON frame). */
+      framing: z.enum(['multipart', 'legacy']).optional(),
+      /** PUB send high-water mark per subscriber, in messages. Default 100000. */
+      sndhwm: positiveInt.optional(),
+    })
+    .optional(),
+});
+
+export const configFileSchema = z.looseObject({
+  aggregator: aggregatorSchema.optional(),
+  feeds: z
+    .looseObject({
+      aggregator: z.unknown().optional(),
+      feeders: z.array(feederSchema).optional(),
+    })
+    .optional(),
+  /** Older EventReactor name for `feeds.feeders`. */
+  inputs: z.array(feederSchema).optional(),
+  outputs: z.array(outputSchema).optional(),
+  logging: z
+    .looseObject({
+      /** EventReactor level name (`DEBUG`, `INFO`, `WARNING`, `ERROR`, `CRITICAL`) or a pino level. Default `INFO`. */
+      loglevel: z.string().optional(),
+      format: z.string().optional(),
+    })
+    .optional(),
+  mongodb: z
+    .looseObject({
+      /** Default `mongodb://127.0.0.1:27017`; env `MONGO_URL` overrides. */
+      url: z.string().min(1).optional(),
+      /** Default `event_reactor`. */
+      database: z.string().min(1).regex(/^[^/\\. "$*<>:|?]+$/, 'must be a valid MongoDB database name').optional(),
+    })
+    .optional(),
+  redis: z
+    .looseObject({
+      /** Default `redis://127.0.0.1:6379`; env `REDIS_URL` overrides. */
+      url: z.string().min(1).optional(),
+    })
+    .optional(),
+  /** Directory of handler scripts and tsfunc modules. Default `event-handlers` beside config.json. */
+  event_handlers_dir: z.string().min(1).optional(),
+  /** Path of event-handlers.json. Default `event-handlers.json` beside config.json. */
+  event_handlers: z.string().min(1).optional(),
+  router: z
+    .looseObject({
+      /** Largest accepted event in bytes. Default 1048576 (1 MiB). */
+      max_event_bytes: positiveInt.optional(),
+      /** At most one log line per refusal reason per this many ms. Default 5000. */
+      refusal_log_interval_ms: positiveInt.optional(),
+    })
+    .optional(),
+  subscriber: z
+    .looseObject({
+      /** PUB endpoint to subscribe to. Default: the `zeromq` output, connected on 127.0.0.1. */
+      publisher_uri: z.string().min(1).optional(),
+      /** Flush the archive/enqueue batch at this many events. Default 500. */
+      batch_size: positiveInt.optional(),
+      /** ...or after this many ms. Default 20. */
+      batch_ms: positiveInt.optional(),
+    })
+    .optional(),
+  worker: z
+    .looseObject({
+      /** Jobs run at once per worker process. Default 16. */
+      concurrency: positiveInt.optional(),
+      /** Default handler timeout in seconds. Default 60. */
+      timeout: seconds.optional(),
+      /** Most bytes of handler output kept in a result. Default 65536. */
+      output_limit: positiveInt.optional(),
+      /** Router REP endpoint used by `fire()` in tsfunc handlers. Default: the ZMQInput feeder on 127.0.0.1. */
+      router_uri: z.string().min(1).optional(),
+    })
+    .optional(),
+  queue: z
+    .looseObject({
+      /** BullMQ queue name. Default `event-reactor`. */
+      name: z.string().min(1).regex(/^[^:]+$/, 'must not contain ":"').optional(),
+      /** BullMQ key prefix in Redis. Default `bull`. */
+      prefix: z.string().min(1).optional(),
+    })
+    .optional(),
+});
+
+export type ConfigFile = z.infer<typeof configFileSchema>;
+
+/** One handler entry in event-handlers.json. */
+export const handlerSpecSchema = z.looseObject({
+  /** `shell` or `tsfunc` (EventReactor's `pyfunc` is reported and skipped). */
+  driver: z.string().min(1),
+  /** Shell command line, or `module.function` for tsfunc. */
+  handler: z.string().min(1).max(4096),
+  /** Run one at a time across all workers. Default false. */
+  exclusive: z.boolean().optional(),
+  /** Timeout in seconds. Default `worker.timeout` from config.json. */
+  timeout: seconds.optional(),
+});
+
+export const handlersFileSchema = z.record(z.string(), z.array(handlerSpecSchema));
+
+export type HandlerSpecFile = z.infer<typeof handlerSpecSchema>;

@@ -1,0 +1,53 @@
+import type { LevelWithSilent } from 'pino';
+
+/** Everything a daemon needs, resolved from defaults < config.json < env < flags. */
+export interface ReactorSettings {
+  /** Absolute path of the config.json these settings came from. */
+  configFile: string;
+  logLevel: LevelWithSilent;
+  router: RouterSettings;
+  sub: SubSettings;
+  worker: WorkerSettings;
+  queue: QueueSettings;
+  redisUrl: string;
+  mongo: { url: string; database: string };
+  /** Absolute path of the handler directory. */
+  handlersDir: string;
+  /** Absolute path of event-handlers.json. */
+  handlersFile: string;
+}
+
+export interface RouterSettings {
+  /** PULL bind URI (feeders). */
+  pullBind: string;
+  /** Namespace given to PULL events that carry none. */
+  pullNamespace: string;
+  /** REP bind URIs with their default namespaces (one per ZMQInput feeder). */
+  rep: { bind: string; namespace: string }[];
+  /** PUB bind URI. */
+  pubBind: string;
+  framing: 'multipart' | 'legacy';
+  pubHighWaterMark: number;
+  maxEventBytes: number;
+  refusalLogIntervalMs: number;
+}
+
+export interface SubSettings {
+  publisherUri: string;
+  batchSize: number;
+  batchMs: number;
+}
+
+export interface WorkerSettings {
+  concurrency: number;
+  /** Default handler timeout in ms. */
+  timeoutMs: number;
+  outputLimitBytes: number;
+  /** Router REP endpoint for `fire()`; undefined when the router has no REP feeder. */
+  routerUri: string | undefined;
+}
+
+export interface QueueSettings {
+  name: string;
+  prefix: string;
+}

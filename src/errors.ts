@@ -1,0 +1,151 @@
+/**
+ * Typed errors. Every error the project raises is a {@link ReactorError} with a stable
+ * string `code` (for logs, metrics and exit codes) and an optional `cause`.
+ */
+
+export type ErrorCode =
+  | 'ERR_CONFIG'
+  | 'ERR_EVENT_INVALID'
+  | 'ERR_TRANSPORT'
+  | 'ERR_TIMEOUT'
+  | 'ERR_HANDLER'
+  | 'ERR_HANDLER_TIMEOUT'
+  | 'ERR_HANDLER_REFUSED'
+  | 'ERR_ARCHIVE'
+  | 'ERR_QUEUE'
+  | 'ERR_SERVICE'
+  | 'ERR_CLOSED'
+  | 'ERR_INTERNAL';
+
+export class ReactorError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** One problem found in a configuration file. `path` is a key path such as `outputs[0].config.port`. */
+export interface ConfigProblem {
+  file: string;
+  path: string;
+  message: string;
+}
+
+/** A configuration file (config.json or event-handlers.json) could not be used. */
+export class ConfigError extends ReactorError {
+  readonly problems: readonly ConfigProblem[];
+
+  constructor(problems: readonly ConfigProblem[], options?: { cause?: unknown }) {
+    super('ERR_CONFIG', problems.map(formatProblem).join('\n'), options);
+    this.problems = problems;
+  }
+}
+
+export function formatProblem(p: ConfigProblem): string {
+  return p.path ? `${p.file}: ${p.path}: ${p.message}` : `${p.file}: ${p.message}`;
+}
+
+/** Reasons an incoming event is refused. Sent to clients in `{"error": {"code", "message"}}`. */
+export type EventRefusal =
+  | 'too_large'
+  | 'bad_encoding'
+  | 'invalid_json'
+  | 'not_object'
+  | 'missing_event_type'
+  | 'bad_event_type'
+  | 'bad_namespace'
+  | 'bad_id'
+  | 'bad_trace_id'
+  | 'bad_parent_event'
+  | 'bad_timestamp'
+  | 'bad_frames';
+
+export class EventValidationError extends ReactorError {
+  readonly reason: EventRefusal;
+
+  constructor(reason: EventRefusal, message: string, options?: { cause?: unknown }) {
+    super('ERR_EVENT_INVALID', message, options);
+    this.reason = reason;
+  }
+}
+
+export class TransportError extends ReactorError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_TRANSPORT', message, options);
+  }
+}
+
+export class TimeoutError extends ReactorError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_TIMEOUT', message, options);
+  }
+}
+
+/** A handler ran and failed (non-zero exit, signal, thrown error). */
+export class HandlerError extends ReactorError {
+  readonly exitCode: number | null;
+  readonly signal: string | null;
+  readonly stderrTail: string;
+
+  constructor(
+    message: string,
+    details: { exitCode?: number | null; signal?: string | null; stderrTail?: string } = {},
+    options?: { cause?: unknown },
+  ) {
+    super('ERR_HANDLER', message, options);
+    this.exitCode = details.exitCode ?? null;
+    this.signal = details.signal ?? null;
+    this.stderrTail = details.stderrTail ?? '';
+  }
+}
+
+export class HandlerTimeoutError extends ReactorError {
+  readonly timeoutMs: number;
+
+  constructor(timeoutMs: number, options?: { cause?: unknown }) {
+    super('ERR_HANDLER_TIMEOUT', `handler timed out after ${timeoutMs} ms`, options);
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+/** A handler was not run because its definition is unsafe or cannot be resolved. */
+export class HandlerRefusedError extends ReactorError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_HANDLER_REFUSED', message, options);
+  }
+}
+
+export class ArchiveError extends ReactorError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_ARCHIVE', message, options);
+  }
+}
+
+export class QueueError extends ReactorError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_QUEUE', message, options);
+  }
+}
+
+/** A local service (Redis, FerretDB) could not be installed or started. */
+export class ServiceError extends ReactorError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_SERVICE', message, options);
+  }
+}
+
+/** Turn anything thrown into an Error without losing it. */
+export function coerceError(value: unknown): Error {
+  if (value instanceof Error) return value;
+  if (typeof value === 'string') return new ReactorError('ERR_INTERNAL', value);
+  let text: string;
+  try {
+    text = JSON.stringify(value) ?? String(value);
+  } catch {
+    text = String(value);
+  }
+  return new ReactorError('ERR_INTERNAL', `non-error thrown: ${text}`, { cause: value });
+}

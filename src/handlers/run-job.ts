@@ -1,0 +1,48 @@
+import { hostname } from 'node:os';
+import type { ReactorEvent } from '../event.js';
+import type { HandlerResult } from '../archive/archive.js';
+import type { HandlerDriver, RunContext } from './driver.js';
+import type { HandlerSpec } from './spec.js';
+
+const HOST = hostname();
+
+/** Run one handler and describe the run as a `results` document. */
+export async function runHandler(
+  drivers: Record<HandlerSpec['driver'], HandlerDriver>,
+  spec: HandlerSpec,
+  event: ReactorEvent,
+  jobId: string,
+  ctx: RunContext,
+): Promise<HandlerResult> {
+  const start = new Date();
+  const outcome = await drivers[spec.driver].run(spec, event, ctx);
+  const end = new Date();
+  const result: HandlerResult = {
+    _id: `${jobId}#${ctx.attempt}`,
+    event_id: event.id,
+    trace_id: event.trace_id,
+    key: `${event.namespace}:${event.event_type}`,
+    namespace: event.namespace,
+    event_type: event.event_type,
+    handler: spec.handler,
+    handler_id: spec.id,
+    driver: spec.driver,
+    driver_type: spec.driver,
+    job_id: jobId,
+    status: outcome.status,
+    data: outcome.data,
+    start,
+    end,
+    duration_ms: end.getTime() - start.getTime(),
+    attempt: ctx.attempt,
+    host: HOST,
+    pid: process.pid,
+  };
+  if (outcome.code !== undefined) result.code = outcome.code;
+  if (outcome.error !== undefined) result.error = outcome.error;
+  if (outcome.errorCode !== undefined) result.error_code = outcome.errorCode;
+  if (outcome.signal !== undefined) result.signal = outcome.signal;
+  if (outcome.dataTruncated) result.data_truncated = true;
+  if (outcome.stderr) result.stderr = outcome.stderr;
+  return result;
+}

@@ -1,0 +1,21 @@
+import { createHash } from 'node:crypto';
+
+export type DriverName = 'shell' | 'tsfunc';
+
+/** A validated handler from event-handlers.json. */
+export interface HandlerSpec {
+  /** Stable id: a hash of driver and handler string, so editing other entries keeps it. */
+  id: string;
+  /** The `namespace:event_type` key it is registered under. */
+  key: string;
+  driver: DriverName;
+  handler: string;
+  /** Run one at a time across all workers. */
+  exclusive: boolean;
+  /** Per-handler timeout in ms; undefined = the worker's default. */
+  timeoutMs?: number;
+}
+
+export function handlerId(driver: string, handler: string): string {
+  return createHash('sha1').update(`${driver}\0${handler}`).digest('hex').slice(0, 16);
+}

@@ -1,0 +1,185 @@
+import * as zmq from 'zeromq';
+import { Gauge, type Registry } from 'prom-client';
+import { EventValidationError, coerceError, TransportError } from '../errors.js';
+import { EventStamper, eventKey, parseIncoming, type IngestLimits } from '../event.js';
+import type { Logger } from '../logger.js';
+import { counter } from '../metrics.js';
+import type { RouterSettings } from '../config/settings.js';
+import { encodeFrames } from './framing.js';
+import { RefusalLog } from './refusals.js';
+import { SerialSender } from './serial-sender.js';
+
+export interface RouterOptions {
+  settings: RouterSettings;
+  log: Logger;
+  registry: Registry;
+  /** Start epoch (Unix ms); default now. */
+  epoch?: number;
+}
+
+/** Where the router ended up listening (ports resolved when `:0` or `:*` was configured). */
+export interface RouterEndpoints {
+  pull: string;
+  rep: string[];
+  pub: string;
+}
+
+/**
+ * The router daemon: PULL (feeders, fire-and-forget) and REP (request/reply) in, one PUB
+ * stream out. Every accepted event is stamped with id, timestamp, trace id, sequence
+ * number and epoch. Bad input is refused with a reason and never stops a loop.
+ */
+export class Router {
+  readonly #settings: RouterSettings;
+  readonly #log: Logger;
+  readonly #stamper: EventStamper;
+  readonly #limits: IngestLimits;
+  readonly #pub: zmq.Publisher;
+  readonly #pull: zmq.Pull;
+  readonly #reps: zmq.Reply[];
+  readonly #sender: SerialSender;
+  readonly #refusals: RefusalLog;
+  readonly #received;
+  readonly #published;
+  #loops: Promise<void>[] = [];
+  #endpoints: RouterEndpoints | undefined;
+  #closing: Promise<void> | undefined;
+
+  constructor(options: RouterOptions) {
+    this.#settings = options.settings;
+    this.#log = options.log;
+    this.#stamper = new EventStamper(options.epoch);
+    this.#limits = { maxBytes: options.settings.maxEventBytes };
+    // Large enough to read an oversized message and refuse it with a reason; beyond
+    // this libzmq drops the connection instead.
+    const maxMessageSize = Math.max(this.#limits.maxBytes * 4, 16 * 1024 * 1024);
+    this.#pub = new zmq.Publisher({ sendHighWaterMark: options.settings.pubHighWaterMark, linger: 2000 });
+    this.#pull = new zmq.Pull({ maxMessageSize, linger: 0 });
+    this.#reps = options.settings.rep.map(() => new zmq.Reply({ maxMessageSize, linger: 1000 }));
+    this.#sender = new SerialSender(this.#pub, (err) => this.#log.error({ err }, 'publish failed'));
+    const r = options.registry;
+    this.#received = counter(r, 'router_events_received_total', 'Messages received', ['source']);
+    this.#published = counter(r, 'router_events_published_total', 'Events published on the PUB socket');
+    const refused = counter(r, 'router_events_refused_total', 'Messages refused, by reason', ['source', 'reason']);
+    this.#refusals = new RefusalLog(this.#log, refused, options.settings.refusalLogIntervalMs);
+    const stamper = this.#stamper;
+    new Gauge({ name: 'router_last_seq', help: 'Last sequence number published in this epoch', registers: [r], collect() { this.set(stamper.lastSeq); } });
+  }
+
+  get epoch(): number {
+    return this.#stamper.epoch;
+  }
+
+  get lastSeq(): number {
+    return this.#stamper.lastSeq;
+  }
+
+  get endpoints(): RouterEndpoints {
+    if (!this.#endpoints) throw new TransportError('router is not started');
+    return this.#endpoints;
+  }
+
+  /** Bind all sockets and start the receive loops. */
+  async start(): Promise<RouterEndpoints> {
+    const s = this.#settings;
+    try {
+      await this.#pub.bind(s.pubBind);
+      await this.#pull.bind(s.pullBind);
+      for (const [i, rep] of this.#reps.entries()) await rep.bind(s.rep[i]!.bind);
+    } catch (err) {
+      this.#closeSockets();
+      throw new TransportError(`cannot bind router sockets: ${(err as Error).message}`, { cause: err });
+    }
+    this.#endpoints = {
+      pub: this.#pub.lastEndpoint ?? s.pubBind,
+      pull: this.#pull.lastEndpoint ?? s.pullBind,
+      rep: this.#reps.map((rep, i) => rep.lastEndpoint ?? s.rep[i]!.bind),
+    };
+    this.#loops = [this.#pullLoop(), ...this.#reps.map((rep, i) => this.#repLoop(rep, s.rep[i]!.namespace))];
+    this.#log.info({ ...this.#endpoints, epoch: this.epoch, framing: s.framing }, 'router listening');
+    return this.#endpoints;
+  }
+
+  async #pullLoop(): Promise<void> {
+    const ns = this.#settings.pullNamespace;
+    try {
+      for await (const frames of this.#pull) {
+        this.#received.inc({ source: 'pull' });
+        const raw = frames.length === 1 ? frames[0]! : undefined;
+        try {
+          if (!raw) throw new EventValidationError('bad_frames', `expected one frame with the event JSON, got ${frames.length}`);
+          this.#accept(raw, ns);
+        } catch (err) {
+          this.#refuse('pull', err, raw ?? frames[0]);
+        }
+      }
+    } catch (err) {
+      if (!this.#closing) this.#log.error({ err }, 'PULL receive loop failed');
+    }
+  }
+
+  async #repLoop(rep: zmq.Reply, ns: string): Promise<void> {
+    try {
+      for await (const frames of rep) {
+        this.#received.inc({ source: 'rep' });
+        let reply: string;
+        const raw = frames.length === 1 ? frames[0]! : undefined;
+        try {
+          if (!raw) throw new EventValidationError('bad_frames', `expected one frame with the event JSON, got ${frames.length}`);
+          const sent = this.#accept(raw, ns);
+          await sent.published;
+          reply = sent.json;
+        } catch (err) {
+          reply = this.#refuse('rep', err, raw ?? frames[0]);
+        }
+        try {
+          await rep.send(reply);
+        } catch (err) {
+          if (this.#closing) break;
+          this.#log.warn({ err }, 'REP reply failed');
+        }
+      }
+    } catch (err) {
+      if (!this.#closing) this.#log.error({ err }, 'REP receive loop failed');
+    }
+  }
+
+  #accept(raw: Uint8Array, ns: string): { json: string; published: Promise<void> } {
+    const incoming = parseIncoming(raw, ns, this.#limits);
+    const { json } = this.#stamper.stamp(incoming);
+    const frames = encodeFrames(this.#settings.framing, eventKey(incoming), json);
+    const published = this.#sender.send(frames);
+    this.#published.inc();
+    return { json, published };
+  }
+
+  /** Count and log a refusal; returns the error reply for REP clients. */
+  #refuse(source: string, err: unknown, raw: Uint8Array | undefined): string {
+    if (err instanceof EventValidationError) {
+      this.#refusals.refuse(source, err, raw);
+      return JSON.stringify({ error: { code: err.reason, message: err.message } });
+    }
+    const e = coerceError(err);
+    this.#log.error({ err: e, source }, 'event could not be published');
+    return JSON.stringify({ error: { code: 'internal', message: `router could not publish the event: ${e.message}` } });
+  }
+
+  /** Stop intake, publish what was accepted, close the PUB socket. Idempotent. */
+  close(): Promise<void> {
+    this.#closing ??= this.#doClose();
+    return this.#closing;
+  }
+
+  async #doClose(): Promise<void> {
+    this.#pull.close();
+    for (const rep of this.#reps) rep.close();
+    await Promise.allSettled(this.#loops);
+    await this.#sender.flushed();
+    this.#pub.close();
+    this.#log.info({ lastSeq: this.lastSeq, epoch: this.epoch }, 'router closed');
+  }
+
+  #closeSockets(): void {
+    for (const s of [this.#pub, this.#pull, ...this.#reps]) if (!s.closed) s.close();
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * Collects items and hands them to `flush` in batches: when `maxItems` are waiting or
+ * `maxDelayMs` after the first one arrived. One flush runs at a time; items that arrive
+ * meanwhile form the next batch. A failed flush is retried with backoff, holding the
+ * batch, so nothing accepted is dropped.
+ */
+export interface BatcherOptions<T> {
+  maxItems: number;
+  maxDelayMs: number;
+  flush: (items: T[]) => Promise<void>;
+  /** Called after each failed attempt; returns nothing, the batch is retried. */
+  onError: (err: unknown, items: number, attempt: number) => void;
+  /** Longest wait between retries; default 10000 ms. */
+  maxBackoffMs?: number;
+}
+
+export class Batcher<T> {
+  readonly #o: BatcherOptions<T>;
+  #items: T[] = [];
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<void> | undefined;
+  #stopping = false;
+
+  constructor(options: BatcherOptions<T>) {
+    this.#o = options;
+  }
+
+  /** Items waiting plus the batch being flushed. */
+  get buffered(): number {
+    return this.#items.length + this.#inFlight;
+  }
+
+  #inFlight = 0;
+
+  add(item: T): void {
+    this.#items.push(item);
+    if (this.#items.length >= this.#o.maxItems) this.#kick();
+    else this.#timer ??= setTimeout(() => this.#kick(), this.#o.maxDelayMs);
+  }
+
+  /** Resolves once the current flush (if any) is done: for backpressure. */
+  async settled(): Promise<void> {
+    await this.#running;
+  }
+
+  /** Flush everything now and wait for it; retries keep going until it succeeds. */
+  async drain(): Promise<void> {
+    this.#stopping = true;
+    while (this.#items.length > 0 || this.#running) {
+      this.#kick();
+      await this.#running;
+    }
+  }
+
+  #kick(): void {
+    if (this.#timer) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+    if (this.#running || this.#items.length === 0) return;
+    this.#running = this.#loop().finally(() => {
+      this.#running = undefined;
+      if (this.#items.length > 0 && !this.#stopping) {
+        if (this.#items.length >= this.#o.maxItems) this.#kick();
+        else this.#timer ??= setTimeout(() => this.#kick(), this.#o.maxDelayMs);
+      }
+    });
+  }
+
+  async #loop(): Promise<void> {
+    const batch = this.#items.splice(0, this.#o.maxItems);
+    this.#inFlight = batch.length;
+    let attempt = 0;
+    for (;;) {
+      try {
+        await this.#o.flush(batch);
+        this.#inFlight = 0;
+        return;
+      } catch (err) {
+        attempt++;
+        this.#o.onError(err, batch.length, attempt);
+        const wait = Math.min(this.#o.maxBackoffMs ?? 10_000, 100 * 2 ** Math.min(attempt, 10));
+        await new Promise((r) => setTimeout(r, wait));
+      }
+    }
+  }
+}
