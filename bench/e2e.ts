@@ -1,0 +1,371 @@
+/**
+ * The whole pipeline, end to end, as an operator runs it.
+ *
+ *   node --import tsx bench/e2e.ts [--events 20000] [--rate 1000] [--seconds 10]
+ *       [--concurrency 50] [--log-level INFO] [--baselines on|off] [--keep on|off]
+ *
+ * Starts Redis and FerretDB (startLocalServices; REDIS_URL / MONGO_URL are used instead
+ * when set), writes a temp config and a handler directory with a no-op tsfunc handler,
+ * and runs `node bin/event-router`, `bin/event-sub` and `bin/event-worker --concurrency N`
+ * as separate processes. A fresh database and queue name per run. Then:
+ *
+ *   (a) throughput: `events` 1 KB events pushed as fast as the router takes them; time
+ *       until every handler result is in MongoDB `results` (polled), with the counts of
+ *       archived events and results checked, and the CPU each process used;
+ *   (b) latency: a steady `rate` events/s for `seconds` s, each carrying `sent_at`; p50/p99
+ *       of fire -> handler start (`results.start`), computed from MongoDB afterwards,
+ *       next to a bare ZeroMQ PUSH -> PULL hop with the same events in this run;
+ *   (c) baselines on the same servers, to show where the time goes: bare insertMany of the
+ *       same number of 1 KB event documents in batches of 500, and bare BullMQ addBulk +
+ *       a no-op worker with the same concurrency.
+ */
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { spawnSync } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Queue } from 'bullmq';
+import { MongoClient, type Db } from 'mongodb';
+import { pino } from 'pino';
+import * as zmq from 'zeromq';
+import { startLocalServices, type LocalServices } from '../src/devstack/services.js';
+import { createLogger } from '../src/logger.js';
+import { bullmqBaseline, hopLatencyBaseline, mongoInsertBaseline, type BullmqBaseline, type InsertBaseline } from './lib/baselines.js';
+import { eventJson, probeJson } from './lib/events.js';
+import { choiceOption, intOption } from './lib/options.js';
+import { sendPaced } from './lib/pace.js';
+import { ProcessSet, cpuSeconds, onSignals, stopProcess, watchdog } from './lib/processes.js';
+import { printJson, printTable, progress } from './lib/report.js';
+import { logProblems, routerPorts, runName, startDaemon, waitForLog, writeBenchConfig, type DaemonProcess } from './lib/stack.js';
+import { fmtInt, latencySummary, round } from './lib/stats.js';
+
+const NAME = 'e2e';
+const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
+const KEYS = { warmup: 'local:bench.warmup', tput: 'local:bench.tput', lat: 'local:bench.lat' } as const;
+const TARGET_EVENTS_PER_S = 5000;
+const START_TIMEOUT_MS = 60_000;
+/** A phase is abandoned when no new result arrives for this long. */
+const STALL_MS = 30_000;
+
+const procs = new ProcessSet();
+const problems: string[] = [];
+
+function ensureBuilt(): void {
+  if (existsSync(join(ROOT, 'dist/cli.js'))) return;
+  progress(NAME, 'dist/cli.js missing; running npm run build');
+  const r = spawnSync('npm', ['run', 'build'], { cwd: ROOT, stdio: ['ignore', 2, 2] });
+  if (r.status !== 0) throw new Error(`npm run build failed (exit ${r.status})`);
+}
+
+/** Wait until `count()` reaches `target`; gives up when it stops moving for STALL_MS. */
+async function pollCount(what: string, count: () => Promise<number>, target: number, intervalMs: number): Promise<{ n: number; at: number; polls: number; pollMs: number }> {
+  let last = -1;
+  let lastChange = performance.now();
+  let polls = 0;
+  let pollMs = 0;
+  for (;;) {
+    const t = performance.now();
+    const n = await count();
+    polls++;
+    pollMs += performance.now() - t;
+    if (n >= target) return { n, at: Date.now(), polls, pollMs };
+    if (n !== last) {
+      last = n;
+      lastChange = performance.now();
+    } else if (performance.now() - lastChange > STALL_MS) {
+      problems.push(`${what}: stalled at ${n}/${target} (no progress for ${STALL_MS / 1000} s)`);
+      return { n, at: Date.now(), polls, pollMs };
+    }
+    await sleep(intervalMs);
+  }
+}
+
+/** CPU seconds of each process, keyed by name. */
+function cpuSnapshot(pids: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuSeconds(pid) ?? Number.NaN]));
+}
+
+interface Throughput {
+  events: number;
+  sendMs: number;
+  /** Fire start -> every result stored (jobs completed, polled every 50 ms). */
+  totalMs: number;
+  eventsPerS: number;
+  archived: number;
+  results: number;
+  resultsOk: number;
+  /** Fire start -> last event archived / first handler start / last handler end, ms. */
+  lastArchivedMs: number;
+  firstStartMs: number;
+  lastEndMs: number;
+  /** CPU used by each process during the phase, as % of one core. */
+  cpuPct: Record<string, number>;
+  pollMeanMs: number;
+}
+
+/**
+ * Jobs completed on the bench queue. A job completes only after its result is stored in
+ * MongoDB, so this counts stored results; it is polled instead of `countDocuments`,
+ * which takes ~1 s per call on FerretDB 1.24 (SQLite) at 20,000 documents and would load
+ * the very server being measured. Counts are checked in MongoDB once at the end.
+ */
+type CompletedCount = () => Promise<number>;
+
+async function throughputPhase(db: Db, push: zmq.Push, events: number, pids: Record<string, number>, completed: CompletedCount): Promise<Throughput> {
+  const results = db.collection('results');
+  const base = await completed();
+  const cpu0 = cpuSnapshot(pids);
+  const t0 = Date.now();
+  for (let i = 0; i < events; i++) await push.send(eventJson('bench.tput', { i, sent_at: Date.now() }));
+  const sendMs = Date.now() - t0;
+  progress(NAME, `  ${fmtInt(events)} events pushed in ${sendMs} ms; waiting for results`);
+  const done = await pollCount('throughput results', async () => (await completed()) - base, events, 50);
+  const totalMs = done.at - t0;
+  const cpu1 = cpuSnapshot(pids);
+  const cpuPct = Object.fromEntries(Object.keys(pids).map((k) => [k, round((100 * (cpu1[k]! - cpu0[k]!) * 1000) / totalMs)]));
+
+  const evDocs = await db.collection('events').find({ key: KEYS.tput }, { projection: { received_at: 1 } }).toArray();
+  const resDocs = await results.find({ key: KEYS.tput }, { projection: { start: 1, end: 1, status: 1 } }).toArray();
+  const ms = (d: unknown): number => (d instanceof Date ? d.getTime() - t0 : Number.NaN);
+  const maxOf = (xs: number[]): number => (xs.length > 0 ? xs.reduce((a, b) => Math.max(a, b)) : Number.NaN);
+  const minOf = (xs: number[]): number => (xs.length > 0 ? xs.reduce((a, b) => Math.min(a, b)) : Number.NaN);
+  return {
+    events,
+    sendMs,
+    totalMs,
+    eventsPerS: (done.n * 1000) / totalMs,
+    archived: evDocs.length,
+    results: resDocs.length,
+    resultsOk: resDocs.filter((r) => r['status'] === 'ok').length,
+    lastArchivedMs: maxOf(evDocs.map((d) => ms(d['received_at']))),
+    firstStartMs: minOf(resDocs.map((d) => ms(d['start']))),
+    lastEndMs: maxOf(resDocs.map((d) => ms(d['end']))),
+    cpuPct,
+    pollMeanMs: done.pollMs / done.polls,
+  };
+}
+
+interface Latency {
+  rate: number;
+  sent: number;
+  maxSendLagMs: number;
+  results: number;
+  /** Fire -> handler start, ms. */
+  handlerStart: { n: number; p50: number; p99: number; max: number };
+  /** Fire -> archived by the subscriber (`events.received_at`), ms. */
+  archived: { n: number; p50: number; p99: number; max: number };
+}
+
+async function latencyPhase(db: Db, push: zmq.Push, rate: number, seconds: number, completed: CompletedCount): Promise<Latency> {
+  const count = rate * seconds;
+  const base = await completed();
+  const paced = await sendPaced({ rate, count, send: (i) => push.send(eventJson('bench.lat', { i, sent_at: Date.now() })) });
+  await pollCount('latency results', async () => (await completed()) - base, count, 100);
+  const evDocs = await db.collection('events').find({ key: KEYS.lat }, { projection: { payload: 1, received_at: 1 } }).toArray();
+  const resDocs = await db.collection('results').find({ key: KEYS.lat }, { projection: { event_id: 1, start: 1 } }).toArray();
+  const sentAt = new Map<string, number>();
+  const archived: number[] = [];
+  for (const e of evDocs) {
+    const s = (e['payload'] as { sent_at?: unknown } | undefined)?.sent_at;
+    if (typeof s !== 'number') continue;
+    sentAt.set(String(e['_id']), s);
+    if (e['received_at'] instanceof Date) archived.push(e['received_at'].getTime() - s);
+  }
+  const started: number[] = [];
+  for (const r of resDocs) {
+    const s = sentAt.get(String(r['event_id']));
+    if (s !== undefined && r['start'] instanceof Date) started.push(r['start'].getTime() - s);
+  }
+  return { rate, sent: paced.sent, maxSendLagMs: paced.maxLagMs, results: resDocs.length, handlerStart: latencySummary(started), archived: latencySummary(archived) };
+}
+
+async function main(): Promise<void> {
+  const events = intOption('events', 'BENCH_E2E_EVENTS', 20_000);
+  const rate = intOption('rate', 'BENCH_LATENCY_RATE', 1000);
+  const seconds = intOption('seconds', 'BENCH_LATENCY_SECONDS', 10);
+  const concurrency = intOption('concurrency', 'BENCH_CONCURRENCY', 50);
+  const logLevel = choiceOption('log-level', 'BENCH_LOG_LEVEL', ['DEBUG', 'INFO', 'WARNING', 'ERROR'], 'INFO');
+  const baselines = choiceOption('baselines', 'BENCH_BASELINES', ['on', 'off'], 'on') === 'on';
+  const keep = choiceOption('keep', 'BENCH_KEEP', ['on', 'off'], 'off') === 'on';
+  watchdog(NAME, 15 * 60_000);
+  const started = performance.now();
+  ensureBuilt();
+
+  const log = createLogger({ level: 'warn', name: 'bench', destination: pino.destination({ dest: 2, sync: true }) });
+  let services: LocalServices | undefined;
+  let client: MongoClient | undefined;
+  let dir: string | undefined;
+  const database = runName('bench_e2e');
+  const queueName = runName('bench-e2e');
+  const cleanup = async (): Promise<void> => {
+    await procs.stopAll(3000);
+    if (client && process.env['MONGO_URL']) await client.db(database).dropDatabase().catch(() => undefined);
+    if (client && process.env['MONGO_URL']) await client.db(`${database}_bare`).dropDatabase().catch(() => undefined);
+    await client?.close().catch(() => undefined);
+    if (services && process.env['REDIS_URL']) {
+      for (const name of [queueName, `${queueName}-exclusive`]) {
+        const q = new Queue(name, { connection: { url: services.redisUrl, maxRetriesPerRequest: null }, prefix: 'bull' });
+        await q.obliterate({ force: true }).catch(() => undefined);
+        await q.close();
+      }
+    }
+    await services?.stop().catch(() => undefined);
+    if (dir && !keep && problems.length === 0) await rm(dir, { recursive: true, force: true });
+    else if (dir) progress(NAME, `logs and config kept in ${dir}`);
+  };
+  onSignals(cleanup);
+
+  try {
+    progress(NAME, 'starting Redis and MongoDB (FerretDB) unless REDIS_URL / MONGO_URL are set');
+    services = await startLocalServices({ redisUrl: process.env['REDIS_URL'] || undefined, mongoUrl: process.env['MONGO_URL'] || undefined, log });
+    dir = await mkdtemp(join(tmpdir(), 'event-reactor-bench-e2e-'));
+    const ports = await routerPorts();
+    const config = await writeBenchConfig({
+      dir,
+      ports,
+      logLevel,
+      redisUrl: services.redisUrl,
+      mongoUrl: services.mongoUrl,
+      database,
+      queue: queueName,
+      handlers: { [KEYS.warmup]: ['noop.run'], [KEYS.tput]: ['noop.run'], [KEYS.lat]: ['noop.run'] },
+      modules: { 'noop.ts': 'export function run() { return null; }\n' },
+    });
+
+    progress(NAME, `starting event-router, event-sub, event-worker --concurrency ${concurrency} (log level ${logLevel}, logs in ${dir})`);
+    const daemons: DaemonProcess[] = [];
+    const router = startDaemon(procs, ROOT, 'event-router', config, [], dir);
+    daemons.push(router);
+    await waitForLog(router, 'router listening', START_TIMEOUT_MS);
+    const sub = startDaemon(procs, ROOT, 'event-sub', config, [], dir);
+    daemons.push(sub);
+    await waitForLog(sub, 'subscriber connected', START_TIMEOUT_MS);
+    const worker = startDaemon(procs, ROOT, 'event-worker', config, ['--concurrency', String(concurrency)], dir);
+    daemons.push(worker);
+    await waitForLog(worker, 'worker started', START_TIMEOUT_MS);
+
+    client = new MongoClient(services.mongoUrl, { serverSelectionTimeoutMS: 10_000 });
+    await client.connect();
+    const db = client.db(database);
+    const push = new zmq.Push({ linger: 5000 });
+    push.connect(`tcp://127.0.0.1:${ports.pull}`);
+
+    // The SUB socket joins the PUB stream asynchronously and the worker loads the tsfunc
+    // module on its first job: probe until one probe has gone all the way through.
+    progress(NAME, 'warming up: probing until one event has gone all the way to results');
+    const warmDeadline = performance.now() + START_TIMEOUT_MS;
+    for (;;) {
+      await push.send(probeJson('bench.warmup'));
+      if ((await db.collection('results').countDocuments({ key: KEYS.warmup })) > 0) break;
+      if (performance.now() > warmDeadline) throw new Error('no warm-up event reached results within 60 s');
+      await sleep(200);
+    }
+
+    const benchQueue = new Queue(queueName, { connection: { url: services.redisUrl, maxRetriesPerRequest: null }, prefix: 'bull' });
+    benchQueue.on('error', () => undefined);
+    const completed: CompletedCount = async () => (await benchQueue.getJobCounts('completed'))['completed'] ?? 0;
+    const pids: Record<string, number> = { router: router.pid, sub: sub.pid, worker: worker.pid };
+    for (const s of services.started) pids[s.name] = s.pid;
+
+    progress(NAME, `(a) throughput: ${fmtInt(events)} events as fast as the router takes them`);
+    const tput = await throughputPhase(db, push, events, pids, completed);
+    if (tput.archived !== events) problems.push(`throughput: ${tput.archived}/${events} events archived`);
+    if (tput.results !== events) problems.push(`throughput: ${tput.results}/${events} results`);
+    if (tput.resultsOk !== tput.results) problems.push(`throughput: ${tput.results - tput.resultsOk} results not ok`);
+    progress(NAME, `  ${fmtInt(tput.eventsPerS)} events/s end to end`);
+
+    await sleep(1000);
+    progress(NAME, `(b) latency: ${rate} events/s for ${seconds} s`);
+    const lat = await latencyPhase(db, push, rate, seconds, completed);
+    if (lat.results !== lat.sent) problems.push(`latency: ${lat.results}/${lat.sent} results`);
+    progress(NAME, `  fire -> handler start p50 ${lat.handlerStart.p50} ms, p99 ${lat.handlerStart.p99} ms`);
+    push.close();
+
+    const jobCounts = await benchQueue.getJobCounts('completed', 'failed', 'waiting', 'active', 'delayed');
+    await benchQueue.close();
+    if ((jobCounts['failed'] ?? 0) > 0) problems.push(`BullMQ: ${jobCounts['failed']} failed jobs`);
+
+    progress(NAME, 'stopping the daemons with SIGTERM (router, sub, worker)');
+    const exits: Record<string, string> = {};
+    for (const d of daemons) {
+      const t = performance.now();
+      const e = await stopProcess(d.child, 20_000);
+      exits[d.name] = `exit ${e.code ?? e.signal}${e.killed ? ' (SIGKILL after 20 s)' : ''} in ${Math.round(performance.now() - t)} ms`;
+      if (e.code !== 0 || e.killed) problems.push(`${d.name}: ${exits[d.name]}`);
+    }
+    for (const d of daemons) {
+      const byMsg = new Map<string, number>();
+      for (const l of logProblems(d.logFile)) byMsg.set(String(l['msg']), (byMsg.get(String(l['msg'])) ?? 0) + 1);
+      for (const [msg, n] of byMsg) problems.push(`${d.name} logged "${msg}" x${n}`);
+    }
+
+    progress(NAME, `bare ZeroMQ PUSH -> PULL hop: ${rate} events/s for ${Math.min(seconds, 5)} s`);
+    const hop = await hopLatencyBaseline(rate, Math.min(seconds, 5));
+
+    let mongoBare: InsertBaseline | undefined;
+    let mongoIndexed: InsertBaseline | undefined;
+    let bull: BullmqBaseline | undefined;
+    if (baselines) {
+      progress(NAME, `(c) baselines: insertMany ${fmtInt(events)} x 1 KB in batches of 500 on the same MongoDB`);
+      const bare = client.db(`${database}_bare`);
+      mongoBare = await mongoInsertBaseline(bare, 'plain', events, 500, false);
+      mongoIndexed = await mongoInsertBaseline(bare, 'indexed', events, 500, true);
+      progress(NAME, `(c) baselines: BullMQ addBulk + no-op worker (concurrency ${concurrency}), ${fmtInt(events)} jobs on the same Redis`);
+      bull = await bullmqBaseline(services.redisUrl, `${queueName}-bare`, events, 500, concurrency, 180_000);
+    }
+
+    const f = (x: number): string => fmtInt(x);
+    printTable(
+      `End to end: router -> sub -> worker (no-op tsfunc), 1 KB events, worker concurrency ${concurrency}, log level ${logLevel}`,
+      ['measure', 'value', 'note'],
+      [
+        ['(a) throughput, events/s', f(tput.eventsPerS), `${f(events)} events; target >= ${f(TARGET_EVENTS_PER_S)}/s: ${tput.eventsPerS >= TARGET_EVENTS_PER_S ? 'met' : 'NOT met'}`],
+        ['    events archived / results', `${f(tput.archived)} / ${f(tput.results)}`, `${f(tput.resultsOk)} ok`],
+        ['    push done / last archived', `${f(tput.sendMs)} / ${f(tput.lastArchivedMs)} ms`, 'after first push'],
+        ['    first start / last end', `${f(tput.firstStartMs)} / ${f(tput.lastEndMs)} ms`, 'handler runs, after first push'],
+        ['    all results counted', `${f(tput.totalMs)} ms`, 'jobs completed (result stored), polled every 50 ms'],
+        ['    CPU % of one core', Object.entries(tput.cpuPct).map(([k, v]) => `${k} ${v}`).join(', '), '2 cores = 200 %'],
+        ['(b) fire -> handler start p50/p99', `${lat.handlerStart.p50} / ${lat.handlerStart.p99} ms`, `${f(lat.sent)} events at ${rate}/s; max ${lat.handlerStart.max} ms`],
+        ['    fire -> archived p50/p99', `${lat.archived.p50} / ${lat.archived.p99} ms`, 'events.received_at'],
+        ['    bare PUSH->PULL hop p50/p99', `${round(hop.p50, 3)} / ${round(hop.p99, 3)} ms`, `${f(hop.n)} events, same process`],
+        ...(mongoBare && mongoIndexed && bull
+          ? [
+              ['(c) bare insertMany, docs/s', f(mongoBare.docsPerS), `batches of 500, median ${round(mongoBare.medianBatchMs)} ms/batch`],
+              ['    same, with events indexes', f(mongoIndexed.docsPerS), `median ${round(mongoIndexed.medianBatchMs)} ms/batch`],
+              ['    bare BullMQ addBulk, jobs/s', f(bull.addPerS), 'batches of 500, 1 KB event per job'],
+              ['    bare BullMQ worker, jobs/s', f(bull.processPerS), `no-op processor, concurrency ${concurrency}, in-process`],
+            ]
+          : []),
+      ],
+    );
+    if (problems.length > 0) process.stdout.write(`problems:\n${problems.map((p) => `  - ${p}`).join('\n')}\n`);
+    else process.stdout.write('problems: none\n');
+    printJson({
+      bench: NAME,
+      events,
+      concurrency,
+      log_level: logLevel,
+      throughput: { ...tput, eventsPerS: round(tput.eventsPerS), pollMeanMs: round(tput.pollMeanMs, 1), target_events_per_s: TARGET_EVENTS_PER_S, target_met: tput.eventsPerS >= TARGET_EVENTS_PER_S },
+      latency: lat,
+      hop_latency_ms: { n: hop.n, p50: round(hop.p50, 3), p99: round(hop.p99, 3), max: round(hop.max, 3) },
+      baselines: baselines ? { mongo_insert_plain: mongoBare, mongo_insert_indexed: mongoIndexed, bullmq: bull } : null,
+      job_counts: jobCounts,
+      daemon_exits: exits,
+      problems,
+      elapsed_s: round((performance.now() - started) / 1000, 1),
+    });
+  } catch (err) {
+    problems.push(`bench failed: ${(err as Error).message}`);
+    throw err;
+  } finally {
+    await cleanup();
+  }
+}
+
+main().catch(async (err: unknown) => {
+  process.stderr.write(`${NAME}: ${(err as Error)?.stack ?? String(err)}\n`);
+  await procs.stopAll(1000);
+  process.exit(1);
+});

@@ -1,0 +1,132 @@
+import { Queue, Worker } from 'bullmq';
+import type { Db } from 'mongodb';
+import * as zmq from 'zeromq';
+import { toEventDoc } from '../../src/archive/mongo-archive.js';
+import type { ReactorEvent } from '../../src/event.js';
+import { eventJson } from './events.js';
+import { sendPaced } from './pace.js';
+import { latencySummary } from './stats.js';
+import { withTimeout } from './processes.js';
+
+/** A stamped 1 KB event as the subscriber archives it and a job carries it. */
+export function sampleEvent(i: number): ReactorEvent {
+  const body = JSON.parse(eventJson('bench.bare', { i, sent_at: Date.now() })) as { event_type: string; payload: unknown };
+  const id = `bare-${i.toString().padStart(8, '0')}`;
+  return { id, namespace: 'local', event_type: body.event_type, payload: body.payload, timestamp: Date.now() / 1000, trace_id: id, seq: i + 1, epoch: 1 };
+}
+
+export interface InsertBaseline {
+  docs: number;
+  batch: number;
+  indexed: boolean;
+  docsPerS: number;
+  /** Median time of one insertMany call, ms. */
+  medianBatchMs: number;
+}
+
+/**
+ * insertMany of `docs` event documents (shaped by the archive's own `toEventDoc`) in
+ * batches of `batch`, one after the other, into `collection` of `db`. With `indexed`,
+ * the collection first gets the indexes the archive creates on `events`.
+ */
+export async function mongoInsertBaseline(db: Db, collection: string, docs: number, batch: number, indexed: boolean): Promise<InsertBaseline> {
+  const coll = db.collection(collection);
+  if (indexed) {
+    await coll.createIndexes([
+      { key: { key: 1, time: -1 }, name: 'key_time' },
+      { key: { time: -1 }, name: 'time' },
+      { key: { trace_id: 1 }, name: 'trace_id' },
+    ]);
+  }
+  const all = Array.from({ length: docs }, (_, i) => toEventDoc({ ...sampleEvent(i), id: `${collection}-${i}` }, new Date()));
+  const times: number[] = [];
+  const start = performance.now();
+  for (let i = 0; i < docs; i += batch) {
+    const t = performance.now();
+    await coll.insertMany(all.slice(i, i + batch), { ordered: false });
+    times.push(performance.now() - t);
+  }
+  const ms = performance.now() - start;
+  times.sort((a, b) => a - b);
+  return { docs, batch, indexed, docsPerS: (docs * 1000) / ms, medianBatchMs: times[times.length >> 1] ?? Number.NaN };
+}
+
+export interface BullmqBaseline {
+  jobs: number;
+  batch: number;
+  concurrency: number;
+  addPerS: number;
+  processPerS: number;
+}
+
+/**
+ * BullMQ alone on the same Redis: addBulk of `jobs` no-op jobs carrying a 1 KB event (in
+ * batches of `batch`), then one Worker with `concurrency` draining them. Both timed
+ * separately; the worker runs in this process.
+ */
+export async function bullmqBaseline(redisUrl: string, name: string, jobs: number, batch: number, concurrency: number, timeoutMs: number): Promise<BullmqBaseline> {
+  const connection = { url: redisUrl, maxRetriesPerRequest: null };
+  const queue = new Queue(name, { connection, prefix: 'bull' });
+  const handler = { id: 'bare', key: 'local:bench.bare', driver: 'tsfunc', handler: 'noop.run', exclusive: false };
+  try {
+    const addStart = performance.now();
+    for (let i = 0; i < jobs; i += batch) {
+      const slice = Array.from({ length: Math.min(batch, jobs - i) }, (_, k) => {
+        const event = sampleEvent(i + k);
+        return { name: handler.key, data: { event, handler }, opts: { jobId: `${event.id}.bare` } };
+      });
+      await queue.addBulk(slice);
+    }
+    const addMs = performance.now() - addStart;
+
+    let completed = 0;
+    let resolveDone: () => void = () => undefined;
+    const done = new Promise<void>((r) => (resolveDone = r));
+    const worker = new Worker(name, async () => null, { connection, prefix: 'bull', concurrency, autorun: false });
+    worker.on('error', () => undefined);
+    worker.on('completed', () => {
+      if (++completed === jobs) resolveDone();
+    });
+    const runStart = performance.now();
+    void worker.run().catch(() => undefined);
+    await withTimeout('the BullMQ baseline worker', timeoutMs, done);
+    const runMs = performance.now() - runStart;
+    await worker.close();
+    return { jobs, batch, concurrency, addPerS: (jobs * 1000) / addMs, processPerS: (jobs * 1000) / runMs };
+  } finally {
+    await queue.obliterate({ force: true }).catch(() => undefined);
+    await queue.close();
+  }
+}
+
+/**
+ * One-way latency of a bare ZeroMQ PUSH -> PULL hop on loopback, in this process, with
+ * the same 1 KB events and the same paced sender as the pipeline's latency run.
+ */
+export async function hopLatencyBaseline(rate: number, seconds: number): Promise<{ n: number; p50: number; p99: number; max: number }> {
+  const pull = new zmq.Pull({ linger: 0 });
+  await pull.bind('tcp://127.0.0.1:*');
+  const push = new zmq.Push({ linger: 0 });
+  push.connect(pull.lastEndpoint!);
+  const count = rate * seconds;
+  const latencies: number[] = [];
+  const receiving = (async () => {
+    for await (const [msg] of pull) {
+      const now = performance.now();
+      const e = JSON.parse(msg!.toString()) as { payload: { sent_hr: number } };
+      latencies.push(now - e.payload.sent_hr);
+      if (latencies.length === count) break;
+    }
+  })();
+  // Let the connection come up before timing anything.
+  await push.send(eventJson('bench.hop', { sent_hr: performance.now() }));
+  await withTimeout('the first hop message', 5000, new Promise<void>((r) => {
+    const t = setInterval(() => latencies.length > 0 && (clearInterval(t), r()), 5);
+  }));
+  latencies.length = 0;
+  await sendPaced({ rate, count, send: () => push.send(eventJson('bench.hop', { sent_at: Date.now(), sent_hr: performance.now() })) });
+  await withTimeout('the hop receiver', 10_000, receiving);
+  push.close();
+  pull.close();
+  return latencySummary(latencies);
+}

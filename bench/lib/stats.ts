@@ -1,0 +1,33 @@
+/** Small statistics for bench figures. */
+
+/** Median of `xs` (mean of the middle two for an even count); NaN when empty. */
+export function median(xs: readonly number[]): number {
+  if (xs.length === 0) return Number.NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+/** Nearest-rank percentile `p` (0-100) of `sorted`, which must be sorted ascending; NaN when empty. */
+export function percentileSorted(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const rank = Math.ceil((p / 100) * sorted.length);
+  return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1]!;
+}
+
+/** p50, p99 and max of `xs`. */
+export function latencySummary(xs: readonly number[]): { n: number; p50: number; p99: number; max: number } {
+  const s = [...xs].sort((a, b) => a - b);
+  return { n: s.length, p50: percentileSorted(s, 50), p99: percentileSorted(s, 99), max: s.length > 0 ? s[s.length - 1]! : Number.NaN };
+}
+
+/** Round to `digits` decimals (for the JSON line). */
+export function round(x: number, digits = 0): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
+
+/** `12,345` style thousands separators. */
+export function fmtInt(x: number): string {
+  return Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : String(x);
+}

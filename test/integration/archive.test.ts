@@ -1,0 +1,62 @@
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { MongoArchive } from '../../src/archive/mongo-archive.js';
+import { silentLogger } from '../../src/logger.js';
+import { dropDatabase, uniqueName, useServices } from '../helpers/services.js';
+import { sampleEvent } from '../helpers/events.js';
+
+const database = uniqueName('archive').replaceAll('-', '_');
+let archive: MongoArchive | undefined;
+// Registered before useServices() so it runs before the test servers are stopped.
+after(async () => {
+  await archive?.close();
+  await dropDatabase(await services.mongoUrl(), database);
+});
+const services = useServices();
+
+async function open(): Promise<MongoArchive> {
+  archive ??= await MongoArchive.connect({ url: await services.mongoUrl(), database, log: silentLogger() });
+  return archive;
+}
+
+test('archive - events are stored once by id, with key and time; duplicates are counted', async () => {
+  const a = await open();
+  const e1 = sampleEvent({ id: 'a-1', timestamp: 1_700_000_000.5 });
+  const e2 = sampleEvent({ id: 'a-2' });
+  assert.deepEqual(await a.insertEvents([e1, e2]), { inserted: 2, duplicates: 0 });
+  assert.deepEqual(await a.insertEvents([e1, sampleEvent({ id: 'a-3' })]), { inserted: 1, duplicates: 1 });
+  const doc = await a.events.findOne({ _id: 'a-1' as never });
+  assert.equal(doc?.['key'], 'local:zmq.test');
+  assert.equal((doc?.['time'] as Date).getTime(), 1_700_000_000_500);
+  assert.deepEqual(doc?.['payload'], { msg: 'hi' });
+  assert.equal(await a.events.countDocuments({ _id: { $in: ['a-1', 'a-2', 'a-3'] } as never }), 3);
+});
+
+test('archive - a payload the server cannot store as fields is kept as JSON text', async () => {
+  const a = await open();
+  const weird = sampleEvent({ id: 'w-1', payload: { $where: 1, 'a.b': { c: 2 } } });
+  assert.deepEqual(await a.insertEvents([weird, sampleEvent({ id: 'w-2' })]), { inserted: 2, duplicates: 0 });
+  const doc = await a.events.findOne({ _id: 'w-1' as never });
+  assert.ok(doc, 'event was archived');
+  if (doc['payload_json'] !== undefined) {
+    assert.deepEqual(JSON.parse(String(doc['payload_json'])), weird.payload);
+    assert.match(String(doc['archive_note']), /JSON text/);
+  } else {
+    assert.deepEqual(doc['payload'], weird.payload, 'a server that stores such keys keeps them as they are');
+  }
+});
+
+test('archive - indexes exist on key/time and connecting twice does not fail', async () => {
+  const a = await open();
+  const again = await MongoArchive.connect({ url: await services.mongoUrl(), database, log: silentLogger() });
+  await again.close();
+  const names = (await a.events.listIndexes().toArray()).map((i) => i.name);
+  assert.ok(names.includes('key_time') && names.includes('time'), names.join(','));
+});
+
+test('archive - connection failure is an ArchiveError naming the server', async () => {
+  await assert.rejects(
+    MongoArchive.connect({ url: 'mongodb://user:secret@127.0.0.1:1/', database: 'x', log: silentLogger(), serverSelectionTimeoutMS: 300 }),
+    (err: unknown) => err instanceof Error && /cannot connect to MongoDB at mongodb:\/\/user:\*\*\*@127\.0\.0\.1:1/.test(err.message) && !err.message.includes('secret'),
+  );
+});

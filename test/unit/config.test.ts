@@ -1,0 +1,88 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildSettings, loadConfig } from '../../src/config/load.js';
+import { ConfigError } from '../../src/errors.js';
+
+const fixture = (name: string): string => fileURLToPath(new URL(`../fixtures/eventreactor/${name}`, import.meta.url));
+
+function problemsOf(fn: () => unknown): { path: string; message: string; file: string }[] {
+  try {
+    fn();
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, `expected ConfigError, got ${String(err)}`);
+    return [...err.problems];
+  }
+  assert.fail('expected a ConfigError');
+}
+
+test('config - EventReactor sample (feeds.feeders) loads, warning once per unsupported key', () => {
+  const { settings, warnings } = loadConfig({ path: fixture('config.json'), env: {} });
+  assert.equal(settings.router.pullBind, 'tcp://*:45454');
+  assert.deepEqual(settings.router.rep, [{ bind: 'tcp://*:55055', namespace: 'local' }]);
+  assert.equal(settings.router.pubBind, 'tcp://*:55000');
+  assert.equal(settings.sub.publisherUri, 'tcp://127.0.0.1:55000');
+  assert.equal(settings.worker.routerUri, 'tcp://127.0.0.1:55055');
+  assert.equal(settings.handlersDir, '/etc/event-reactor/event-handlers');
+  assert.equal(settings.logLevel, 'info');
+  const paths = warnings.map((w) => w.path).sort();
+  assert.deepEqual(paths, ['celery', 'feeds.feeders[0].handler', 'logging.format']);
+  assert.match(warnings.find((w) => w.path === 'feeds.feeders[0].handler')!.message, /AMQPInput/);
+  for (const w of warnings) assert.equal(w.file, fixture('config.json'));
+});
+
+test('config - EventReactor sample (inputs) loads', () => {
+  const { settings, warnings } = loadConfig({ path: fixture('config-inputs.json'), env: {} });
+  assert.equal(settings.router.rep.length, 1);
+  assert.ok(warnings.some((w) => w.path === 'inputs[0].handler'));
+});
+
+test('config - defaults < file < env < flags', () => {
+  const raw = { redis: { url: 'redis://file:1' }, mongodb: { url: 'mongodb://file' } };
+  const fromFile = buildSettings('/etc/x/config.json', raw, {}, {}).settings;
+  assert.equal(fromFile.redisUrl, 'redis://file:1');
+  assert.equal(fromFile.handlersFile, '/etc/x/event-handlers.json');
+  assert.equal(fromFile.worker.timeoutMs, 60_000);
+  assert.equal(fromFile.router.maxEventBytes, 1024 * 1024);
+  const fromEnv = buildSettings('/c.json', raw, { REDIS_URL: 'redis://env:2', MONGO_URL: 'mongodb://env' }, {}).settings;
+  assert.equal(fromEnv.redisUrl, 'redis://env:2');
+  assert.equal(fromEnv.mongo.url, 'mongodb://env');
+  const fromFlag = buildSettings('/c.json', raw, { REDIS_URL: 'redis://env:2' }, { redisUrl: 'redis://flag:3', concurrency: 3 }).settings;
+  assert.equal(fromFlag.redisUrl, 'redis://flag:3');
+  assert.equal(fromFlag.worker.concurrency, 3);
+});
+
+test('config - every problem is reported with file and key path', () => {
+  const problems = problemsOf(() =>
+    buildSettings('/c.json', { outputs: [{ handler: 'zeromq', config: { port: 'x' } }], worker: { concurrency: 0 }, queue: { name: 'a:b' } }, {}, {}),
+  );
+  const paths = problems.map((p) => p.path).sort();
+  assert.deepEqual(paths, ['outputs[0].config.port', 'queue.name', 'worker.concurrency']);
+  for (const p of problems) assert.equal(p.file, '/c.json');
+});
+
+test('config - a REP feeder of the wrong type and an unknown level are errors', () => {
+  const problems = problemsOf(() =>
+    buildSettings('/c.json', { feeds: { feeders: [{ handler: 'ZMQInput', config: { uri: 'tcp://*:1', type: 'zmq.PULL' } }] }, logging: { loglevel: 'LOUD' } }, {}, {}),
+  );
+  assert.deepEqual(problems.map((p) => p.path).sort(), ['feeds.feeders[0].config.type', 'logging.loglevel']);
+});
+
+test('config - missing file and bad JSON name the file', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'er-config-'));
+  const missing = join(dir, 'nope.json');
+  assert.match(problemsOf(() => loadConfig({ path: missing, env: {} }))[0]!.message, /not found/);
+  const bad = join(dir, 'bad.json');
+  writeFileSync(bad, '{ "outputs": [ }');
+  const [p] = problemsOf(() => loadConfig({ path: bad, env: {} }));
+  assert.equal(p!.file, bad);
+  assert.match(p!.message, /not valid JSON/);
+});
+
+test('config - EVENT_REACTOR_CONFIG is used when no path is given', () => {
+  const { settings } = loadConfig({ env: { EVENT_REACTOR_CONFIG: fixture('config.json') } });
+  assert.equal(settings.configFile, fixture('config.json'));
+});

@@ -1,0 +1,99 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { EventStamper, parseIncoming, parsePublished, eventKey } from '../../src/event.js';
+import { EventValidationError } from '../../src/errors.js';
+
+const limits = { maxBytes: 1024 };
+const enc = (s: string): Uint8Array => Buffer.from(s, 'utf8');
+
+function refusal(raw: Uint8Array | string): string {
+  try {
+    parseIncoming(typeof raw === 'string' ? enc(raw) : raw, 'local', limits);
+  } catch (err) {
+    assert.ok(err instanceof EventValidationError);
+    assert.ok(err.message.length > 10, 'message says what is wrong');
+    return err.reason;
+  }
+  assert.fail('expected a refusal');
+}
+
+test('event - refuses each kind of bad input with its reason', () => {
+  assert.equal(refusal('x'.repeat(2000)), 'too_large');
+  assert.equal(refusal(new Uint8Array([0x7b, 0xff, 0xfe, 0x7d])), 'bad_encoding');
+  assert.equal(refusal('{"event_type": "a",'), 'invalid_json');
+  assert.equal(refusal('[1,2]'), 'not_object');
+  assert.equal(refusal('null'), 'not_object');
+  assert.equal(refusal('"text"'), 'not_object');
+  assert.equal(refusal('{"payload": {}}'), 'missing_event_type');
+  assert.equal(refusal('{"event_type": 5}'), 'bad_event_type');
+  assert.equal(refusal('{"event_type": ""}'), 'bad_event_type');
+  assert.equal(refusal('{"event_type": "a b"}'), 'bad_event_type');
+  assert.equal(refusal('{"event_type": "a", "namespace": "x:y"}'), 'bad_namespace');
+  assert.equal(refusal('{"event_type": "a", "namespace": 7}'), 'bad_namespace');
+  assert.equal(refusal('{"event_type": "a", "id": ""}'), 'bad_id');
+  assert.equal(refusal(`{"event_type": "a", "id": "${'i'.repeat(129)}"}`), 'bad_id');
+  assert.equal(refusal('{"event_type": "a", "id": 12}'), 'bad_id');
+  assert.equal(refusal('{"event_type": "a", "trace_id": []}'), 'bad_trace_id');
+  assert.equal(refusal('{"event_type": "a", "timestamp": "now"}'), 'bad_timestamp');
+  assert.equal(refusal('{"event_type": "a", "timestamp": -1}'), 'bad_timestamp');
+});
+
+test('event - missing event_type message names the field', () => {
+  assert.throws(() => parseIncoming(enc('{}'), 'local', limits), /"event_type"/);
+});
+
+test('event - stamps id, namespace, payload, timestamp, trace id, seq and epoch', () => {
+  const stamper = new EventStamper(1000);
+  const a = stamper.stamp(parseIncoming(enc('{"event_type":"disk.full"}'), 'local', limits), 5_000_000);
+  const b = stamper.stamp(parseIncoming(enc('{"event_type":"disk.full","namespace":"ops"}'), 'local', limits), 5_000_001);
+  assert.equal(a.event.namespace, 'local');
+  assert.equal(b.event.namespace, 'ops');
+  assert.deepEqual(a.event.payload, {});
+  assert.equal(a.event.timestamp, 5000);
+  assert.equal(a.event.trace_id, a.event.id);
+  assert.equal(a.event.seq, 1);
+  assert.equal(b.event.seq, 2);
+  assert.equal(a.event.epoch, 1000);
+  assert.match(a.event.id, /^[0-9A-HJKMNP-TV-Z]{26}$/);
+  assert.ok(a.event.id < b.event.id, 'ids sort by time');
+  assert.equal(stamper.lastSeq, 2);
+  assert.equal(eventKey(b.event), 'ops:disk.full');
+});
+
+test('event - published JSON equals the stamped event and keeps client fields', () => {
+  const stamper = new EventStamper(7);
+  const text = ' {"event_type":"t","id":"client-1","trace_id":"tr","payload":{"cmd":"rm -rf / ; $(x) `y`"},"extra":[1,2]} ';
+  const { event, json } = stamper.stamp(parseIncoming(enc(text), 'local', limits));
+  const parsed = JSON.parse(json);
+  assert.deepEqual(parsed, JSON.parse(JSON.stringify(event)));
+  assert.equal(parsed.id, 'client-1');
+  assert.equal(parsed.trace_id, 'tr');
+  assert.deepEqual(parsed.extra, [1, 2]);
+  assert.equal(parsed.payload.cmd, 'rm -rf / ; $(x) `y`');
+});
+
+test('event - a client seq or epoch is replaced, never duplicated', () => {
+  const stamper = new EventStamper(42);
+  const { json } = stamper.stamp(parseIncoming(enc('{"event_type":"t","seq":999,"epoch":1}'), 'local', limits));
+  assert.equal((json.match(/"seq"/g) ?? []).length, 1);
+  const parsed = JSON.parse(json);
+  assert.equal(parsed.seq, 1);
+  assert.equal(parsed.epoch, 42);
+});
+
+test('event - __proto__ keys stay data and never change prototypes', () => {
+  const stamper = new EventStamper(1);
+  const { event, json } = stamper.stamp(parseIncoming(enc('{"event_type":"t","__proto__":{"polluted":true},"payload":{"__proto__":{"x":1}}}'), 'local', limits));
+  assert.equal(({} as Record<string, unknown>)['polluted'], undefined);
+  assert.equal(Object.getPrototypeOf(event), Object.prototype);
+  assert.ok(Object.hasOwn(JSON.parse(json), '__proto__'));
+});
+
+test('event - parsePublished fills defaults for legacy events', () => {
+  const e = parsePublished('{"id":"x","event_type":"zmq.test","namespace":"local"}');
+  assert.equal(e.trace_id, 'x');
+  assert.deepEqual(e.payload, {});
+  assert.equal(e.seq, 0);
+  assert.throws(() => parsePublished('{"event_type":"t"}'), /"id"/);
+  assert.throws(() => parsePublished('nope'), EventValidationError);
+});

@@ -1,0 +1,459 @@
+/**
+ * The example handlers in handlers/: tsfunc modules loaded with tsx as the worker loads
+ * them, shell scripts run as child processes with the event JSON as last argument.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, utimesSync, writeFileSync, existsSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { after, test } from 'node:test';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { tsImport } from 'tsx/esm/api';
+import type { ReactorEvent } from '../../src/event.js';
+import type { FollowUpEvent } from '../../src/handlers/driver.js';
+import type { HandlerSpec } from '../../src/handlers/spec.js';
+import { TsfuncDriver, type TsHandlerContext } from '../../src/handlers/tsfunc-driver.js';
+import { silentLogger } from '../../src/logger.js';
+
+const HANDLERS = resolve(dirname(fileURLToPath(import.meta.url)), '../../handlers');
+const DAY_S = 86_400;
+
+const tmp = mkdtempSync(join(tmpdir(), 'er-handlers-'));
+after(() => rmSync(tmp, { recursive: true, force: true }));
+
+let seq = 0;
+function event(eventType: string, payload: unknown, over: Partial<ReactorEvent> = {}): ReactorEvent {
+  seq++;
+  return { id: `evt-${seq}`, namespace: 'local', event_type: eventType, payload, timestamp: 1_700_000_000 + seq, trace_id: `evt-${seq}`, seq, epoch: 1, ...over };
+}
+
+/** A handler context whose fire() records what it was given. */
+function fakeContext(over: Partial<TsHandlerContext> = {}): TsHandlerContext & { fired: FollowUpEvent[] } {
+  const fired: FollowUpEvent[] = [];
+  return {
+    log: silentLogger(),
+    signal: new AbortController().signal,
+    attempt: 1,
+    fire: async (e) => {
+      fired.push(e);
+      const id = `fired-${fired.length}`;
+      return { id, namespace: e.namespace ?? 'local', event_type: e.event_type, payload: e.payload ?? {}, timestamp: 1_700_000_000, trace_id: id, seq: 0, epoch: 1 };
+    },
+    fired,
+    ...over,
+  };
+}
+
+type Handler<R> = (e: ReactorEvent, ctx: TsHandlerContext) => Promise<R>;
+
+async function loadHandler<R>(file: string, name: string): Promise<Handler<R>> {
+  const mod = (await tsImport(pathToFileURL(join(HANDLERS, 'tsfunc', file)).href, import.meta.url)) as Record<string, unknown>;
+  const fn = mod[name];
+  assert.equal(typeof fn, 'function', `${file} exports no function ${name}`);
+  return fn as Handler<R>;
+}
+
+interface EscalateResult {
+  key: string;
+  count: number;
+  threshold: number;
+  escalated: boolean;
+  follow_up?: string;
+}
+interface HttpCheckResult {
+  url: string;
+  status: number;
+  ok: boolean;
+  latency_ms: number;
+}
+
+const escalate = await loadHandler<EscalateResult>('escalate.ts', 'escalate');
+const check = await loadHandler<HttpCheckResult>('http-check.ts', 'check');
+
+/** A local HTTP server on an ephemeral port; `requests` records what it received. */
+async function httpServer(
+  respond: (req: IncomingMessage, body: string, res: ServerResponse) => void,
+): Promise<{ url: string; requests: { method: string; headers: IncomingMessage['headers']; body: string }[]; close: () => Promise<void> }> {
+  const requests: { method: string; headers: IncomingMessage['headers']; body: string }[] = [];
+  const server: Server = createServer((req, res) => {
+    let body = '';
+    req.setEncoding('utf8');
+    req.on('data', (c: string) => (body += c));
+    req.on('end', () => {
+      requests.push({ method: req.method ?? '', headers: req.headers, body });
+      respond(req, body, res);
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', resolve);
+  });
+  const address = server.address();
+  assert.ok(address && typeof address === 'object');
+  return {
+    url: `http://127.0.0.1:${address.port}`,
+    requests,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run a shell example as the shell driver does: JSON as last argument and on stdin, EVENT_* in env. */
+function runShell(script: string, args: string[], e: ReactorEvent, env: NodeJS.ProcessEnv = {}): Promise<RunResult> {
+  const json = JSON.stringify(e);
+  return new Promise((resolve) => {
+    const child = execFile(
+      join(HANDLERS, 'shell', script),
+      [...args, json],
+      {
+        cwd: tmp,
+        timeout: 20_000,
+        env: {
+          PATH: process.env['PATH'] ?? '/usr/bin:/bin',
+          EVENT_ID: e.id,
+          EVENT_TYPE: e.event_type,
+          EVENT_NAMESPACE: e.namespace,
+          EVENT_KEY: `${e.namespace}:${e.event_type}`,
+          EVENT_TRACE_ID: e.trace_id,
+          EVENT_ATTEMPT: '1',
+          ...env,
+        },
+      },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
+    child.stdin?.on('error', () => undefined);
+    child.stdin?.end(json);
+  });
+}
+
+// ---- escalate.ts ----
+
+test('handlers-examples - escalate fires <ns>:<type>.escalated on the threshold-th event in a row', async () => {
+  const ctx = fakeContext();
+  const events = [1, 2, 3].map(() => event('esc.a', { threshold: 3 }));
+  const results: EscalateResult[] = [];
+  for (const e of events) results.push(await escalate(e, ctx));
+  assert.deepEqual(
+    results.map((r) => [r.count, r.escalated]),
+    [
+      [1, false],
+      [2, false],
+      [3, true],
+    ],
+  );
+  assert.equal(ctx.fired.length, 1);
+  const fired = ctx.fired[0]!;
+  assert.equal(fired.namespace, 'local');
+  assert.equal(fired.event_type, 'esc.a.escalated');
+  assert.deepEqual(fired.payload, { key: 'local:esc.a', subject: null, count: 3, threshold: 3, first_event: events[0]!.id, last_event: events[2]!.id });
+  assert.equal(results[2]!.follow_up, 'fired-1');
+});
+
+test('handlers-examples - escalate starts counting again after escalating', async () => {
+  const ctx = fakeContext();
+  for (let i = 0; i < 4; i++) await escalate(event('esc.b', { threshold: 2 }), ctx);
+  assert.equal(ctx.fired.length, 2);
+});
+
+test('handlers-examples - escalate uses a threshold of 3 when the payload has none', async () => {
+  const ctx = fakeContext();
+  const counts = [];
+  for (let i = 0; i < 3; i++) counts.push((await escalate(event('esc.default', {}), ctx)).escalated);
+  assert.deepEqual(counts, [false, false, true]);
+});
+
+test('handlers-examples - escalate counts each subject separately', async () => {
+  const ctx = fakeContext();
+  await escalate(event('esc.c', { threshold: 2, subject: 'web1' }), ctx);
+  const other = await escalate(event('esc.c', { threshold: 2, subject: 'web2' }), ctx);
+  assert.equal(other.count, 1);
+  assert.equal(ctx.fired.length, 0);
+  const again = await escalate(event('esc.c', { threshold: 2, subject: 'web1' }), ctx);
+  assert.equal(again.escalated, true);
+  assert.equal((ctx.fired[0]!.payload as { subject: string }).subject, 'web1');
+});
+
+test('handlers-examples - escalate resets the count on resolved: true', async () => {
+  const ctx = fakeContext();
+  await escalate(event('esc.d', { threshold: 2 }), ctx);
+  const reset = await escalate(event('esc.d', { resolved: true }), ctx);
+  assert.equal(reset.count, 0);
+  const next = await escalate(event('esc.d', { threshold: 2 }), ctx);
+  assert.equal(next.count, 1);
+  assert.equal(ctx.fired.length, 0);
+});
+
+test('handlers-examples - escalate starts a new streak after a gap longer than window_s', async () => {
+  const ctx = fakeContext();
+  await escalate(event('esc.e', { threshold: 2, window_s: 60 }, { timestamp: 1000 }), ctx);
+  const late = await escalate(event('esc.e', { threshold: 2, window_s: 60 }, { timestamp: 1061 }), ctx);
+  assert.equal(late.count, 1);
+  const soon = await escalate(event('esc.e', { threshold: 2, window_s: 60 }, { timestamp: 1100 }), ctx);
+  assert.equal(soon.escalated, true);
+});
+
+test('handlers-examples - escalate does not count a retried event twice', async () => {
+  const ctx = fakeContext();
+  const e = event('esc.f', { threshold: 2 });
+  await escalate(e, ctx);
+  const retry = await escalate(e, { ...ctx, attempt: 2 });
+  assert.equal(retry.count, 1);
+  assert.equal(ctx.fired.length, 0);
+});
+
+test('handlers-examples - escalate keeps the count when fire fails, so the retry escalates', async () => {
+  const failing = fakeContext({
+    fire: async () => {
+      throw new Error('router unavailable');
+    },
+  });
+  await escalate(event('esc.g', { threshold: 2 }), failing);
+  const e = event('esc.g', { threshold: 2 });
+  await assert.rejects(escalate(e, failing), /router unavailable/);
+  const ctx = fakeContext();
+  const retry = await escalate(e, { ...ctx, attempt: 2 });
+  assert.equal(retry.escalated, true);
+  assert.equal(ctx.fired.length, 1);
+});
+
+test('handlers-examples - escalate neither counts nor fires once its signal is aborted', async () => {
+  const controller = new AbortController();
+  controller.abort(new Error('handler timed out'));
+  const ctx = fakeContext({ signal: controller.signal });
+  await assert.rejects(escalate(event('esc.h', { threshold: 1 }), ctx), /handler timed out/);
+  assert.equal(ctx.fired.length, 0);
+  const next = await escalate(event('esc.h', { threshold: 2 }), fakeContext());
+  assert.equal(next.count, 1);
+});
+
+test('handlers-examples - escalate refuses a threshold that is not a whole number >= 1', async () => {
+  await assert.rejects(escalate(event('esc.i', { threshold: 0 }), fakeContext()), /payload\.threshold must be a whole number >= 1/);
+  await assert.rejects(escalate(event('esc.i', { threshold: '3' }), fakeContext()), /payload\.threshold/);
+});
+
+// ---- http-check.ts ----
+
+test('handlers-examples - http-check returns the status and latency of a 2xx answer', async () => {
+  const server = await httpServer((_req, _body, res) => res.writeHead(204).end());
+  try {
+    const result = await check(event('check.http', { url: `${server.url}/health` }), fakeContext());
+    assert.equal(result.status, 204);
+    assert.equal(result.ok, true);
+    assert.equal(result.url, `${server.url}/health`);
+    assert.ok(Number.isInteger(result.latency_ms) && result.latency_ms >= 0, `latency_ms ${result.latency_ms}`);
+    assert.equal(server.requests[0]?.method, 'GET');
+  } finally {
+    await server.close();
+  }
+});
+
+test('handlers-examples - http-check throws on a non-2xx answer, naming the status', async () => {
+  const server = await httpServer((_req, _body, res) => res.writeHead(503).end('down'));
+  try {
+    await assert.rejects(check(event('check.http', { url: server.url }), fakeContext()), /answered 503 .*expected a 2xx status/);
+  } finally {
+    await server.close();
+  }
+});
+
+test('handlers-examples - http-check accepts the status named by expect_status', async () => {
+  const server = await httpServer((_req, _body, res) => res.writeHead(401).end());
+  try {
+    const result = await check(event('check.http', { url: server.url, expect_status: 401 }), fakeContext());
+    assert.equal(result.status, 401);
+  } finally {
+    await server.close();
+  }
+});
+
+test('handlers-examples - http-check names the reason of a refused connection', async () => {
+  const server = await httpServer((_req, _body, res) => res.end());
+  const url = server.url;
+  await server.close();
+  await assert.rejects(check(event('check.http', { url }), fakeContext()), /failed: ECONNREFUSED/);
+});
+
+test('handlers-examples - http-check aborts the request when its signal is aborted', async () => {
+  const server = await httpServer(() => {
+    // never answers
+  });
+  try {
+    const controller = new AbortController();
+    const ctx = fakeContext({ signal: controller.signal });
+    const pending = check(event('check.http', { url: server.url }), ctx);
+    setTimeout(() => controller.abort(new Error('handler timed out')), 50);
+    await assert.rejects(pending, /handler timed out/);
+  } finally {
+    await server.close();
+  }
+});
+
+test('handlers-examples - http-check refuses a URL that is not http or https', async () => {
+  await assert.rejects(check(event('check.http', { url: 'file:///etc/passwd' }), fakeContext()), /must be http or https/);
+  await assert.rejects(check(event('check.http', {}), fakeContext()), /payload\.url must be a string/);
+});
+
+test('handlers-examples - http-check run by the tsfunc driver stores a refused connection as an error result', async () => {
+  const server = await httpServer((_req, _body, res) => res.end());
+  const url = server.url;
+  await server.close();
+  const driver = new TsfuncDriver({ handlersDir: join(HANDLERS, 'tsfunc'), outputLimitBytes: 65_536 });
+  const spec: HandlerSpec = { id: 'http-check', key: 'local:check.http', driver: 'tsfunc', handler: 'http-check.check', exclusive: false };
+  const { fire, log, signal, attempt } = fakeContext();
+  const outcome = await driver.run(spec, event('check.http', { url }), { fire, log, signal, attempt, timeoutMs: 5000 });
+  assert.equal(outcome.status, 'error');
+  assert.match(outcome.error ?? '', /ECONNREFUSED/);
+});
+
+// ---- notify-webhook.sh ----
+
+test('handlers-examples - notify-webhook without WEBHOOK_URL prints the event it would send', async () => {
+  const e = event('disk.full', { host: 'web1', used: 97 });
+  const r = await runShell('notify-webhook.sh', [], e);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /WEBHOOK_URL not set; would POST local:disk\.full/);
+  assert.ok(r.stdout.includes(JSON.stringify(e)), r.stdout);
+});
+
+test('handlers-examples - notify-webhook POSTs the event JSON to WEBHOOK_URL', async () => {
+  const server = await httpServer((_req, _body, res) => res.writeHead(200).end('ok'));
+  try {
+    const e = event('disk.full', { host: 'web1', used: 97 });
+    const r = await runShell('notify-webhook.sh', [], e, { WEBHOOK_URL: `${server.url}/hooks/secret-token` });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(server.requests.length, 1);
+    const req = server.requests[0]!;
+    assert.equal(req.method, 'POST');
+    assert.equal(req.headers['content-type'], 'application/json');
+    assert.equal(req.headers['x-event-id'], e.id);
+    assert.deepEqual(JSON.parse(req.body), e);
+    assert.match(r.stdout, /HTTP 200/);
+    assert.doesNotMatch(r.stdout, /secret-token/);
+  } finally {
+    await server.close();
+  }
+});
+
+test('handlers-examples - notify-webhook exits non-zero when the webhook answers an error', async () => {
+  const server = await httpServer((_req, _body, res) => res.writeHead(500).end('broken'));
+  try {
+    const r = await runShell('notify-webhook.sh', [], event('disk.full', {}), { WEBHOOK_URL: server.url });
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /HTTP 500/);
+    assert.match(r.stderr, /broken/);
+  } finally {
+    await server.close();
+  }
+});
+
+test('handlers-examples - notify-webhook exits non-zero when the webhook cannot be reached', async () => {
+  const server = await httpServer((_req, _body, res) => res.end());
+  const url = server.url;
+  await server.close();
+  const r = await runShell('notify-webhook.sh', [], event('disk.full', {}), { WEBHOOK_URL: url });
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /request to 127\.0\.0\.1:\d+ failed/);
+});
+
+// ---- disk-cleanup.sh ----
+
+/** root/data/{old.log, new.log, sub/old2.log} with old files 10 days old; returns paths. */
+function cleanupTree(name: string): { root: string; data: string; old: string[]; fresh: string } {
+  const root = join(tmp, name, 'root');
+  const data = join(root, 'data');
+  mkdirSync(join(data, 'sub'), { recursive: true });
+  const old = [join(data, 'old.log'), join(data, 'sub', 'old2.log')];
+  const fresh = join(data, 'new.log');
+  const tenDaysAgo = Date.now() / 1000 - 10 * DAY_S;
+  for (const f of old) {
+    writeFileSync(f, 'old');
+    utimesSync(f, tenDaysAgo, tenDaysAgo);
+  }
+  writeFileSync(fresh, 'new');
+  return { root, data, old, fresh };
+}
+
+test('handlers-examples - disk-cleanup dry run lists only files older than older_than_days and deletes nothing', async () => {
+  const t = cleanupTree('dry');
+  const r = await runShell('disk-cleanup.sh', [], event('disk.full', { path: t.data, older_than_days: 7 }), { CLEANUP_ROOT: t.root });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /dry run/);
+  const listed = r.stdout.split('\n').filter((l) => l.startsWith('/'));
+  assert.deepEqual(listed.sort(), [...t.old].sort());
+  for (const f of [...t.old, t.fresh]) assert.ok(existsSync(f), `${f} was deleted`);
+});
+
+test('handlers-examples - disk-cleanup --delete removes only the old files', async () => {
+  const t = cleanupTree('delete');
+  const r = await runShell('disk-cleanup.sh', ['--delete'], event('disk.full', { path: t.data, older_than_days: 7 }), { CLEANUP_ROOT: t.root });
+  assert.equal(r.code, 0, r.stderr);
+  for (const f of t.old) assert.ok(!existsSync(f), `${f} was kept`);
+  assert.ok(existsSync(t.fresh), 'the new file was deleted');
+});
+
+test('handlers-examples - disk-cleanup refuses a path outside CLEANUP_ROOT', async () => {
+  const t = cleanupTree('outside');
+  const elsewhere = cleanupTree('outside-other');
+  const r = await runShell('disk-cleanup.sh', ['--delete'], event('disk.full', { path: elsewhere.data, older_than_days: 1 }), { CLEANUP_ROOT: t.root });
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /outside CLEANUP_ROOT/);
+  for (const f of elsewhere.old) assert.ok(existsSync(f), `${f} was deleted`);
+});
+
+test('handlers-examples - disk-cleanup refuses a symlink inside CLEANUP_ROOT that leads outside it', async () => {
+  const t = cleanupTree('symlink');
+  const elsewhere = cleanupTree('symlink-other');
+  const link = join(t.root, 'link');
+  symlinkSync(elsewhere.data, link);
+  const r = await runShell('disk-cleanup.sh', ['--delete'], event('disk.full', { path: link, older_than_days: 1 }), { CLEANUP_ROOT: t.root });
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /outside CLEANUP_ROOT/);
+  for (const f of elsewhere.old) assert.ok(existsSync(f), `${f} was deleted`);
+});
+
+test('handlers-examples - disk-cleanup refuses to run without CLEANUP_ROOT', async () => {
+  const t = cleanupTree('noroot');
+  const r = await runShell('disk-cleanup.sh', [], event('disk.full', { path: t.data, older_than_days: 1 }));
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /CLEANUP_ROOT is not set/);
+});
+
+test('handlers-examples - disk-cleanup refuses a bad older_than_days', async () => {
+  const t = cleanupTree('baddays');
+  for (const days of [0, -1, 'soon', null]) {
+    const r = await runShell('disk-cleanup.sh', [], event('disk.full', { path: t.data, older_than_days: days }), { CLEANUP_ROOT: t.root });
+    assert.notEqual(r.code, 0, `older_than_days ${JSON.stringify(days)} was accepted`);
+    assert.match(r.stderr, /older_than_days/);
+  }
+});
+
+test('handlers-examples - disk-cleanup reads the payload with node when jq is not installed', async () => {
+  const t = cleanupTree('nojq');
+  // A PATH with only what the script needs besides jq.
+  const bin = join(tmp, 'nojq-bin');
+  mkdirSync(bin);
+  for (const cmd of ['find', 'rm', 'cat']) {
+    const found = ['/usr/bin', '/bin'].map((d) => join(d, cmd)).find((p) => existsSync(p));
+    assert.ok(found, `${cmd} not found in /usr/bin or /bin`);
+    symlinkSync(found, join(bin, cmd));
+  }
+  symlinkSync(process.execPath, join(bin, 'node'));
+  const r = await runShell('disk-cleanup.sh', [], event('disk.full', { path: t.data, older_than_days: 7 }), { CLEANUP_ROOT: t.root, PATH: bin });
+  assert.equal(r.code, 0, r.stderr);
+  const listed = r.stdout.split('\n').filter((l) => l.startsWith('/'));
+  assert.deepEqual(listed.sort(), [...t.old].sort());
+});
