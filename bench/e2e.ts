@@ -38,7 +38,7 @@ import { choiceOption, intOption } from './lib/options.js';
 import { sendPaced } from './lib/pace.js';
 import { ProcessSet, cpuSeconds, onSignals, stopProcess, watchdog } from './lib/processes.js';
 import { printJson, printTable, progress } from './lib/report.js';
-import { logProblems, routerPorts, runName, startDaemon, waitForLog, writeBenchConfig, type DaemonProcess } from './lib/stack.js';
+import { logProblems, logTail, routerPorts, runName, startDaemon, waitForLog, writeBenchConfig, type DaemonProcess } from './lib/stack.js';
 import { fmtInt, latencySummary, round } from './lib/stats.js';
 
 const NAME = 'e2e';
@@ -235,16 +235,20 @@ async function main(): Promise<void> {
     });
 
     progress(NAME, `starting event-router, event-sub, event-worker --concurrency ${concurrency} (log level ${logLevel}, logs in ${dir})`);
+    // The start-up lines are logged at INFO; above it, the warm-up below is the only readiness check.
+    const ready = async (d: DaemonProcess, msg: string): Promise<void> => {
+      if (logLevel === 'INFO' || logLevel === 'DEBUG') await waitForLog(d, msg, START_TIMEOUT_MS);
+    };
     const daemons: DaemonProcess[] = [];
     const router = startDaemon(procs, ROOT, 'event-router', config, [], dir);
     daemons.push(router);
-    await waitForLog(router, 'router listening', START_TIMEOUT_MS);
+    await ready(router, 'router listening');
     const sub = startDaemon(procs, ROOT, 'event-sub', config, [], dir);
     daemons.push(sub);
-    await waitForLog(sub, 'subscriber connected', START_TIMEOUT_MS);
+    await ready(sub, 'subscriber connected');
     const worker = startDaemon(procs, ROOT, 'event-worker', config, ['--concurrency', String(concurrency)], dir);
     daemons.push(worker);
-    await waitForLog(worker, 'worker started', START_TIMEOUT_MS);
+    await ready(worker, 'worker started');
 
     client = new MongoClient(services.mongoUrl, { serverSelectionTimeoutMS: 10_000 });
     await client.connect();
@@ -259,7 +263,9 @@ async function main(): Promise<void> {
     for (;;) {
       await push.send(probeJson('bench.warmup'));
       if ((await db.collection('results').countDocuments({ key: KEYS.warmup })) > 0) break;
-      if (performance.now() > warmDeadline) throw new Error('no warm-up event reached results within 60 s');
+      const gone = daemons.find((d) => d.child.exitCode !== null || d.child.signalCode !== null);
+      if (gone) throw new Error(`${gone.name} exited during warm-up:\n${logTail(gone.logFile)}`);
+      if (performance.now() > warmDeadline) throw new Error(`no warm-up event reached results within ${START_TIMEOUT_MS / 1000} s`);
       await sleep(200);
     }
 

@@ -148,7 +148,12 @@ test('init script - start router checks the config, writes the pid file and leav
     const pid = readPid('router');
     assert.match(r.stdout, new RegExp(`event-router started \\(pid ${pid}\\)`));
     assert.ok(isRunning(pid), `router pid ${pid} is not running`);
+    // The init script returns once the process survived its start check; binding may
+    // finish a moment later on a loaded machine, so poll with a deadline.
+    const deadline = Date.now() + 15_000;
+    while (!(await canConnect(cfg.ports.rep)) && Date.now() < deadline) await new Promise((res) => setTimeout(res, 100));
     assert.ok(await canConnect(cfg.ports.rep), 'router REP port is not listening');
+    while (!/"msg":"started"/.test(readFileSync(join(logdir, 'event-router.log'), 'utf8')) && Date.now() < deadline) await new Promise((res) => setTimeout(res, 100));
     assert.match(readFileSync(join(logdir, 'event-router.log'), 'utf8'), /"msg":"started"/);
   } finally {
     await initScript(['stop', 'router']);
