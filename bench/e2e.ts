@@ -32,7 +32,7 @@ import { pino } from 'pino';
 import * as zmq from 'zeromq';
 import { startLocalServices, type LocalServices } from '../src/devstack/services.js';
 import { createLogger } from '../src/logger.js';
-import { bullmqBaseline, hopLatencyBaseline, mongoInsertBaseline, type BullmqBaseline, type InsertBaseline } from './lib/baselines.js';
+import { bullmqBaseline, cpuPerItem, hopLatencyBaseline, mongoInsertBaseline, type BullmqBaseline, type InsertBaseline } from './lib/baselines.js';
 import { eventJson, probeJson } from './lib/events.js';
 import { choiceOption, intOption } from './lib/options.js';
 import { sendPaced } from './lib/pace.js';
@@ -102,6 +102,8 @@ interface Throughput {
   lastEndMs: number;
   /** CPU used by each process during the phase, as % of one core. */
   cpuPct: Record<string, number>;
+  /** CPU used by each process during the phase, µs per event. */
+  cpuUsPerEvent: Record<string, number>;
   pollMeanMs: number;
 }
 
@@ -125,6 +127,7 @@ async function throughputPhase(db: Db, push: zmq.Push, events: number, pids: Rec
   const totalMs = done.at - t0;
   const cpu1 = cpuSnapshot(pids);
   const cpuPct = Object.fromEntries(Object.keys(pids).map((k) => [k, round((100 * (cpu1[k]! - cpu0[k]!) * 1000) / totalMs)]));
+  const cpuUsPerEvent = Object.fromEntries(Object.keys(pids).map((k) => [k, round(((cpu1[k]! - cpu0[k]!) * 1e6) / events)]));
 
   const evDocs = await db.collection('events').find({ key: KEYS.tput }, { projection: { received_at: 1 } }).toArray();
   const resDocs = await results.find({ key: KEYS.tput }, { projection: { start: 1, end: 1, status: 1 } }).toArray();
@@ -143,6 +146,7 @@ async function throughputPhase(db: Db, push: zmq.Push, events: number, pids: Rec
     firstStartMs: minOf(resDocs.map((d) => ms(d['start']))),
     lastEndMs: maxOf(resDocs.map((d) => ms(d['end']))),
     cpuPct,
+    cpuUsPerEvent,
     pollMeanMs: done.pollMs / done.polls,
   };
 }
@@ -310,41 +314,49 @@ async function main(): Promise<void> {
     progress(NAME, `bare ZeroMQ PUSH -> PULL hop: ${rate} events/s for ${Math.min(seconds, 5)} s`);
     const hop = await hopLatencyBaseline(rate, Math.min(seconds, 5));
 
-    let mongoBare: InsertBaseline | undefined;
-    let mongoIndexed: InsertBaseline | undefined;
-    let bull: BullmqBaseline | undefined;
+    type Measured<T> = { value: T; cpuUsPerItem: Record<string, number> };
+    let mongoBare: Measured<InsertBaseline> | undefined;
+    let mongoIndexed: Measured<InsertBaseline> | undefined;
+    let bull: Measured<BullmqBaseline> | undefined;
     if (baselines) {
+      // CPU of the servers and of this process (the client side), per document or job.
+      const basePids: Record<string, number> = { bench: process.pid };
+      for (const s of services.started) basePids[s.name] = s.pid;
       progress(NAME, `(c) baselines: insertMany ${fmtInt(events)} x 1 KB in batches of 500 on the same MongoDB`);
       const bare = client.db(`${database}_bare`);
-      mongoBare = await mongoInsertBaseline(bare, 'plain', events, 500, false);
-      mongoIndexed = await mongoInsertBaseline(bare, 'indexed', events, 500, true);
+      mongoBare = await cpuPerItem(basePids, events, () => mongoInsertBaseline(bare, 'plain', events, 500, false));
+      mongoIndexed = await cpuPerItem(basePids, events, () => mongoInsertBaseline(bare, 'indexed', events, 500, true));
       progress(NAME, `(c) baselines: BullMQ addBulk + no-op worker (concurrency ${concurrency}), ${fmtInt(events)} jobs on the same Redis`);
-      bull = await bullmqBaseline(services.redisUrl, `${queueName}-bare`, events, 500, concurrency, 180_000);
+      bull = await cpuPerItem(basePids, events, () => bullmqBaseline(services!.redisUrl, `${queueName}-bare`, events, 500, concurrency, 180_000));
     }
 
     const f = (x: number): string => fmtInt(x);
+    const cpu = (m: Record<string, number>): string => Object.entries(m).map(([k, v]) => `${k} ${f(v)}`).join(', ');
+    const cpuTotal = Object.values(tput.cpuUsPerEvent).reduce((a, b) => a + b, 0);
     printTable(
       `End to end: router -> sub -> worker (no-op tsfunc), 1 KB events, worker concurrency ${concurrency}, log level ${logLevel}`,
       ['measure', 'value', 'note'],
       [
         ['(a) throughput, events/s', f(tput.eventsPerS), `${f(events)} events; target >= ${f(TARGET_EVENTS_PER_S)}/s: ${tput.eventsPerS >= TARGET_EVENTS_PER_S ? 'met' : 'NOT met'}`],
-        ['    events archived / results', `${f(tput.archived)} / ${f(tput.results)}`, `${f(tput.resultsOk)} ok`],
-        ['    push done / last archived', `${f(tput.sendMs)} / ${f(tput.lastArchivedMs)} ms`, 'after first push'],
-        ['    first start / last end', `${f(tput.firstStartMs)} / ${f(tput.lastEndMs)} ms`, 'handler runs, after first push'],
-        ['    all results counted', `${f(tput.totalMs)} ms`, 'jobs completed (result stored), polled every 50 ms'],
-        ['    CPU % of one core', Object.entries(tput.cpuPct).map(([k, v]) => `${k} ${v}`).join(', '), '2 cores = 200 %'],
-        ['(b) fire -> handler start p50/p99', `${lat.handlerStart.p50} / ${lat.handlerStart.p99} ms`, `${f(lat.sent)} events at ${rate}/s; max ${lat.handlerStart.max} ms`],
-        ['    fire -> archived p50/p99', `${lat.archived.p50} / ${lat.archived.p99} ms`, 'events.received_at'],
-        ['    bare PUSH->PULL hop p50/p99', `${round(hop.p50, 3)} / ${round(hop.p99, 3)} ms`, `${f(hop.n)} events, same process`],
+        ['    events archived / results ok', `${f(tput.archived)} / ${f(tput.resultsOk)}`, `of ${f(events)} sent`],
+        ['    pushed / last archived', `${f(tput.sendMs)} / ${f(tput.lastArchivedMs)} ms`, 'after the first push'],
+        ['    first start / last end', `${f(tput.firstStartMs)} / ${f(tput.lastEndMs)} ms`, 'handler runs, after the first push'],
+        ['    all results stored', `${f(tput.totalMs)} ms`, 'jobs completed, polled every 50 ms'],
+        ['    CPU, % of one core', cpu(tput.cpuPct), '2 cores = 200'],
+        ['    CPU, µs per event', cpu(tput.cpuUsPerEvent), `total ${f(cpuTotal)} µs => <= ${f(2e6 / cpuTotal)} events/s on 2 cores`],
+        ['(b) fire -> handler start p50 / p99', `${lat.handlerStart.p50} / ${lat.handlerStart.p99} ms`, `${f(lat.sent)} events at ${rate}/s; max ${lat.handlerStart.max} ms`],
+        ['    fire -> archived p50 / p99', `${lat.archived.p50} / ${lat.archived.p99} ms`, 'events.received_at'],
+        ['    bare PUSH->PULL hop p50 / p99', `${round(hop.p50, 3)} / ${round(hop.p99, 3)} ms`, `${f(hop.n)} events, ${rate}/s, one process`],
         ...(mongoBare && mongoIndexed && bull
           ? [
-              ['(c) bare insertMany, docs/s', f(mongoBare.docsPerS), `batches of 500, median ${round(mongoBare.medianBatchMs)} ms/batch`],
-              ['    same, with events indexes', f(mongoIndexed.docsPerS), `median ${round(mongoIndexed.medianBatchMs)} ms/batch`],
-              ['    bare BullMQ addBulk, jobs/s', f(bull.addPerS), 'batches of 500, 1 KB event per job'],
-              ['    bare BullMQ worker, jobs/s', f(bull.processPerS), `no-op processor, concurrency ${concurrency}, in-process`],
+              ['(c) bare insertMany, docs/s', f(mongoBare.value.docsPerS), `500 per batch, ${round(mongoBare.value.medianBatchMs)} ms/batch; CPU µs/doc: ${cpu(mongoBare.cpuUsPerItem)}`],
+              ['    same + events indexes, docs/s', f(mongoIndexed.value.docsPerS), `${round(mongoIndexed.value.medianBatchMs)} ms/batch; CPU µs/doc: ${cpu(mongoIndexed.cpuUsPerItem)}`],
+              ['    bare BullMQ addBulk, jobs/s', f(bull.value.addPerS), '500 per batch, 1 KB event per job'],
+              ['    bare BullMQ worker, jobs/s', f(bull.value.processPerS), `no-op, concurrency ${concurrency}; add+run CPU µs/job: ${cpu(bull.cpuUsPerItem)}`],
             ]
           : []),
       ],
+      ['l', 'r', 'l'],
     );
     if (problems.length > 0) process.stdout.write(`problems:\n${problems.map((p) => `  - ${p}`).join('\n')}\n`);
     else process.stdout.write('problems: none\n');

@@ -6,7 +6,17 @@ import type { ReactorEvent } from '../../src/event.js';
 import { eventJson } from './events.js';
 import { sendPaced } from './pace.js';
 import { latencySummary } from './stats.js';
-import { withTimeout } from './processes.js';
+import { cpuSeconds, withTimeout } from './processes.js';
+
+/** CPU time used by each process while `f` runs, in µs per item. */
+export async function cpuPerItem<T>(pids: Record<string, number>, items: number, f: () => Promise<T>): Promise<{ value: T; cpuUsPerItem: Record<string, number> }> {
+  const before = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuSeconds(pid) ?? Number.NaN]));
+  const value = await f();
+  const cpuUsPerItem = Object.fromEntries(
+    Object.entries(pids).map(([k, pid]) => [k, Math.round((((cpuSeconds(pid) ?? Number.NaN) - before[k]!) * 1e6) / items)]),
+  );
+  return { value, cpuUsPerItem };
+}
 
 /** A stamped 1 KB event as the subscriber archives it and a job carries it. */
 export function sampleEvent(i: number): ReactorEvent {

@@ -9,11 +9,16 @@ export function progress(bench: string, message: string): void {
   process.stderr.write(`[${bench} ${s}s] ${message}\n`);
 }
 
-/** Print `rows` under `header` as an aligned plain-text table. */
-export function printTable(title: string, header: readonly string[], rows: readonly (readonly string[])[]): void {
+/**
+ * Print `rows` under `header` as an aligned plain-text table. `align` gives `l` or `r`
+ * per column; default: the first column left, the others right.
+ */
+export function printTable(title: string, header: readonly string[], rows: readonly (readonly string[])[], align?: readonly ('l' | 'r')[]): void {
   const all = [header, ...rows];
   const widths = header.map((_, c) => Math.max(...all.map((r) => (r[c] ?? '').length)));
-  const line = (r: readonly string[]): string => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ');
+  const left = (c: number): boolean => (align ? align[c] === 'l' : c === 0);
+  const line = (r: readonly string[]): string =>
+    r.map((cell, c) => (left(c) ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ').trimEnd();
   const out = [`\n${title}`, line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line), ''];
   process.stdout.write(`${out.join('\n')}\n`);
 }

@@ -32,7 +32,7 @@ export function buildHandlers(file: string, raw: unknown): LoadedHandlers {
     entries.forEach((entry, i) => {
       const at = `${key}[${i}]`;
       for (const extra of Object.keys(entry)) {
-        if (!['driver', 'handler', 'exclusive', 'timeout'].includes(extra)) {
+        if (!['driver', 'handler', 'exclusive', 'timeout', 'retries', 'backoff'].includes(extra)) {
           warnings.push({ file, path: `${at}.${extra}`, message: 'unknown key; ignored' });
         }
       }
@@ -60,6 +60,8 @@ export function buildHandlers(file: string, raw: unknown): LoadedHandlers {
       seen.add(id);
       const spec: HandlerSpec = { id, key, driver: entry.driver, handler: entry.handler, exclusive: entry.exclusive ?? false };
       if (entry.timeout !== undefined) spec.timeoutMs = entry.timeout * 1000;
+      if (entry.retries !== undefined) spec.retries = entry.retries;
+      if (entry.backoff !== undefined) spec.backoffMs = entry.backoff * 1000;
       specs.push(spec);
     });
     table.set(key, specs);

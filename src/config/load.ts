@@ -136,6 +136,7 @@ export function buildSettings(file: string, raw: unknown, env: NodeJS.ProcessEnv
   if (problems.length > 0 || !pub || !logLevel) throw new ConfigError(problems);
 
   const firstRep = rep[0];
+  const replayBind = cfg.router?.replay_bind ?? 'tcp://127.0.0.1:55001';
   const settings: ReactorSettings = {
     configFile: file,
     logLevel,
@@ -148,17 +149,25 @@ export function buildSettings(file: string, raw: unknown, env: NodeJS.ProcessEnv
       pubHighWaterMark: pub.hwm,
       maxEventBytes: cfg.router?.max_event_bytes ?? DEFAULT_MAX_EVENT_BYTES,
       refusalLogIntervalMs: cfg.router?.refusal_log_interval_ms ?? 5000,
+      replayBind,
+      replayMaxEvents: cfg.router?.replay_max_events ?? 100_000,
+      replayMaxBytes: cfg.router?.replay_max_bytes ?? 64 * 1024 * 1024,
     },
     sub: {
       publisherUri: cfg.subscriber?.publisher_uri ?? connectUri(pub.bind),
       batchSize: cfg.subscriber?.batch_size ?? 500,
       batchMs: cfg.subscriber?.batch_ms ?? 20,
+      replayUri: cfg.subscriber?.replay_uri ?? connectUri(replayBind),
+      name: cfg.subscriber?.name ?? 'default',
     },
     worker: {
       concurrency: overrides.concurrency ?? cfg.worker?.concurrency ?? 16,
       timeoutMs: (cfg.worker?.timeout ?? 60) * 1000,
       outputLimitBytes: cfg.worker?.output_limit ?? 65_536,
       routerUri: cfg.worker?.router_uri ?? (firstRep ? connectUri(firstRep.bind) : undefined),
+      retries: cfg.worker?.retries ?? 2,
+      backoffMs: (cfg.worker?.backoff ?? 1) * 1000,
+      shutdownGraceMs: (cfg.worker?.shutdown_grace ?? 10) * 1000,
     },
     queue: { name: cfg.queue?.name ?? 'event-reactor', prefix: cfg.queue?.prefix ?? 'bull' },
     redisUrl: overrides.redisUrl ?? env['REDIS_URL'] ?? cfg.redis?.url ?? 'redis://127.0.0.1:6379',

@@ -102,6 +102,12 @@ export const configFileSchema = z.looseObject({
       max_event_bytes: positiveInt.optional(),
       /** At most one log line per refusal reason per this many ms. Default 5000. */
       refusal_log_interval_ms: positiveInt.optional(),
+      /** Bind URI of the replay socket (ZeroMQ ROUTER) that serves missed events. Default `tcp://127.0.0.1:55001`. */
+      replay_bind: z.string().min(1).optional(),
+      /** Most events kept for replay. Default 100000. */
+      replay_max_events: positiveInt.optional(),
+      /** Most bytes of event JSON kept for replay. Default 67108864 (64 MiB). */
+      replay_max_bytes: positiveInt.optional(),
     })
     .optional(),
   subscriber: z
@@ -112,6 +118,10 @@ export const configFileSchema = z.looseObject({
       batch_size: positiveInt.optional(),
       /** ...or after this many ms. Default 20. */
       batch_ms: positiveInt.optional(),
+      /** Router replay endpoint. Default: `router.replay_bind` connected on 127.0.0.1. */
+      replay_uri: z.string().min(1).optional(),
+      /** Name under which this subscriber's cursor is saved (collection `cursors`). Default `default`. */
+      name: z.string().min(1).max(128).optional(),
     })
     .optional(),
   worker: z
@@ -124,6 +134,12 @@ export const configFileSchema = z.looseObject({
       output_limit: positiveInt.optional(),
       /** Router REP endpoint used by `fire()` in tsfunc handlers. Default: the ZMQInput feeder on 127.0.0.1. */
       router_uri: z.string().min(1).optional(),
+      /** Default extra attempts after a failed run. Default 2. */
+      retries: z.number().int().min(0).max(100).optional(),
+      /** Default base delay in seconds for exponential backoff with jitter between attempts. Default 1. */
+      backoff: z.number().min(0).max(86_400).optional(),
+      /** Seconds running jobs get to finish at shutdown before they are aborted (and retried later). Default 10. */
+      shutdown_grace: z.number().min(0).max(3600).optional(),
     })
     .optional(),
   queue: z
@@ -148,6 +164,10 @@ export const handlerSpecSchema = z.looseObject({
   exclusive: z.boolean().optional(),
   /** Timeout in seconds. Default `worker.timeout` from config.json. */
   timeout: seconds.optional(),
+  /** Extra attempts after a failed run. Default `worker.retries` from config.json. */
+  retries: z.number().int().min(0).max(100).optional(),
+  /** Base delay in seconds for exponential backoff with jitter. Default `worker.backoff` from config.json. */
+  backoff: z.number().min(0).max(86_400).optional(),
 });
 
 export const handlersFileSchema = z.record(z.string(), z.array(handlerSpecSchema));

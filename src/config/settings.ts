@@ -30,12 +30,20 @@ export interface RouterSettings {
   pubHighWaterMark: number;
   maxEventBytes: number;
   refusalLogIntervalMs: number;
+  /** Bind URI of the replay (ZeroMQ ROUTER) socket. */
+  replayBind: string;
+  replayMaxEvents: number;
+  replayMaxBytes: number;
 }
 
 export interface SubSettings {
   publisherUri: string;
   batchSize: number;
   batchMs: number;
+  /** Router replay endpoint. */
+  replayUri: string;
+  /** Cursor name (document `_id` in the `cursors` collection). */
+  name: string;
 }
 
 export interface WorkerSettings {
@@ -45,6 +53,12 @@ export interface WorkerSettings {
   outputLimitBytes: number;
   /** Router REP endpoint for `fire()`; undefined when the router has no REP feeder. */
   routerUri: string | undefined;
+  /** Default extra attempts after a failed run. */
+  retries: number;
+  /** Default backoff base delay in ms. */
+  backoffMs: number;
+  /** Time running jobs get at shutdown before they are aborted, in ms. */
+  shutdownGraceMs: number;
 }
 
 export interface QueueSettings {

@@ -14,6 +14,10 @@ export interface HandlerSpec {
   exclusive: boolean;
   /** Per-handler timeout in ms; undefined = the worker's default. */
   timeoutMs?: number;
+  /** Extra attempts after a failure; undefined = the worker's default. */
+  retries?: number;
+  /** Backoff base delay in ms; undefined = the worker's default. */
+  backoffMs?: number;
 }
 
 export function handlerId(driver: string, handler: string): string {
