@@ -212,7 +212,12 @@ export function parsePublished(text: string): ReactorEvent {
   } catch (err) {
     throw new EventValidationError('invalid_json', `published event is not valid JSON: ${(err as Error).message}`, { cause: err });
   }
-  const incoming = validateFields(value, text, 'local');
+  return publishedFromValue(value);
+}
+
+/** {@link parsePublished} for an already-parsed value (e.g. from a replay reply). */
+export function publishedFromValue(value: unknown): ReactorEvent {
+  const incoming = validateFields(value, '', 'local');
   const f = incoming.fields;
   if (typeof f['id'] !== 'string') throw new EventValidationError('bad_id', 'published event has no "id"');
   const event = f as ReactorEvent;

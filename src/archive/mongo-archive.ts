@@ -2,10 +2,12 @@ import { MongoBulkWriteError, MongoClient, type Collection, type Db, type Docume
 import { ArchiveError } from '../errors.js';
 import { eventKey, type ReactorEvent } from '../event.js';
 import type { Logger } from '../logger.js';
-import type { Archive, HandlerResult } from './archive.js';
+import type { Archive, Cursor, GapRecord, HandlerResult } from './archive.js';
 
 export const EVENTS_COLLECTION = 'events';
 export const RESULTS_COLLECTION = 'results';
+export const CURSORS_COLLECTION = 'cursors';
+export const GAPS_COLLECTION = 'gaps';
 
 export interface MongoArchiveOptions {
   url: string;
@@ -126,6 +128,33 @@ export class MongoArchive implements Archive {
         throw new ArchiveError(`insert into ${collection.collectionName} failed: ${err.message}`, { cause: err });
       }
       return { inserted: err.insertedCount ?? docs.length - writeErrors.length, duplicates, rejected };
+    }
+  }
+
+  async loadCursor(name: string): Promise<Cursor | undefined> {
+    try {
+      const doc = await this.#db.collection(CURSORS_COLLECTION).findOne({ _id: name as never });
+      return doc && typeof doc['epoch'] === 'number' && typeof doc['seq'] === 'number' ? { epoch: doc['epoch'], seq: doc['seq'] } : undefined;
+    } catch (err) {
+      throw new ArchiveError(`cannot read cursor "${name}": ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  async saveCursor(name: string, cursor: Cursor): Promise<void> {
+    try {
+      await this.#db
+        .collection(CURSORS_COLLECTION)
+        .updateOne({ _id: name as never }, { $set: { epoch: cursor.epoch, seq: cursor.seq, updated_at: new Date() } }, { upsert: true });
+    } catch (err) {
+      throw new ArchiveError(`cannot save cursor "${name}": ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  async recordGap(gap: GapRecord): Promise<void> {
+    try {
+      await this.#db.collection(GAPS_COLLECTION).insertOne({ ...gap });
+    } catch (err) {
+      throw new ArchiveError(`cannot record gap: ${(err as Error).message}`, { cause: err });
     }
   }
 

@@ -1,15 +1,8 @@
-import * as zmq from 'zeromq';
-import { ReactorError, TimeoutError, TransportError } from '../errors.js';
+import { ReactorError, TransportError } from '../errors.js';
 import type { ReactorEvent } from '../event.js';
+import { ReqSocket, type ReqSocketOptions } from './req-socket.js';
 
-export interface RouterClientOptions {
-  /** REP endpoint, e.g. `tcp://127.0.0.1:55055`. */
-  uri: string;
-  /** How long to wait for each reply; default 5000 ms. */
-  timeoutMs?: number;
-  /** Extra tries after a timeout, with the same event id; default 0. */
-  retries?: number;
-}
+export type RouterClientOptions = Omit<ReqSocketOptions, 'peer'>;
 
 /** The router refused the event; `reason` is the wire error code (`invalid_json`, ...). */
 export class RouterRefusedError extends ReactorError {
@@ -22,71 +15,29 @@ export class RouterRefusedError extends ReactorError {
 }
 
 /**
- * REQ client for the router's REP socket. Requests are sent one at a time (REQ's
- * rule); after a timeout the socket is replaced, because a REQ socket that missed its
- * reply cannot send again.
+ * Client for the router's REP socket. A retry after a timeout sends the same text, so
+ * an event with an `id` is never accepted twice under two ids.
  */
 export class RouterClient {
-  readonly #uri: string;
-  readonly #timeoutMs: number;
-  readonly #retries: number;
-  #sock: zmq.Request | undefined;
-  #chain: Promise<unknown> = Promise.resolve();
-  #closed = false;
+  readonly #sock: ReqSocket;
 
   constructor(options: RouterClientOptions) {
-    this.#uri = options.uri;
-    this.#timeoutMs = options.timeoutMs ?? 5000;
-    this.#retries = options.retries ?? 0;
+    this.#sock = new ReqSocket({ ...options, peer: 'the router' });
   }
 
   /** Send one event (an object, or JSON text sent as it is); resolves with the event as published. */
-  send(event: object | string): Promise<ReactorEvent> {
+  async send(event: object | string): Promise<ReactorEvent> {
     const text = typeof event === 'string' ? event : JSON.stringify(event);
-    const run = this.#chain.then(() => this.#request(text));
-    this.#chain = run.catch(() => undefined);
-    return run;
-  }
-
-  async #request(text: string): Promise<ReactorEvent> {
-    let lastErr: Error | undefined;
-    for (let attempt = 0; attempt <= this.#retries; attempt++) {
-      if (this.#closed) throw new TransportError('router client is closed');
-      const sock = (this.#sock ??= this.#connect());
-      try {
-        await sock.send(text);
-        const [reply] = await sock.receive();
-        return parseReply(reply!.toString('utf8'));
-      } catch (err) {
-        if (err instanceof RouterRefusedError) throw err;
-        sock.close();
-        this.#sock = undefined;
-        lastErr = err as Error;
-      }
-    }
-    const tries = this.#retries + 1;
-    throw new TimeoutError(`no reply from the router at ${this.#uri} within ${this.#timeoutMs} ms (${tries} ${tries === 1 ? 'try' : 'tries'})`, { cause: lastErr });
-  }
-
-  #connect(): zmq.Request {
-    const sock = new zmq.Request({ receiveTimeout: this.#timeoutMs, sendTimeout: this.#timeoutMs, linger: 0 });
-    try {
-      sock.connect(this.#uri);
-    } catch (err) {
-      sock.close();
-      throw new TransportError(`cannot connect to ${this.#uri}: ${(err as Error).message}`, { cause: err });
-    }
-    return sock;
+    return parseReply(await this.#sock.request(text));
   }
 
   close(): void {
-    this.#closed = true;
-    this.#sock?.close();
-    this.#sock = undefined;
+    this.#sock.close();
   }
 }
 
-function parseReply(text: string): ReactorEvent {
+/** Parse a router reply; `{"error": ...}` becomes a RouterRefusedError. */
+export function parseReply<T = ReactorEvent>(text: string): T {
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -97,5 +48,5 @@ function parseReply(text: string): ReactorEvent {
   if (v && typeof v === 'object' && v.error && typeof v.error === 'object') {
     throw new RouterRefusedError(String(v.error.code ?? 'unknown'), String(v.error.message ?? 'refused'));
   }
-  return value as ReactorEvent;
+  return value as T;
 }

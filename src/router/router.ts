@@ -7,6 +7,8 @@ import { counter } from '../metrics.js';
 import type { RouterSettings } from '../config/settings.js';
 import { encodeFrames } from './framing.js';
 import { RefusalLog } from './refusals.js';
+import { ReplayBuffer } from './replay-buffer.js';
+import { parseReplayRequest, REPLAY_MAX_REPLY_BYTES, type ReplayRequest } from './replay-protocol.js';
 import { SerialSender } from './serial-sender.js';
 
 export interface RouterOptions {
@@ -22,6 +24,7 @@ export interface RouterEndpoints {
   pull: string;
   rep: string[];
   pub: string;
+  replay: string;
 }
 
 /**
@@ -37,10 +40,13 @@ export class Router {
   readonly #pub: zmq.Publisher;
   readonly #pull: zmq.Pull;
   readonly #reps: zmq.Reply[];
+  readonly #replaySock: zmq.Reply;
+  readonly #replay: ReplayBuffer;
   readonly #sender: SerialSender;
   readonly #refusals: RefusalLog;
   readonly #received;
   readonly #published;
+  readonly #replayRequests;
   #loops: Promise<void>[] = [];
   #endpoints: RouterEndpoints | undefined;
   #closing: Promise<void> | undefined;
@@ -56,6 +62,8 @@ export class Router {
     this.#pub = new zmq.Publisher({ sendHighWaterMark: options.settings.pubHighWaterMark, linger: 2000 });
     this.#pull = new zmq.Pull({ maxMessageSize, linger: 0 });
     this.#reps = options.settings.rep.map(() => new zmq.Reply({ maxMessageSize, linger: 1000 }));
+    this.#replaySock = new zmq.Reply({ maxMessageSize: 64 * 1024, linger: 0 });
+    this.#replay = new ReplayBuffer(options.settings.replayMaxEvents, options.settings.replayMaxBytes);
     this.#sender = new SerialSender(this.#pub, (err) => this.#log.error({ err }, 'publish failed'));
     const r = options.registry;
     this.#received = counter(r, 'router_events_received_total', 'Messages received', ['source']);
@@ -63,7 +71,11 @@ export class Router {
     const refused = counter(r, 'router_events_refused_total', 'Messages refused, by reason', ['source', 'reason']);
     this.#refusals = new RefusalLog(this.#log, refused, options.settings.refusalLogIntervalMs);
     const stamper = this.#stamper;
+    const replay = this.#replay;
     new Gauge({ name: 'router_last_seq', help: 'Last sequence number published in this epoch', registers: [r], collect() { this.set(stamper.lastSeq); } });
+    new Gauge({ name: 'router_replay_buffer_events', help: 'Events held for replay', registers: [r], collect() { this.set(replay.size); } });
+    new Gauge({ name: 'router_replay_buffer_bytes', help: 'Bytes of event JSON held for replay', registers: [r], collect() { this.set(replay.bytes); } });
+    this.#replayRequests = counter(r, 'router_replay_requests_total', 'Replay requests served', ['result']);
   }
 
   get epoch(): number {
@@ -86,6 +98,7 @@ export class Router {
       await this.#pub.bind(s.pubBind);
       await this.#pull.bind(s.pullBind);
       for (const [i, rep] of this.#reps.entries()) await rep.bind(s.rep[i]!.bind);
+      await this.#replaySock.bind(s.replayBind);
     } catch (err) {
       this.#closeSockets();
       throw new TransportError(`cannot bind router sockets: ${(err as Error).message}`, { cause: err });
@@ -94,8 +107,9 @@ export class Router {
       pub: this.#pub.lastEndpoint ?? s.pubBind,
       pull: this.#pull.lastEndpoint ?? s.pullBind,
       rep: this.#reps.map((rep, i) => rep.lastEndpoint ?? s.rep[i]!.bind),
+      replay: this.#replaySock.lastEndpoint ?? s.replayBind,
     };
-    this.#loops = [this.#pullLoop(), ...this.#reps.map((rep, i) => this.#repLoop(rep, s.rep[i]!.namespace))];
+    this.#loops = [this.#pullLoop(), ...this.#reps.map((rep, i) => this.#repLoop(rep, s.rep[i]!.namespace)), this.#replayLoop()];
     this.#log.info({ ...this.#endpoints, epoch: this.epoch, framing: s.framing }, 'router listening');
     return this.#endpoints;
   }
@@ -146,11 +160,59 @@ export class Router {
 
   #accept(raw: Uint8Array, ns: string): { json: string; published: Promise<void> } {
     const incoming = parseIncoming(raw, ns, this.#limits);
-    const { json } = this.#stamper.stamp(incoming);
+    const { json, event } = this.#stamper.stamp(incoming);
+    // Into the replay buffer before publishing: a subscriber that sees a later event
+    // can always fetch this one.
+    this.#replay.append(event.seq, json);
     const frames = encodeFrames(this.#settings.framing, eventKey(incoming), json);
     const published = this.#sender.send(frames);
     this.#published.inc();
     return { json, published };
+  }
+
+  async #replayLoop(): Promise<void> {
+    try {
+      for await (const frames of this.#replaySock) {
+        let reply: string;
+        const req = frames.length === 1 ? parseReplayRequest(frames[0]!.toString('utf8')) : 'expected one frame';
+        if (typeof req === 'string') {
+          this.#replayRequests.inc({ result: 'refused' });
+          reply = JSON.stringify({ error: { code: 'bad_request', message: req } });
+        } else {
+          reply = this.#replayReply(req);
+        }
+        try {
+          await this.#replaySock.send(reply);
+        } catch (err) {
+          if (this.#closing) break;
+          this.#log.warn({ err }, 'replay reply failed');
+        }
+      }
+    } catch (err) {
+      if (!this.#closing) this.#log.error({ err }, 'replay receive loop failed');
+    }
+  }
+
+  /** Build the reply by splicing stored JSON, so replayed events are never re-serialised. */
+  #replayReply(req: ReplayRequest): string {
+    const buf = this.#replay;
+    const epoch = this.epoch;
+    const head = { epoch, first_seq: buf.firstSeq ?? null, last_seq: this.lastSeq, buffered: buf.size, bytes: buf.bytes };
+    if (!req.since) {
+      this.#replayRequests.inc({ result: 'status' });
+      return JSON.stringify({ ...head, events: [], more: false, missed: null, epoch_changed: false });
+    }
+    const epochChanged = req.since.epoch !== epoch;
+    const after = epochChanged ? 0 : req.since.seq;
+    const first = buf.firstSeq ?? this.lastSeq + 1;
+    const missed = after + 1 < first ? { epoch, from: after + 1, to: first - 1 } : null;
+    const events = buf.since(after, req.limit ?? 1000, REPLAY_MAX_REPLY_BYTES);
+    const last = events.at(-1)?.seq ?? after;
+    const more = last < this.lastSeq;
+    this.#replayRequests.inc({ result: missed ? 'missed' : 'ok' });
+    if (missed) this.#log.warn({ requested: req.since, missed }, 'replay requested events no longer buffered');
+    const meta = JSON.stringify({ ...head, more, missed, epoch_changed: epochChanged });
+    return `${meta.slice(0, -1)},"events":[${events.map((e) => e.json).join(',')}]}`;
   }
 
   /** Count and log a refusal; returns the error reply for REP clients. */
@@ -173,13 +235,16 @@ export class Router {
   async #doClose(): Promise<void> {
     this.#pull.close();
     for (const rep of this.#reps) rep.close();
-    await Promise.allSettled(this.#loops);
+    // Keep serving replays while the last events are published, then stop.
+    await Promise.allSettled(this.#loops.slice(0, -1));
     await this.#sender.flushed();
+    this.#replaySock.close();
+    await this.#loops.at(-1);
     this.#pub.close();
     this.#log.info({ lastSeq: this.lastSeq, epoch: this.epoch }, 'router closed');
   }
 
   #closeSockets(): void {
-    for (const s of [this.#pub, this.#pull, ...this.#reps]) if (!s.closed) s.close();
+    for (const s of [this.#pub, this.#pull, this.#replaySock, ...this.#reps]) if (!s.closed) s.close();
   }
 }

@@ -1,16 +1,17 @@
 import * as zmq from 'zeromq';
 import type { Registry } from 'prom-client';
 import { EventValidationError, coerceError } from '../errors.js';
-import { eventKey, parsePublished, type ReactorEvent } from '../event.js';
+import { eventKey, parsePublished, publishedFromValue, type ReactorEvent } from '../event.js';
 import type { Logger } from '../logger.js';
 import { counter } from '../metrics.js';
-import type { Archive } from '../archive/archive.js';
+import type { Archive, Cursor } from '../archive/archive.js';
 import type { SubSettings } from '../config/settings.js';
 import type { JobQueue } from '../queue/job-queue.js';
 import type { HandlerJobData } from '../queue/job.js';
 import { bodyOf } from '../router/framing.js';
 import { Batcher } from './batcher.js';
 import type { Matcher } from './matcher.js';
+import { ReplayClient } from './replay-client.js';
 
 export interface SubscriberOptions {
   settings: SubSettings;
@@ -21,20 +22,34 @@ export interface SubscriberOptions {
   registry: Registry;
   /** Most events held in memory before reading from the PUB socket pauses. Default 20 x batch size. */
   maxBuffered?: number;
+  /** With no live event for this long, ask the router whether anything was missed. Default 5000 ms. */
+  idleCheckMs?: number;
+  /** Failed replay requests before the missing range is given up as lost. Default 5. */
+  replayAttempts?: number;
 }
 
 /**
  * The subscriber daemon: reads the router's PUB stream, archives every event and
- * enqueues one job per matching handler. Archive writes and enqueues are batched.
+ * enqueues one job per matching handler, in batches. It follows the router's sequence
+ * numbers: on start (from its saved cursor), on a gap, after a router restart and when
+ * the stream goes quiet, it fetches what it missed from the router's replay socket.
+ * A range the router no longer holds is counted, logged and recorded in `gaps`.
  */
 export class Subscriber {
   readonly #o: SubscriberOptions;
   readonly #log: Logger;
   readonly #sock: zmq.Subscriber;
+  readonly #replay: ReplayClient;
   readonly #batcher: Batcher<ReactorEvent>;
   readonly #maxBuffered: number;
   readonly #m;
-  #last: { epoch: number; seq: number } | undefined;
+  /** Last event handed to the batcher, in sequence. */
+  #position: Cursor | undefined;
+  /** Live events that arrived ahead of a gap, held while the gap is repaired. */
+  #pending: ReactorEvent[] = [];
+  #repairing: Promise<void> | undefined;
+  #lastLiveAt = Date.now();
+  #idleTimer: NodeJS.Timeout | undefined;
   #loop: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
 
@@ -42,16 +57,18 @@ export class Subscriber {
     this.#o = options;
     this.#log = options.log;
     this.#sock = new zmq.Subscriber({ receiveHighWaterMark: 100_000, linger: 0 });
+    this.#replay = new ReplayClient(options.settings.replayUri);
     this.#maxBuffered = options.maxBuffered ?? options.settings.batchSize * 20;
     const r = options.registry;
     this.#m = {
       received: counter(r, 'sub_events_received_total', 'Events received from the PUB stream'),
+      replayed: counter(r, 'sub_events_replayed_total', 'Events fetched from the router replay socket'),
       archived: counter(r, 'sub_events_archived_total', 'Events newly stored in the archive'),
-      duplicates: counter(r, 'sub_events_duplicate_total', 'Events already in the archive (same id)'),
+      duplicates: counter(r, 'sub_events_duplicate_total', 'Events seen again (same id or an already passed sequence number)'),
       refused: counter(r, 'sub_messages_refused_total', 'Messages on the PUB stream that are not events', ['reason']),
       enqueued: counter(r, 'sub_jobs_enqueued_total', 'Handler jobs handed to BullMQ'),
-      gaps: counter(r, 'sub_sequence_gaps_total', 'Gaps seen in the router sequence'),
-      missed: counter(r, 'sub_events_missed_total', 'Events missing in sequence gaps'),
+      gaps: counter(r, 'sub_sequence_gaps_total', 'Gaps seen in the router sequence (repaired or not)'),
+      lost: counter(r, 'sub_events_lost_total', 'Events in gaps the router could no longer replay'),
       flushErrors: counter(r, 'sub_flush_errors_total', 'Failed archive/enqueue batch attempts (retried)'),
     };
     this.#batcher = new Batcher<ReactorEvent>({
@@ -65,19 +82,28 @@ export class Subscriber {
     });
   }
 
-  /** Connect to the PUB stream and start receiving. */
-  start(): void {
+  /** Load the saved cursor, connect to the PUB stream, and catch up on what was missed. */
+  async start(): Promise<void> {
+    this.#position = await this.#o.archive.loadCursor(this.#o.settings.name);
     this.#sock.connect(this.#o.settings.publisherUri);
     this.#sock.subscribe();
     this.#loop = this.#receive();
-    this.#log.info({ publisher: this.#o.settings.publisherUri, keys: this.#o.matcher.size }, 'subscriber connected');
+    this.#log.info({ publisher: this.#o.settings.publisherUri, replay: this.#o.settings.replayUri, cursor: this.#position ?? null, keys: this.#o.matcher.size }, 'subscriber connected');
+    this.#startRepair();
+    const idleMs = this.#o.idleCheckMs ?? 5000;
+    this.#idleTimer = setInterval(() => {
+      if (!this.#repairing && Date.now() - this.#lastLiveAt >= idleMs) this.#startRepair();
+    }, idleMs);
+    this.#idleTimer.unref();
   }
 
   async #receive(): Promise<void> {
     try {
       for await (const frames of this.#sock) {
         this.#m.received.inc();
-        this.#take(frames);
+        this.#lastLiveAt = Date.now();
+        const event = this.#parse(frames);
+        if (event) this.#offer(event);
         if (this.#batcher.buffered >= this.#maxBuffered) await this.#batcher.settled();
       }
     } catch (err) {
@@ -85,34 +111,149 @@ export class Subscriber {
     }
   }
 
-  #take(frames: Buffer[]): void {
+  #parse(frames: Buffer[]): ReactorEvent | undefined {
     const body = bodyOf(frames);
-    let event: ReactorEvent;
     try {
       if (!body) throw new EventValidationError('bad_frames', `expected 1 or 2 frames, got ${frames.length}`);
-      event = parsePublished(body.toString('utf8'));
+      return parsePublished(body.toString('utf8'));
     } catch (err) {
       const reason = err instanceof EventValidationError ? err.reason : 'internal';
       this.#m.refused.inc({ reason });
       this.#log.warn({ reason, detail: (err as Error).message }, 'message on PUB stream refused');
-      return;
+      return undefined;
     }
-    this.#trackSequence(event);
-    this.#batcher.add(event);
   }
 
-  #trackSequence(e: ReactorEvent): void {
-    if (e.seq <= 0) return;
-    const last = this.#last;
-    if (last && last.epoch === e.epoch && e.seq > last.seq + 1) {
-      const missed = e.seq - last.seq - 1;
-      this.#m.gaps.inc();
-      this.#m.missed.inc(missed);
-      this.#log.error({ epoch: e.epoch, from: last.seq + 1, to: e.seq - 1, missed }, 'sequence gap: events missed');
-    } else if (last && last.epoch !== e.epoch) {
-      this.#log.info({ previous: last, epoch: e.epoch, seq: e.seq }, 'router epoch changed');
+  /** A live event: accept it in sequence, drop a repeat, or hold it and repair a gap. */
+  #offer(e: ReactorEvent): void {
+    if (e.seq <= 0) {
+      // Not from a sequencing router (legacy publisher): archive as it comes.
+      this.#batcher.add(e);
+      return;
     }
-    if (!last || last.epoch !== e.epoch || e.seq > last.seq) this.#last = { epoch: e.epoch, seq: e.seq };
+    if (this.#repairing) {
+      if (this.#pending.length < this.#maxBuffered) this.#pending.push(e);
+      // else: dropped here, fetched again by the repair from the router's buffer.
+      return;
+    }
+    const p = this.#position;
+    if (p && e.epoch === p.epoch) {
+      if (e.seq <= p.seq) {
+        this.#m.duplicates.inc();
+        return;
+      }
+      if (e.seq === p.seq + 1) {
+        this.#accept(e);
+        return;
+      }
+    }
+    if (p && e.epoch < p.epoch) {
+      // From an older router run (e.g. a late replay): cannot be sequenced, archive dedups.
+      this.#batcher.add(e);
+      return;
+    }
+    this.#m.gaps.inc();
+    this.#pending.push(e);
+    this.#startRepair();
+  }
+
+  #accept(e: ReactorEvent): void {
+    this.#position = { epoch: e.epoch, seq: e.seq };
+    this.#batcher.add(e);
+  }
+
+  #startRepair(): void {
+    if (this.#repairing || this.#closing) return;
+    this.#repairing = this.#repair()
+      .catch((err: unknown) => this.#log.error({ err: coerceError(err) }, 'replay repair failed'))
+      .finally(() => {
+        this.#repairing = undefined;
+      });
+  }
+
+  /** Fetch from the replay socket until caught up, then release held live events. */
+  async #repair(): Promise<void> {
+    for (;;) {
+      const upToDate = await this.#fetchMissed();
+      const held = this.#pending.sort((a, b) => a.epoch - b.epoch || a.seq - b.seq);
+      this.#pending = [];
+      let i = 0;
+      for (; i < held.length; i++) {
+        const e = held[i]!;
+        const p = this.#position;
+        if (p && e.epoch === p.epoch && e.seq <= p.seq) {
+          this.#m.duplicates.inc();
+        } else if (p && e.epoch === p.epoch && e.seq === p.seq + 1) {
+          this.#accept(e);
+        } else if (!upToDate) {
+          // The router could not be asked: what lies before this event is lost for good.
+          this.#lose(p, e, 'replay socket unreachable');
+          this.#accept(e);
+        } else {
+          break;
+        }
+      }
+      if (i >= held.length || this.#closing) return;
+      this.#pending = held.slice(i).concat(this.#pending);
+    }
+  }
+
+  /** Ask the router for everything after our position. False when it could not be reached. */
+  async #fetchMissed(): Promise<boolean> {
+    const attempts = this.#o.replayAttempts ?? 5;
+    for (let failures = 0; ; ) {
+      const p = this.#position;
+      let reply;
+      try {
+        reply = await this.#replay.since(p?.epoch ?? 0, p?.seq ?? 0);
+      } catch (err) {
+        failures++;
+        this.#log.warn({ err: coerceError(err), failures }, 'replay request failed');
+        if (failures >= attempts || this.#closing) return false;
+        await new Promise((r) => setTimeout(r, Math.min(1000 * failures, 5000)));
+        continue;
+      }
+      if (reply.epoch_changed) {
+        if (p) this.#log.warn({ previous: p, epoch: reply.epoch }, 'router restarted since our last event; continuing with its new epoch');
+        else this.#log.info({ epoch: reply.epoch, firstSeq: reply.first_seq }, 'no saved cursor; starting from the oldest buffered event');
+        this.#position = { epoch: reply.epoch, seq: 0 };
+      }
+      if (reply.missed) {
+        if (p && !reply.epoch_changed) {
+          this.#recordLost(reply.missed.epoch, reply.missed.from, reply.missed.to, 'no longer in the router replay buffer');
+        }
+        this.#position = { epoch: reply.missed.epoch, seq: reply.missed.to };
+      }
+      for (const value of reply.events) {
+        const e = publishedFromValue(value);
+        const q = this.#position!;
+        if (e.epoch === q.epoch && e.seq === q.seq + 1) {
+          this.#m.replayed.inc();
+          this.#accept(e);
+        }
+      }
+      if (!reply.more) return true;
+      if (this.#batcher.buffered >= this.#maxBuffered) await this.#batcher.settled();
+    }
+  }
+
+  #lose(p: Cursor | undefined, next: ReactorEvent, reason: string): void {
+    if (!p) {
+      // A new subscriber that never reached the router: it cannot tell what it missed.
+      this.#log.warn({ epoch: next.epoch, seq: next.seq, reason }, 'starting from a live event without replay');
+      return;
+    }
+    const from = p.epoch === next.epoch ? p.seq + 1 : 1;
+    if (next.seq > from) this.#recordLost(next.epoch, from, next.seq - 1, reason);
+  }
+
+  #recordLost(epoch: number, from: number, to: number, reason: string): void {
+    const count = to - from + 1;
+    this.#m.lost.inc(count);
+    this.#log.error({ epoch, from, to, count, reason }, 'events lost: sequence gap could not be repaired');
+    this.#o.archive
+      .recordGap({ subscriber: this.#o.settings.name, epoch, from, to, count, reason, detected_at: new Date() })
+      .catch((err: unknown) => this.#log.error({ err: coerceError(err), epoch, from, to }, 'could not record gap'));
   }
 
   async #flush(events: ReactorEvent[]): Promise<void> {
@@ -127,21 +268,27 @@ export class Subscriber {
       await this.#o.queue.addBulk(jobs);
       this.#m.enqueued.inc(jobs.length);
     }
+    // Events reach the batcher in sequence, so the last sequenced one is the new cursor.
+    const last = events.findLast((e) => e.seq > 0);
+    if (last) await this.#o.archive.saveCursor(this.#o.settings.name, { epoch: last.epoch, seq: last.seq });
     this.#log.debug({ events: events.length, inserted, duplicates, jobs: jobs.length }, 'batch flushed');
   }
 
-  /** Last (epoch, seq) seen. */
-  get position(): { epoch: number; seq: number } | undefined {
-    return this.#last;
+  /** Last (epoch, seq) handed on for archiving. */
+  get position(): Cursor | undefined {
+    return this.#position;
   }
 
-  /** Stop receiving, flush what was received. Idempotent. */
+  /** Stop receiving, flush what was received and save the cursor. Idempotent. */
   close(): Promise<void> {
     this.#closing ??= (async () => {
+      clearInterval(this.#idleTimer);
       this.#sock.close();
       await this.#loop;
+      await this.#repairing;
+      this.#replay.close();
       await this.#batcher.drain();
-      this.#log.info({ position: this.#last }, 'subscriber closed');
+      this.#log.info({ position: this.#position ?? null }, 'subscriber closed');
     })();
     return this.#closing;
   }

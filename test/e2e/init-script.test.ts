@@ -37,7 +37,7 @@ async function writeConfig(name: string, edit: (c: Record<string, unknown>) => v
   writeFileSync(join(dir, 'handlers', 'echo.sh'), '#!/bin/sh\necho "$EVENT_ID"\n');
   chmodSync(join(dir, 'handlers', 'echo.sh'), 0o755);
   writeFileSync(join(dir, 'handlers.json'), JSON.stringify({ 'local:init.test': [{ driver: 'shell', handler: 'echo.sh' }] }));
-  const ports = { pull: await freePort(), rep: await freePort(), pub: await freePort() };
+  const ports = { pull: await freePort(), rep: await freePort(), pub: await freePort(), replay: await freePort() };
   const database = uniqueName('er_init').replaceAll('-', '_');
   databases.push(database);
   const config: Record<string, unknown> = {
@@ -45,6 +45,7 @@ async function writeConfig(name: string, edit: (c: Record<string, unknown>) => v
     feeds: { feeders: [{ handler: 'ZMQInput', config: { uri: `tcp://127.0.0.1:${ports.rep}`, namespace: 'local', type: 'zmq.REP' } }] },
     outputs: [{ handler: 'zeromq', config: { protocol: 'tcp', port: ports.pub, listen_address: '127.0.0.1', type: 'zmq.PUB' } }],
     logging: { loglevel: 'INFO' },
+    router: { replay_bind: `tcp://127.0.0.1:${ports.replay}` },
     mongodb: { url: (mongoUrl = await services.mongoUrl()), database },
     redis: { url: await services.redisUrl() },
     queue: { name: uniqueName('init') },

@@ -12,7 +12,7 @@ export interface TestConfig {
   handlersDir: string;
   database: string;
   queue: string;
-  ports: { pull: number; rep: number; pub: number };
+  ports: { pull: number; rep: number; pub: number; replay: number };
   settings: ReactorSettings;
 }
 
@@ -38,7 +38,7 @@ export async function writeTestConfig(o: TestConfigOptions): Promise<TestConfig>
     writeFileSync(file, body);
     if (name.endsWith('.sh')) chmodSync(file, 0o755);
   }
-  const ports = { pull: await freePort(), rep: await freePort(), pub: await freePort() };
+  const ports = { pull: await freePort(), rep: await freePort(), pub: await freePort(), replay: await freePort() };
   const database = uniqueName('er').replaceAll('-', '_');
   const queue = uniqueName('q');
   const config = {
@@ -46,6 +46,7 @@ export async function writeTestConfig(o: TestConfigOptions): Promise<TestConfig>
     feeds: { feeders: [{ handler: 'ZMQInput', config: { uri: `tcp://127.0.0.1:${ports.rep}`, namespace: 'local', type: 'zmq.REP' } }] },
     outputs: [{ handler: 'zeromq', config: { protocol: 'tcp', port: ports.pub, listen_address: '127.0.0.1', type: 'zmq.PUB' } }],
     logging: { loglevel: process.env['TEST_LOG_LEVEL'] ?? 'WARNING' },
+    router: { replay_bind: `tcp://127.0.0.1:${ports.replay}` },
     mongodb: { url: o.mongoUrl, database },
     redis: { url: o.redisUrl },
     subscriber: { batch_ms: 5 },

@@ -1,0 +1,77 @@
+import * as zmq from 'zeromq';
+import { TimeoutError, TransportError } from '../errors.js';
+
+export interface ReqSocketOptions {
+  uri: string;
+  /** How long to wait for each reply; default 5000 ms. */
+  timeoutMs?: number;
+  /** Extra tries after a timeout; default 0. */
+  retries?: number;
+  /** What the peer is, for error messages; default "the router". */
+  peer?: string;
+}
+
+/**
+ * A ZeroMQ REQ socket used for one request at a time (REQ's rule), with a timeout per
+ * reply. After a timeout the socket is replaced, because a REQ socket that missed its
+ * reply cannot send again; the same request text is sent on every try.
+ */
+export class ReqSocket {
+  readonly #uri: string;
+  readonly #timeoutMs: number;
+  readonly #retries: number;
+  readonly #peer: string;
+  #sock: zmq.Request | undefined;
+  #chain: Promise<unknown> = Promise.resolve();
+  #closed = false;
+
+  constructor(options: ReqSocketOptions) {
+    this.#uri = options.uri;
+    this.#timeoutMs = options.timeoutMs ?? 5000;
+    this.#retries = options.retries ?? 0;
+    this.#peer = options.peer ?? 'the router';
+  }
+
+  /** Send `text`, resolve with the reply text. Requests queue behind each other. */
+  request(text: string): Promise<string> {
+    const run = this.#chain.then(() => this.#request(text));
+    this.#chain = run.catch(() => undefined);
+    return run;
+  }
+
+  async #request(text: string): Promise<string> {
+    let lastErr: Error | undefined;
+    for (let attempt = 0; attempt <= this.#retries; attempt++) {
+      if (this.#closed) throw new TransportError(`connection to ${this.#peer} is closed`);
+      const sock = (this.#sock ??= this.#connect());
+      try {
+        await sock.send(text);
+        const [reply] = await sock.receive();
+        return reply!.toString('utf8');
+      } catch (err) {
+        sock.close();
+        this.#sock = undefined;
+        lastErr = err as Error;
+      }
+    }
+    const tries = this.#retries + 1;
+    throw new TimeoutError(`no reply from ${this.#peer} at ${this.#uri} within ${this.#timeoutMs} ms (${tries} ${tries === 1 ? 'try' : 'tries'})`, { cause: lastErr });
+  }
+
+  #connect(): zmq.Request {
+    const sock = new zmq.Request({ receiveTimeout: this.#timeoutMs, sendTimeout: this.#timeoutMs, linger: 0 });
+    try {
+      sock.connect(this.#uri);
+    } catch (err) {
+      sock.close();
+      throw new TransportError(`cannot connect to ${this.#uri}: ${(err as Error).message}`, { cause: err });
+    }
+    return sock;
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#sock?.close();
+    this.#sock = undefined;
+  }
+}

@@ -1,0 +1,25 @@
+import { ReqSocket } from '../client/req-socket.js';
+import { parseReply } from '../client/router-client.js';
+import type { ReactorEvent } from '../event.js';
+import type { ReplayReply } from '../router/replay-protocol.js';
+
+/** Asks the router's replay socket for events after a position. */
+export class ReplayClient {
+  readonly #sock: ReqSocket;
+
+  constructor(uri: string, timeoutMs = 5000) {
+    this.#sock = new ReqSocket({ uri, timeoutMs, peer: 'the router replay socket' });
+  }
+
+  async since(epoch: number, seq: number, limit = 1000): Promise<ReplayReply<ReactorEvent>> {
+    return parseReply<ReplayReply<ReactorEvent>>(await this.#sock.request(JSON.stringify({ since: { epoch, seq }, limit })));
+  }
+
+  async status(): Promise<ReplayReply<never>> {
+    return parseReply<ReplayReply<never>>(await this.#sock.request('{"status":true}'));
+  }
+
+  close(): void {
+    this.#sock.close();
+  }
+}

@@ -1,0 +1,174 @@
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { MongoClient, type Db } from 'mongodb';
+import { Router } from '../../src/router/router.js';
+import { createRegistry, metricValue } from '../../src/metrics.js';
+import { silentLogger } from '../../src/logger.js';
+import { RouterClient } from '../../src/client/router-client.js';
+import { ReplayClient } from '../../src/sub/replay-client.js';
+import { Subscriber } from '../../src/sub/subscriber.js';
+import { Matcher } from '../../src/sub/matcher.js';
+import { MongoArchive } from '../../src/archive/mongo-archive.js';
+import { freePort } from '../../src/devstack/free-port.js';
+import type { RouterSettings } from '../../src/config/settings.js';
+import { dropDatabase, uniqueName, useServices } from '../helpers/services.js';
+import { eventually } from '../helpers/config.js';
+
+const cleanup: (() => unknown)[] = [];
+const database = uniqueName('replay').replaceAll('-', '_');
+// Registered before useServices() so it runs before the test servers are stopped.
+after(async () => {
+  for (const c of cleanup.reverse()) await c();
+  await dropDatabase(await services.mongoUrl(), database);
+});
+const services = useServices();
+let mongo: MongoClient;
+let db: Db;
+before(async () => {
+  mongo = new MongoClient(await services.mongoUrl());
+  db = mongo.db(database);
+  cleanup.push(() => mongo.close());
+});
+
+interface Ports {
+  pub: number;
+  rep: number;
+  replay: number;
+}
+
+async function ports(): Promise<Ports> {
+  return { pub: await freePort(), rep: await freePort(), replay: await freePort() };
+}
+
+async function startRouter(p: Ports, over: Partial<RouterSettings> = {}): Promise<{ router: Router; client: RouterClient }> {
+  const router = new Router({
+    settings: {
+      pullBind: 'tcp://127.0.0.1:*',
+      pullNamespace: 'local',
+      rep: [{ bind: `tcp://127.0.0.1:${p.rep}`, namespace: 'local' }],
+      pubBind: `tcp://127.0.0.1:${p.pub}`,
+      framing: 'multipart',
+      pubHighWaterMark: 100_000,
+      maxEventBytes: 65536,
+      refusalLogIntervalMs: 1000,
+      replayBind: `tcp://127.0.0.1:${p.replay}`,
+      replayMaxEvents: 1000,
+      replayMaxBytes: 8 * 1024 * 1024,
+      ...over,
+    },
+    log: silentLogger(),
+    registry: createRegistry('router'),
+  });
+  await router.start();
+  const client = new RouterClient({ uri: `tcp://127.0.0.1:${p.rep}`, timeoutMs: 5000 });
+  return { router, client };
+}
+
+/** A subscriber that archives to this test's database (no handlers, no Redis needed). */
+async function startSub(p: Ports, name: string): Promise<{ sub: Subscriber; archive: MongoArchive; registry: ReturnType<typeof createRegistry> }> {
+  const archive = await MongoArchive.connect({ url: await services.mongoUrl(), database, log: silentLogger() });
+  const registry = createRegistry('sub');
+  const sub = new Subscriber({
+    settings: { publisherUri: `tcp://127.0.0.1:${p.pub}`, replayUri: `tcp://127.0.0.1:${p.replay}`, batchSize: 100, batchMs: 5, name },
+    matcher: new Matcher(new Map()),
+    archive,
+    queue: { addBulk: async (jobs) => jobs.length },
+    log: silentLogger(),
+    registry,
+    idleCheckMs: 200,
+    replayAttempts: 2,
+  });
+  await sub.start();
+  return { sub, archive, registry };
+}
+
+async function fireMany(client: RouterClient, n: number, tag: string): Promise<string[]> {
+  const ids: string[] = [];
+  for (let i = 0; i < n; i++) ids.push((await client.send({ event_type: 'replay.test', payload: { tag, i } })).id);
+  return ids;
+}
+
+const archivedCount = (ids: string[]): Promise<number> => db.collection('events').countDocuments({ _id: { $in: ids } as never });
+
+test('replay - the replay socket serves events after a position, and a missed range exactly', async () => {
+  const p = await ports();
+  const { router, client } = await startRouter(p, { replayMaxEvents: 5 });
+  const replay = new ReplayClient(`tcp://127.0.0.1:${p.replay}`);
+  cleanup.push(() => router.close(), () => client.close(), () => replay.close());
+  await fireMany(client, 8, 'proto');
+  const r = await replay.since(router.epoch, 5);
+  assert.deepEqual(r.events.map((e) => e.seq), [6, 7, 8]);
+  assert.equal(r.missed, null);
+  assert.equal(r.more, false);
+  const old = await replay.since(router.epoch, 1);
+  assert.deepEqual(old.missed, { epoch: router.epoch, from: 2, to: 3 });
+  assert.deepEqual(old.events.map((e) => e.seq), [4, 5, 6, 7, 8]);
+  const other = await replay.since(router.epoch - 1, 100);
+  assert.equal(other.epoch_changed, true);
+  const status = await replay.status();
+  assert.equal(status.last_seq, 8);
+  assert.equal(status.buffered, 5);
+});
+
+test('replay - a subscriber stopped while events flow catches up from its cursor on restart', async () => {
+  const p = await ports();
+  const { router, client } = await startRouter(p);
+  cleanup.push(() => router.close(), () => client.close());
+  const name = uniqueName('sub');
+  const first = await startSub(p, name);
+  const before = await fireMany(client, 20, 'before');
+  await eventually(async () => (await archivedCount(before)) === 20, 'first 20 archived');
+  await first.sub.close();
+  await first.archive.close();
+  const during = await fireMany(client, 50, 'during');
+  const second = await startSub(p, name);
+  cleanup.push(() => second.sub.close(), () => second.archive.close());
+  await eventually(async () => (await archivedCount(during)) === 50, 'events fired while down archived');
+  const after = await fireMany(client, 10, 'after');
+  await eventually(async () => (await archivedCount(after)) === 10, 'live events after catch-up archived');
+  assert.equal(await metricValue(second.registry, 'sub_events_replayed_total'), 50);
+  assert.equal(await metricValue(second.registry, 'sub_events_lost_total'), 0);
+  const cursor = await db.collection('cursors').findOne({ _id: name as never });
+  assert.equal(cursor?.['epoch'], router.epoch);
+  assert.equal(cursor?.['seq'], router.lastSeq);
+});
+
+test('replay - a gap the buffer cannot fill is counted and recorded with its exact range', async () => {
+  const p = await ports();
+  const { router, client } = await startRouter(p, { replayMaxEvents: 10 });
+  cleanup.push(() => router.close(), () => client.close());
+  const name = uniqueName('gap');
+  const first = await startSub(p, name);
+  const seen = await fireMany(client, 5, 'seen');
+  await eventually(async () => (await archivedCount(seen)) === 5, 'first 5 archived');
+  await first.sub.close();
+  await first.archive.close();
+  await fireMany(client, 30, 'while-down');
+  const second = await startSub(p, name);
+  cleanup.push(() => second.sub.close(), () => second.archive.close());
+  const gap = await eventually(() => db.collection('gaps').findOne({ subscriber: name }), 'gap recorded');
+  assert.equal(gap['epoch'], router.epoch);
+  assert.equal(gap['from'], 6);
+  assert.equal(gap['to'], 25);
+  assert.equal(gap['count'], 20);
+  assert.equal(await metricValue(second.registry, 'sub_events_lost_total'), 20);
+  await eventually(async () => (await db.collection('events').countDocuments({ 'payload.tag': 'while-down' })) === 10, 'the 10 still buffered archived');
+});
+
+test('replay - after a router restart the subscriber follows the new epoch', async () => {
+  const p = await ports();
+  const one = await startRouter(p);
+  const name = uniqueName('restart');
+  const s = await startSub(p, name);
+  cleanup.push(() => s.sub.close(), () => s.archive.close());
+  const a = await fireMany(one.client, 5, 'epoch1');
+  await eventually(async () => (await archivedCount(a)) === 5, 'epoch 1 archived');
+  await one.router.close();
+  one.client.close();
+  const two = await startRouter(p);
+  cleanup.push(() => two.router.close(), () => two.client.close());
+  assert.notEqual(two.router.epoch, one.router.epoch);
+  const b = await fireMany(two.client, 5, 'epoch2');
+  await eventually(async () => (await archivedCount(b)) === 5, 'epoch 2 archived');
+  await eventually(async () => s.sub.position?.epoch === two.router.epoch && s.sub.position.seq === 5, 'position in new epoch');
+});
