@@ -30,7 +30,7 @@ test('replay buffer - evicts by bytes and honours limit and reply size', () => {
 test('replay protocol - requests are validated with a message', () => {
   assert.deepEqual(parseReplayRequest('{"since":{"epoch":5,"seq":0}}'), { since: { epoch: 5, seq: 0 }, limit: 1000 });
   assert.deepEqual(parseReplayRequest('{"status":true}'), { status: true });
-  assert.equal(parseReplayRequest('{"since":{"epoch":5,"seq":0},"limit":1e9}').limit, 10_000);
+  assert.deepEqual(parseReplayRequest('{"since":{"epoch":5,"seq":0},"limit":1e9}'), { since: { epoch: 5, seq: 0 }, limit: 10_000 });
   for (const bad of ['nope', '[]', '{}', '{"since":{"epoch":"x","seq":1}}', '{"since":{"epoch":1,"seq":-1}}', '{"since":{"epoch":1,"seq":1},"limit":0}']) {
     assert.equal(typeof parseReplayRequest(bad), 'string', bad);
   }
