@@ -3,6 +3,7 @@ import { configureDaemonCommand } from './daemon-command.js';
 import { configureFireCommand } from './fire-command.js';
 import { configureCheckConfigCommand } from './check-config-command.js';
 import { configureUpCommand } from './up-command.js';
+import { configureStatusCommand } from './status-command.js';
 import type { Part } from './run-daemons.js';
 
 const VERSION = '0.1.0';
@@ -30,5 +31,6 @@ export function runReactorProgram(argv: readonly string[]): Promise<number> {
   configureFireCommand(program.command('fire').exitOverride(), result);
   configureCheckConfigCommand(program.command('check-config').exitOverride(), result);
   configureUpCommand(program.command('up').exitOverride(), result);
+  configureStatusCommand(program.command('status').exitOverride(), result);
   return runProgram(program, argv, result);
 }

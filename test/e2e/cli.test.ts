@@ -147,6 +147,21 @@ test('cli - check-config accepts the shipped samples', { skip: NOT_BUILT }, asyn
   assert.match(r.stdout, /configuration OK: \d+ event keys/);
 });
 
+test('cli - status shows the router position, archive counts, the cursor and no lost events', { skip: NOT_BUILT }, async () => {
+  const r = await runBin('event-reactor', ['status', '-c', cfg.configFile, '--json']);
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  const s = JSON.parse(r.stdout);
+  assert.ok(s.router.epoch > 0 && s.router.last_seq > 0);
+  assert.ok(s.archive.events >= 5);
+  assert.ok(s.archive.results.ok >= 2);
+  assert.equal(s.archive.gaps.lost, 0);
+  const cursor = s.archive.cursors.find((c: { name: string }) => c.name === 'default');
+  assert.equal(cursor.epoch, s.router.epoch);
+  assert.ok(s.queues.counts[cfg.queue]);
+  const text = await runBin('event-reactor', ['status', '-c', cfg.configFile]);
+  assert.match(text.stdout, /gaps {6}none: no event lost/);
+});
+
 test('cli - SIGTERM stops each daemon cleanly within a few seconds', { skip: NOT_BUILT }, async () => {
   for (const d of [...daemons].reverse()) {
     const started = Date.now();
@@ -155,4 +170,7 @@ test('cli - SIGTERM stops each daemon cleanly within a few seconds', { skip: NOT
     assert.ok(Date.now() - started < 10_000);
     assert.match(d.output(), /"msg":"shutting down"/);
   }
+  const down = await runBin('event-reactor', ['status', '-c', cfg.configFile]);
+  assert.equal(down.code, 69);
+  assert.match(down.stdout, /router .*UNREACHABLE/);
 });
