@@ -1,42 +1,47 @@
+import { Batcher } from '../sub/batcher.js';
+import type { Logger } from '../logger.js';
 import type { Archive, HandlerResult } from './archive.js';
 
 export interface ResultWriterOptions {
   archive: Pick<Archive, 'insertResults'>;
+  log: Logger;
   /** Write at this many results or after `maxDelayMs`; defaults 200 and 10 ms. */
   maxItems?: number;
   maxDelayMs?: number;
 }
 
+interface Pending {
+  result: HandlerResult;
+  done: () => void;
+}
+
 /**
  * Batches result inserts across concurrent jobs. `write()` resolves once the result's
- * batch is stored, so a job completes only after its result is archived.
+ * batch is stored, so a job completes only after its result is archived. While MongoDB
+ * is unreachable the batch is retried with backoff and the jobs wait: an outage delays
+ * results, it does not fail handlers or lose what they did.
  */
 export class ResultWriter {
-  readonly #o: Required<ResultWriterOptions>;
-  #pending: { result: HandlerResult; resolve: () => void; reject: (e: unknown) => void }[] = [];
-  #timer: NodeJS.Timeout | undefined;
+  readonly #batcher: Batcher<Pending>;
 
   constructor(options: ResultWriterOptions) {
-    this.#o = { maxItems: 200, maxDelayMs: 10, ...options };
-  }
-
-  write(result: HandlerResult): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.#pending.push({ result, resolve, reject });
-      if (this.#pending.length >= this.#o.maxItems) this.#flush();
-      else this.#timer ??= setTimeout(() => this.#flush(), this.#o.maxDelayMs);
+    this.#batcher = new Batcher<Pending>({
+      maxItems: options.maxItems ?? 200,
+      maxDelayMs: options.maxDelayMs ?? 10,
+      flush: async (items) => {
+        await options.archive.insertResults(items.map((p) => p.result));
+        for (const p of items) p.done();
+      },
+      onError: (err, items, attempt) => options.log.error({ err, items, attempt }, 'results not archived; retrying'),
     });
   }
 
-  #flush(): void {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-    const batch = this.#pending;
-    this.#pending = [];
-    if (batch.length === 0) return;
-    this.#o.archive.insertResults(batch.map((p) => p.result)).then(
-      () => batch.forEach((p) => p.resolve()),
-      (err: unknown) => batch.forEach((p) => p.reject(err)),
-    );
+  write(result: HandlerResult): Promise<void> {
+    return new Promise((resolve) => this.#batcher.add({ result, done: resolve }));
+  }
+
+  /** Write everything pending (retrying until it is stored). */
+  drain(): Promise<void> {
+    return this.#batcher.drain();
   }
 }

@@ -37,7 +37,7 @@ export async function startWorkerDaemon(settings: ReactorSettings, log: Logger):
       queue: settings.queue,
       settings: settings.worker,
       drivers: { shell: new ShellDriver(opts), tsfunc: new TsfuncDriver(opts) },
-      results: new ResultWriter({ archive }),
+      results: new ResultWriter({ archive, log: wlog }),
       fire,
       log: wlog,
       registry,
