@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { ulid } from 'ulid';
-import type { Logger } from '../logger.js';
+import { createLogger, toPinoLevel, type Logger } from '../logger.js';
 import type { ReactorSettings } from '../config/settings.js';
 import { loadHandlersFile } from '../config/handlers-file.js';
 import { MongoArchive } from '../archive/mongo-archive.js';
@@ -37,7 +37,7 @@ async function up(flags: UpFlags): Promise<number> {
   let stopServices: (() => Promise<void>) | undefined;
   const f = { ...flags };
   if (flags.localServices) {
-    const { log } = loadForDaemon({ ...flags, redisUrl: 'redis://unused', mongoUrl: 'mongodb://unused' }, 'event-reactor');
+    const log = createLogger({ level: toPinoLevel(flags.logLevel ?? 'INFO') ?? 'info', name: 'event-reactor' });
     const services = await startLocalServices({ redisUrl: flags.redisUrl ?? process.env['REDIS_URL'], mongoUrl: flags.mongoUrl ?? process.env['MONGO_URL'], log });
     stopServices = () => services.stop();
     f.redisUrl = services.redisUrl;
