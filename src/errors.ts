@@ -15,6 +15,7 @@ export type ErrorCode =
   | 'ERR_QUEUE'
   | 'ERR_SERVICE'
   | 'ERR_CLOSED'
+  | 'ERR_SHUTDOWN'
   | 'ERR_INTERNAL';
 
 export class ReactorError extends Error {
@@ -54,6 +55,7 @@ export type EventRefusal =
   | 'bad_encoding'
   | 'invalid_json'
   | 'not_object'
+  | 'too_deep'
   | 'missing_event_type'
   | 'bad_event_type'
   | 'bad_namespace'
@@ -115,6 +117,20 @@ export class HandlerTimeoutError extends ReactorError {
 export class HandlerRefusedError extends ReactorError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('ERR_HANDLER_REFUSED', message, options);
+  }
+}
+
+/**
+ * A handler run was cut short because its worker shut down after the grace period. The
+ * job goes back to the queue and runs again; the run does not count as an attempt.
+ */
+export class ShutdownAbortError extends ReactorError {
+  /** How long running handlers were given before they were aborted, in ms. */
+  readonly graceMs: number;
+
+  constructor(graceMs: number, options?: { cause?: unknown }) {
+    super('ERR_SHUTDOWN', `aborted by worker shutdown after the ${graceMs} ms grace period; the job goes back to the queue`, options);
+    this.graceMs = graceMs;
   }
 }
 

@@ -35,6 +35,8 @@ export interface IngestLimits {
 
 export const DEFAULT_MAX_EVENT_BYTES = 1024 * 1024;
 export const MAX_ID_LENGTH = 128;
+/** Deepest nesting accepted (objects and arrays, the event itself is level 1); MongoDB stores at most 100. */
+export const MAX_DEPTH = 64;
 export const MAX_NAME_LENGTH = 256;
 
 /** `namespace:event_type`, the key handlers are registered under. */
@@ -97,6 +99,9 @@ export function validateFields(value: unknown, text: string, defaultNamespace: s
   checkOptionalId(own(fields, 'id'), 'id', 'bad_id');
   checkOptionalId(own(fields, 'trace_id'), 'trace_id', 'bad_trace_id');
   checkOptionalId(own(fields, 'parent_event'), 'parent_event', 'bad_parent_event');
+  if (exceedsDepth(fields, MAX_DEPTH)) {
+    throw new EventValidationError('too_deep', `event is nested more than ${MAX_DEPTH} levels deep`);
+  }
   const ts = own(fields, 'timestamp');
   if (ts !== undefined && (typeof ts !== 'number' || !Number.isFinite(ts) || ts < 0)) {
     throw new EventValidationError('bad_timestamp', '"timestamp" must be a non-negative number of Unix seconds');
@@ -107,6 +112,24 @@ export function validateFields(value: unknown, text: string, defaultNamespace: s
     namespace: (ns as string | undefined) ?? defaultNamespace,
     event_type: eventType as string,
   };
+}
+
+/** True when objects/arrays nest deeper than `limit` levels. Iterative: no stack overflow. */
+export function exceedsDepth(root: object, limit: number): boolean {
+  const stack: [unknown, number][] = [[root, 1]];
+  while (stack.length > 0) {
+    const [value, depth] = stack.pop()!;
+    if (depth > limit) return true;
+    if (Array.isArray(value)) {
+      for (const v of value) if (v !== null && typeof v === 'object') stack.push([v, depth + 1]);
+    } else {
+      for (const k in value as Record<string, unknown>) {
+        const v = (value as Record<string, unknown>)[k];
+        if (v !== null && typeof v === 'object') stack.push([v, depth + 1]);
+      }
+    }
+  }
+  return false;
 }
 
 function own(obj: Record<string, unknown>, key: string): unknown {
@@ -164,7 +187,8 @@ export class EventStamper {
   /** Stamp one event; returns the event and its JSON text as it will be published. */
   stamp(incoming: IncomingEvent, now: number = Date.now()): { event: ReactorEvent; json: string } {
     const f = incoming.fields;
-    const seq = ++this.#seq;
+    // Taken only once the event is serialised: a failure must not leave a hole in seq.
+    const seq = this.#seq + 1;
     const id = (own(f, 'id') as string | undefined) ?? this.#ulid(now);
     const added: Record<string, unknown> = {};
     if (own(f, 'id') === undefined) added['id'] = id;
@@ -187,6 +211,7 @@ export class EventStamper {
       const open = incoming.text.indexOf('{');
       json = `${head.slice(0, -1)},${incoming.text.slice(open + 1)}`;
     }
+    this.#seq = seq;
     return { event, json };
   }
 }
