@@ -4,6 +4,8 @@ import { EventStamper, parseIncoming, parsePublished, eventKey } from '../../src
 import { EventValidationError } from '../../src/errors.js';
 
 const limits = { maxBytes: 1024 };
+// A 63-level payload (64 with the event) is still accepted.
+const deepest = `{"event_type":"a","payload":${'['.repeat(63)}${']'.repeat(63)}}`;
 const enc = (s: string): Uint8Array => Buffer.from(s, 'utf8');
 
 function refusal(raw: Uint8Array | string): string {
@@ -36,6 +38,11 @@ test('event - refuses each kind of bad input with its reason', () => {
   assert.equal(refusal('{"event_type": "a", "trace_id": []}'), 'bad_trace_id');
   assert.equal(refusal('{"event_type": "a", "timestamp": "now"}'), 'bad_timestamp');
   assert.equal(refusal('{"event_type": "a", "timestamp": -1}'), 'bad_timestamp');
+  assert.equal(refusal(`{"event_type": "a", "payload": ${'['.repeat(70)}${']'.repeat(70)}}`), 'too_deep');
+});
+
+test('event - nesting up to the limit is accepted', () => {
+  assert.equal(parseIncoming(enc(deepest), 'local', limits).event_type, 'a');
 });
 
 test('event - missing event_type message names the field', () => {
