@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { test } from 'node:test';
 import { freePort } from '../../src/devstack/free-port.js';
@@ -14,6 +15,13 @@ test('devstack - freePort returns a port that can be bound on 127.0.0.1', async 
     server.listen(port, '127.0.0.1', resolve);
   });
   await new Promise<void>((resolve) => server.close(() => resolve()));
+});
+
+test('devstack - freePort picks ports below the ephemeral range and never the same one twice', async () => {
+  const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+  const ports = await Promise.all(Array.from({ length: 40 }, () => freePort()));
+  assert.equal(new Set(ports).size, ports.length, 'ports are distinct');
+  for (const p of ports) assert.ok(p >= 20_000 && p < low, `port ${p} is outside [20000, ${low})`);
 });
 
 test('devstack - waitFor resolves once the check turns true', async () => {
