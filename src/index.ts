@@ -1,5 +1,5 @@
 /** event-reactor public API. */
-export { ReactorError, ConfigError, EventValidationError, TransportError, TimeoutError, HandlerError, HandlerTimeoutError, HandlerRefusedError, ArchiveError, QueueError, ServiceError, coerceError } from './errors.js';
+export { ReactorError, ConfigError, EventValidationError, TransportError, TimeoutError, HandlerError, HandlerTimeoutError, HandlerRefusedError, ShutdownAbortError, ArchiveError, QueueError, ServiceError, coerceError } from './errors.js';
 export type { ErrorCode, ConfigProblem, EventRefusal } from './errors.js';
 export { EventStamper, eventKey, parseIncoming, parsePublished, validateFields, DEFAULT_MAX_EVENT_BYTES } from './event.js';
 export type { ReactorEvent, IncomingEvent, IngestLimits } from './event.js';
@@ -14,7 +14,11 @@ export { encodeFrames, bodyOf } from './router/framing.js';
 export type { Framing } from './router/framing.js';
 export { Subscriber } from './sub/subscriber.js';
 export { Matcher } from './sub/matcher.js';
-export { JobQueue } from './queue/job-queue.js';
+export { JobQueue, jobOptions } from './queue/job-queue.js';
+export type { JobQueueOptions, RetryDefaults } from './queue/job-queue.js';
+export { DeadLetters } from './queue/dead-letters.js';
+export type { DeadLettersOptions, DeadJob } from './queue/dead-letters.js';
+export { backoffDelay, jitterBackoffStrategy, BACKOFF_TYPE, MAX_BACKOFF_MS } from './queue/backoff.js';
 export { HandlerWorker } from './queue/handler-worker.js';
 export { jobIdFor } from './queue/job.js';
 export type { HandlerJobData } from './queue/job.js';
@@ -26,6 +30,7 @@ export type { TsHandler, TsHandlerContext } from './handlers/tsfunc-driver.js';
 export type { HandlerDriver, RunContext, RunOutcome, FireFunction, FollowUpEvent } from './handlers/driver.js';
 export type { HandlerSpec, DriverName } from './handlers/spec.js';
 export { splitArgv } from './handlers/argv.js';
+export { assertSafeForRoot, ownershipProblem } from './handlers/handler-safety.js';
 export { RouterClient, RouterRefusedError } from './client/router-client.js';
 export type { RouterClientOptions } from './client/router-client.js';
 export { startRouterDaemon } from './daemons/router-daemon.js';

@@ -8,7 +8,10 @@ export type ResultStatus = 'ok' | 'error' | 'timeout';
  * fields (`driver_type`, `event_type`, `namespace`, `handler`, `code` or `error`, `data`).
  */
 export interface HandlerResult {
-  /** `<job id>#<attempt>`: one document per attempt. */
+  /**
+   * `<job id>#<run>`: one document per run. Equals `<job id>#<attempt>` unless the job
+   * was cut short by a worker shutdown or retried from the dead-letter queue.
+   */
   _id: string;
   event_id: string;
   trace_id: string;
@@ -25,7 +28,7 @@ export interface HandlerResult {
   code?: number;
   /** Error message on failure or timeout. */
   error?: string;
-  /** Error code (`ERR_HANDLER`, `ERR_HANDLER_TIMEOUT`, `ERR_HANDLER_REFUSED`). */
+  /** Error code (`ERR_HANDLER`, `ERR_HANDLER_TIMEOUT`, `ERR_HANDLER_REFUSED`, `ERR_SHUTDOWN`). */
   error_code?: string;
   /** Signal that ended a shell handler. */
   signal?: string;
@@ -38,7 +41,15 @@ export interface HandlerResult {
   start: Date;
   end: Date;
   duration_ms: number;
+  /** Attempt number, 1 = first run; counts towards the handler's `1 + retries` attempts. */
   attempt: number;
+  /**
+   * How many times the job has been started, this run included. Unlike `attempt` it also
+   * counts runs aborted by a worker shutdown and runs after a dead-letter retry.
+   */
+  run: number;
+  /** True on the result of a job's last failed attempt: the job is now in the dead-letter queue. */
+  dead?: boolean;
   host: string;
   pid: number;
 }

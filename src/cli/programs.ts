@@ -2,6 +2,7 @@ import { newProgram, runProgram } from './program.js';
 import { configureDaemonCommand } from './daemon-command.js';
 import { configureFireCommand } from './fire-command.js';
 import { configureCheckConfigCommand } from './check-config-command.js';
+import { configureDlqCommand } from './dlq-command.js';
 import { configureUpCommand } from './up-command.js';
 import { configureStatusCommand } from './status-command.js';
 import type { Part } from './run-daemons.js';
@@ -21,7 +22,7 @@ export function runFireProgram(argv: readonly string[]): Promise<number> {
   return runProgram(configureFireCommand(newProgram('fire-event', '').version(VERSION), result), argv, result);
 }
 
-/** `event-reactor <router|sub|worker|fire|check-config|up>`. */
+/** `event-reactor <router|sub|worker|fire|check-config|dlq|up>`. */
 export function runReactorProgram(argv: readonly string[]): Promise<number> {
   const result = { code: 0 };
   const program = newProgram('event-reactor', 'event-reactor: ZeroMQ event router, subscriber and handler workers').version(VERSION);
@@ -30,6 +31,7 @@ export function runReactorProgram(argv: readonly string[]): Promise<number> {
   }
   configureFireCommand(program.command('fire').exitOverride(), result);
   configureCheckConfigCommand(program.command('check-config').exitOverride(), result);
+  configureDlqCommand(program.command('dlq').exitOverride(), result);
   configureUpCommand(program.command('up').exitOverride(), result);
   configureStatusCommand(program.command('status').exitOverride(), result);
   return runProgram(program, argv, result);

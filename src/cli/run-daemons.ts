@@ -35,6 +35,20 @@ export async function runDaemons(parts: readonly Part[], settings: ReactorSettin
   for (const d of [...started].reverse()) closers.push(d.name, () => d.close());
   log.info({ parts, config: settings.configFile }, 'started');
   return new Promise<number>((resolve) => {
-    handleSignals({ log, shutdown: () => closers.close(), exit: resolve });
+    handleSignals({ log, shutdown: () => closers.close(), exit: resolve, graceMs: shutdownDeadlineMs(parts, settings) });
   });
+}
+
+/** Default hard deadline for a graceful shutdown, in ms. */
+const SHUTDOWN_DEADLINE_MS = 15_000;
+/** Time beyond the workers' grace for aborted handlers to die and results to be written. */
+const AFTER_GRACE_MS = 5_000;
+
+/**
+ * Hard deadline for a graceful shutdown: long enough for workers to use their whole
+ * `worker.shutdown_grace` and put aborted jobs back, so none is left to stall.
+ */
+export function shutdownDeadlineMs(parts: readonly Part[], settings: ReactorSettings): number {
+  if (!parts.includes('worker')) return SHUTDOWN_DEADLINE_MS;
+  return Math.max(SHUTDOWN_DEADLINE_MS, settings.worker.shutdownGraceMs + AFTER_GRACE_MS);
 }

@@ -1,6 +1,7 @@
 import { realpathSync, statSync } from 'node:fs';
 import { isAbsolute, relative, resolve, sep } from 'node:path';
 import { HandlerRefusedError } from '../errors.js';
+import { assertSafeForRoot } from './handler-safety.js';
 
 /** True when `child` is `dir` itself or lies below it. */
 export function isInside(dir: string, child: string): boolean {
@@ -10,7 +11,8 @@ export function isInside(dir: string, child: string): boolean {
 
 /**
  * Resolve `rel` inside the handler directory, following symlinks, and refuse a path that
- * ends up outside it. Returns undefined when the file does not exist.
+ * ends up outside it, or, when running as root, one that others could change (see
+ * {@link assertSafeForRoot}). Returns undefined when the file does not exist.
  */
 export function resolveInside(dir: string, rel: string, what: string): string | undefined {
   const root = realOrSelf(dir);
@@ -27,7 +29,9 @@ export function resolveInside(dir: string, rel: string, what: string): string | 
   if (!isInside(root, real)) {
     throw new HandlerRefusedError(`${what} "${rel}" resolves to ${real}, outside the handler directory ${root}`);
   }
-  return statSync(real).isFile() ? real : undefined;
+  if (!statSync(real).isFile()) return undefined;
+  assertSafeForRoot(root, real);
+  return real;
 }
 
 function realOrSelf(p: string): string {

@@ -6,19 +6,26 @@ import type { HandlerSpec } from './spec.js';
 
 const HOST = hostname();
 
-/** Run one handler and describe the run as a `results` document. */
+/** Which job a run belongs to: its id and how many times it has been started, this run included. */
+export interface JobRun {
+  id: string;
+  run: number;
+}
+
+/** Run one handler and describe the run as a `results` document (`_id` `<job id>#<run>`). */
 export async function runHandler(
   drivers: Record<HandlerSpec['driver'], HandlerDriver>,
   spec: HandlerSpec,
   event: ReactorEvent,
-  jobId: string,
+  job: JobRun,
   ctx: RunContext,
 ): Promise<HandlerResult> {
+  const jobId = job.id;
   const start = new Date();
   const outcome = await drivers[spec.driver].run(spec, event, ctx);
   const end = new Date();
   const result: HandlerResult = {
-    _id: `${jobId}#${ctx.attempt}`,
+    _id: `${jobId}#${job.run}`,
     event_id: event.id,
     trace_id: event.trace_id,
     key: `${event.namespace}:${event.event_type}`,
@@ -35,6 +42,7 @@ export async function runHandler(
     end,
     duration_ms: end.getTime() - start.getTime(),
     attempt: ctx.attempt,
+    run: job.run,
     host: HOST,
     pid: process.pid,
   };

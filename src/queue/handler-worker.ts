@@ -1,6 +1,6 @@
-import { Worker, type Job } from 'bullmq';
+import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import type { Registry } from 'prom-client';
-import { HandlerError, coerceError } from '../errors.js';
+import { HandlerError, QueueError, ShutdownAbortError, coerceError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { counter, histogram } from '../metrics.js';
 import type { QueueSettings, WorkerSettings } from '../config/settings.js';
@@ -8,12 +8,14 @@ import type { ResultWriter } from '../archive/result-writer.js';
 import type { FireFunction, HandlerDriver } from '../handlers/driver.js';
 import { runHandler } from '../handlers/run-job.js';
 import type { HandlerSpec } from '../handlers/spec.js';
+import { jitterBackoffStrategy } from './backoff.js';
 import { queueNames, redisConnection } from './connection.js';
 import type { HandlerJobData } from './job.js';
 
 export interface HandlerWorkerOptions {
   redisUrl: string;
   queue: QueueSettings;
+  /** Concurrency, default timeout, and `shutdownGraceMs` for {@link HandlerWorker.close}. */
   settings: WorkerSettings;
   drivers: Record<HandlerSpec['driver'], HandlerDriver>;
   results: ResultWriter;
@@ -26,19 +28,33 @@ export interface HandlerWorkerOptions {
 /**
  * BullMQ workers for handler jobs: one for the normal queue (`worker.concurrency` jobs at
  * once) and one for exclusive handlers (one at a time across all workers). Each run is
- * archived in `results` before the job completes.
+ * archived in `results` before the job completes or fails.
+ *
+ * A failed run is retried with jittered exponential backoff until the job's attempts are
+ * used up; the last failed attempt's result is marked `dead: true` and the job stays in
+ * BullMQ's failed set, the dead-letter queue. A handler refused as unsafe or not found
+ * (`ERR_HANDLER_REFUSED`) is dead at once: retrying cannot help until someone fixes it.
  */
 export class HandlerWorker {
   readonly #o: HandlerWorkerOptions;
   readonly #workers: Worker<HandlerJobData>[];
   readonly #m;
+  /** One controller per running handler; aborted when the shutdown grace runs out. */
+  readonly #running = new Set<AbortController>();
+  /** Set once the shutdown grace is over: the reason given to aborted handlers. */
+  #aborting: ShutdownAbortError | undefined;
   #closing: Promise<void> | undefined;
 
   constructor(options: HandlerWorkerOptions) {
     this.#o = options;
     const names = queueNames(options.queue.name);
-    const common = { connection: redisConnection(options.redisUrl), prefix: options.queue.prefix, autorun: false };
-    const processor = (job: Job<HandlerJobData>, _token?: string, signal?: AbortSignal): Promise<void> => this.#process(job, signal);
+    const common = {
+      connection: redisConnection(options.redisUrl),
+      prefix: options.queue.prefix,
+      autorun: false,
+      settings: { backoffStrategy: jitterBackoffStrategy },
+    };
+    const processor = (job: Job<HandlerJobData>, token?: string, signal?: AbortSignal): Promise<void> => this.#process(job, token, signal);
     this.#workers = [
       new Worker<HandlerJobData>(names.normal, processor, { ...common, concurrency: options.settings.concurrency }),
       new Worker<HandlerJobData>(names.exclusive, processor, { ...common, concurrency: 1 }),
@@ -48,6 +64,8 @@ export class HandlerWorker {
     this.#m = {
       runs: counter(r, 'worker_handler_runs_total', 'Handler runs by driver and status', ['driver', 'status']),
       duration: histogram(r, 'worker_handler_duration_seconds', 'Handler run time', [0.005, 0.05, 0.5, 5, 60], ['driver']),
+      dead: counter(r, 'worker_jobs_dead_total', 'Jobs moved to the dead-letter queue after their last failed attempt', ['driver']),
+      requeued: counter(r, 'worker_jobs_requeued_total', 'Jobs put back in the queue because shutdown aborted them', ['driver']),
     };
   }
 
@@ -57,20 +75,47 @@ export class HandlerWorker {
     this.#o.log.info({ queue: this.#o.queue.name, concurrency: this.#o.settings.concurrency }, 'worker started');
   }
 
-  async #process(job: Job<HandlerJobData>, signal: AbortSignal | undefined): Promise<void> {
+  async #process(job: Job<HandlerJobData>, token: string | undefined, bullSignal: AbortSignal | undefined): Promise<void> {
     const { event, handler } = job.data;
+    // attemptsMade counts failed attempts before this one; a run aborted by shutdown is
+    // not one (see #requeue). attemptsStarted counts every start, so it numbers results.
     const attempt = job.attemptsMade + 1;
-    const log = this.#o.log.child({ eventId: event.id, handler: handler.handler, driver: handler.driver, jobId: job.id, attempt });
+    const run = Math.max(job.attemptsStarted, attempt);
+    const log = this.#o.log.child({ eventId: event.id, handler: handler.handler, driver: handler.driver, jobId: job.id, attempt, run });
+    if (this.#aborting) {
+      // Taken from the queue just as the grace ran out: give it back without running it.
+      return this.#requeue(job, token, log);
+    }
     const timeoutMs = handler.timeoutMs ?? this.#o.settings.timeoutMs;
     const fire: FireFunction = (e) => this.#o.fire({ ...e, parent_event: event.id, trace_id: event.trace_id });
+    const controller = new AbortController();
+    const onBullAbort = (): void => controller.abort(bullSignal?.reason);
+    bullSignal?.addEventListener('abort', onBullAbort, { once: true });
+    this.#running.add(controller);
     log.debug('handler started');
-    const result = await runHandler(this.#o.drivers, handler, event, job.id ?? '', {
-      log,
-      signal: signal ?? new AbortController().signal,
-      timeoutMs,
-      attempt,
-      fire,
-    });
+    let result;
+    try {
+      result = await runHandler(this.#o.drivers, handler, event, { id: job.id ?? '', run }, {
+        log,
+        signal: controller.signal,
+        timeoutMs,
+        attempt,
+        fire,
+      });
+    } finally {
+      this.#running.delete(controller);
+      bullSignal?.removeEventListener('abort', onBullAbort);
+    }
+    const reason: unknown = controller.signal.reason;
+    const shutdown = result.status !== 'ok' && reason instanceof ShutdownAbortError;
+    if (shutdown) {
+      result.status = 'error';
+      result.error = reason.message;
+      result.error_code = reason.code;
+    }
+    const refused = result.error_code === 'ERR_HANDLER_REFUSED';
+    const dead = !shutdown && result.status !== 'ok' && (refused || attempt >= (job.opts.attempts ?? 1));
+    if (dead) result.dead = true;
     this.#m.runs.inc({ driver: handler.driver, status: result.status });
     this.#m.duration.observe({ driver: handler.driver }, result.duration_ms / 1000);
     await this.#o.results.write(result);
@@ -78,16 +123,64 @@ export class HandlerWorker {
       log.info({ status: result.status, durationMs: result.duration_ms }, 'handler finished');
       return;
     }
-    log.warn({ status: result.status, error: result.error, code: result.code, durationMs: result.duration_ms }, 'handler failed');
-    throw new HandlerError(result.error ?? 'handler failed', { exitCode: result.code ?? null, signal: result.signal ?? null, stderrTail: result.stderr ?? '' });
+    if (shutdown) {
+      log.warn({ durationMs: result.duration_ms }, 'handler aborted by shutdown');
+      this.#m.requeued.inc({ driver: handler.driver });
+      return this.#requeue(job, token, log);
+    }
+    log.warn({ status: result.status, error: result.error, code: result.code, errorCode: result.error_code, durationMs: result.duration_ms, dead }, 'handler failed');
+    if (dead) {
+      this.#m.dead.inc({ driver: handler.driver });
+      log.error({ attempts: attempt, error: result.error }, 'job moved to the dead-letter queue');
+    }
+    const message = result.error ?? 'handler failed';
+    // BullMQ fails an UnrecoverableError at once, whatever attempts are left.
+    if (refused) throw new UnrecoverableError(message);
+    throw new HandlerError(message, { exitCode: result.code ?? null, signal: result.signal ?? null, stderrTail: result.stderr ?? '' });
   }
 
-  /** Stop taking jobs and wait for running ones. Idempotent. */
+  /**
+   * Put an active job back in its queue without using up an attempt: BullMQ's
+   * moveToWait releases our lock and leaves `attemptsMade` alone, and a WaitingError
+   * tells the worker the job has been dealt with (neither completed nor failed).
+   */
+  async #requeue(job: Job<HandlerJobData>, token: string | undefined, log: Logger): Promise<never> {
+    if (token === undefined) throw new QueueError(`job ${job.id} has no lock token; it will be recovered as stalled`);
+    await job.moveToWait(token);
+    log.info('job requeued');
+    throw new WaitingError();
+  }
+
+  /**
+   * Stop taking jobs and give running handlers `settings.shutdownGraceMs` to finish.
+   * Handlers still running then are aborted (shell: process group killed; tsfunc: signal
+   * aborted); each such run is archived with `error_code: 'ERR_SHUTDOWN'` and its job goes
+   * back to the queue to run again, on this or another worker, without using an attempt.
+   * Resolves once every job has been dealt with and the connections are closed. Idempotent.
+   */
   close(): Promise<void> {
-    this.#closing ??= Promise.all(this.#workers.map((w) => w.close())).then(
+    this.#closing ??= this.#shutdown().then(
       () => this.#o.log.info('worker closed'),
       (err: unknown) => this.#o.log.error({ err: coerceError(err) }, 'worker close failed'),
     );
     return this.#closing;
+  }
+
+  async #shutdown(): Promise<void> {
+    const closed = Promise.all(this.#workers.map((w) => w.close()));
+    const graceMs = this.#o.settings.shutdownGraceMs;
+    let timer: NodeJS.Timeout | undefined;
+    const graceOver = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(true), graceMs);
+    });
+    try {
+      if (!(await Promise.race([closed.then(() => false), graceOver]))) return;
+    } finally {
+      clearTimeout(timer);
+    }
+    this.#aborting = new ShutdownAbortError(graceMs);
+    this.#o.log.warn({ graceMs, running: this.#running.size }, 'shutdown grace over; aborting running handlers');
+    for (const c of this.#running) c.abort(this.#aborting);
+    await closed;
   }
 }

@@ -1,27 +1,59 @@
-import { Queue } from 'bullmq';
+import { Queue, type JobsOptions } from 'bullmq';
 import { QueueError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { QueueSettings } from '../config/settings.js';
+import { BACKOFF_TYPE } from './backoff.js';
 import { queueNames, redisConnection } from './connection.js';
 import { jobIdFor, type HandlerJobData } from './job.js';
+
+/** Retry policy for handlers that set none of their own (config.json `worker.retries` / `worker.backoff`). */
+export interface RetryDefaults {
+  /** Extra attempts after a failed run; a whole number >= 0. */
+  retries: number;
+  /** Base delay of the exponential backoff between attempts, in ms; >= 0. */
+  backoffMs: number;
+}
 
 export interface JobQueueOptions {
   redisUrl: string;
   queue: QueueSettings;
   log: Logger;
+  /** Used for handlers without `retries` / `backoff` in event-handlers.json. */
+  defaults: RetryDefaults;
 }
 
 /** Completed jobs are kept this long so a duplicate event within it is not run again. */
 const KEEP_COMPLETED = { age: 24 * 3600, count: 200_000 };
-const KEEP_FAILED = { age: 7 * 24 * 3600 };
+
+/**
+ * BullMQ options of one handler job: `1 + retries` attempts with jittered exponential
+ * backoff (see backoff.ts). A job that fails its last attempt stays in the failed set
+ * until an operator retries or purges it (`event-reactor dlq`): that set is the
+ * dead-letter queue, so nothing in it expires on its own.
+ */
+export function jobOptions(data: HandlerJobData, defaults: RetryDefaults): JobsOptions {
+  return {
+    jobId: jobIdFor(data.event.id, data.handler.id),
+    attempts: 1 + (data.handler.retries ?? defaults.retries),
+    backoff: { type: BACKOFF_TYPE, delay: data.handler.backoffMs ?? defaults.backoffMs },
+    removeOnComplete: KEEP_COMPLETED,
+    removeOnFail: false,
+  };
+}
 
 /** Enqueues handler jobs in bulk on BullMQ. */
 export class JobQueue {
   readonly #normal: Queue<HandlerJobData>;
   readonly #exclusive: Queue<HandlerJobData>;
+  readonly #defaults: RetryDefaults;
   #closing: Promise<void> | undefined;
 
+  /** @throws {RangeError} when `defaults.retries` or `defaults.backoffMs` is out of range */
   constructor(options: JobQueueOptions) {
+    const { retries, backoffMs } = options.defaults;
+    if (!Number.isInteger(retries) || retries < 0) throw new RangeError(`JobQueue: defaults.retries must be a whole number >= 0, got ${retries}`);
+    if (!Number.isFinite(backoffMs) || backoffMs < 0) throw new RangeError(`JobQueue: defaults.backoffMs must be a number >= 0, got ${backoffMs}`);
+    this.#defaults = { retries, backoffMs };
     const names = queueNames(options.queue.name);
     const opts = { connection: redisConnection(options.redisUrl), prefix: options.queue.prefix };
     this.#normal = new Queue<HandlerJobData>(names.normal, opts);
@@ -46,11 +78,7 @@ export class JobQueue {
     const normal: BulkJob[] = [];
     const exclusive: BulkJob[] = [];
     for (const data of jobs) {
-      const job = {
-        name: data.handler.key,
-        data,
-        opts: { jobId: jobIdFor(data.event.id, data.handler.id), removeOnComplete: KEEP_COMPLETED, removeOnFail: KEEP_FAILED },
-      };
+      const job = { name: data.handler.key, data, opts: jobOptions(data, this.#defaults) };
       (data.handler.exclusive ? exclusive : normal).push(job);
     }
     try {
@@ -64,6 +92,7 @@ export class JobQueue {
     return jobs.length;
   }
 
+  /** Close the Redis connections. Idempotent. */
   close(): Promise<void> {
     this.#closing ??= Promise.all([this.#normal.close(), this.#exclusive.close()]).then(() => undefined);
     return this.#closing;

@@ -21,7 +21,7 @@ export interface TestConfigOptions {
   mongoUrl: string;
   /** event-handlers.json content. */
   handlers: Record<string, unknown[]>;
-  /** Files to put in the handler directory (name → content); `.sh` files are made executable. */
+  /** Files to put in the handler directory (name → content); mode 0644, `.sh` files 0755. */
   files?: Record<string, string>;
   /** Extra top-level config keys (merged over the generated ones). */
   extra?: Record<string, unknown>;
@@ -31,12 +31,18 @@ export interface TestConfigOptions {
 export async function writeTestConfig(o: TestConfigOptions): Promise<TestConfig> {
   const dir = mkdtempSync(join(tmpdir(), 'er-cfg-'));
   const handlersDir = join(dir, 'event-handlers');
+  // Explicit modes, whatever the umask: workers running as root refuse handler files
+  // and directories that are writable by group or others.
   mkdirSync(handlersDir);
+  chmodSync(handlersDir, 0o755);
   for (const [name, body] of Object.entries(o.files ?? {})) {
     const file = join(handlersDir, name);
-    mkdirSync(dirname(file), { recursive: true });
+    for (let d = dirname(file); d !== handlersDir; d = dirname(d)) {
+      mkdirSync(d, { recursive: true });
+      chmodSync(d, 0o755);
+    }
     writeFileSync(file, body);
-    if (name.endsWith('.sh')) chmodSync(file, 0o755);
+    chmodSync(file, name.endsWith('.sh') ? 0o755 : 0o644);
   }
   const ports = { pull: await freePort(), rep: await freePort(), pub: await freePort(), replay: await freePort() };
   const database = uniqueName('er').replaceAll('-', '_');

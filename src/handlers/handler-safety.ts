@@ -1,0 +1,47 @@
+import { statSync } from 'node:fs';
+import { dirname, isAbsolute, relative, sep } from 'node:path';
+import { HandlerRefusedError } from '../errors.js';
+
+/**
+ * The rule cron and sudo apply before running a file as root: refuse it when it, or a
+ * directory it lies in, could be changed by someone other than root. Checked are the
+ * handler file and every directory from it up to and including the handler directory.
+ * Applies only when the process runs as root (`uid` 0); commands found on PATH or given
+ * by absolute path outside the handler directory are not checked.
+ *
+ * @param root - handler directory, symlinks resolved
+ * @param file - handler file inside `root`, symlinks resolved (a file elsewhere is
+ *   checked alone, without its directories)
+ * @param uid - the process's user id; `process.getuid()` unless a test says otherwise
+ * @throws {HandlerRefusedError} naming the first path with a problem and how to fix it
+ */
+export function assertSafeForRoot(root: string, file: string, uid: number | undefined = process.getuid?.()): void {
+  if (uid !== 0) return;
+  const problem = ownershipProblem(file, 'file');
+  if (problem) throw new HandlerRefusedError(problem);
+  const rel = relative(root, file);
+  if (rel === '' || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) return;
+  let dir = file;
+  do {
+    dir = dirname(dir);
+    const p = ownershipProblem(dir, 'directory');
+    if (p) throw new HandlerRefusedError(p);
+  } while (dir !== root && dirname(dir) !== dir);
+}
+
+/** What is wrong with `path` for a root-run handler, or undefined when nothing is. */
+export function ownershipProblem(path: string, what: 'file' | 'directory'): string | undefined {
+  const st = statSync(path);
+  const mode = (st.mode & 0o7777).toString(8).padStart(4, '0');
+  const subject = what === 'file' ? path : `directory ${path}`;
+  const advice = 'handlers run as root only when root alone can change them';
+  if (st.uid !== 0) {
+    return `${subject} is owned by uid ${st.uid}, not root; fix with chown root ${path} (${advice})`;
+  }
+  const group = (st.mode & 0o020) !== 0;
+  const others = (st.mode & 0o002) !== 0;
+  if (group && others) return `${subject} is writable by group and others (mode ${mode}); fix with chmod go-w ${path} (${advice})`;
+  if (others) return `${subject} is writable by others (mode ${mode}); fix with chmod o-w ${path} (${advice})`;
+  if (group) return `${subject} is writable by its group (mode ${mode}); fix with chmod g-w ${path} (${advice})`;
+  return undefined;
+}

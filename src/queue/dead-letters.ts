@@ -1,0 +1,184 @@
+import { Queue, type Job } from 'bullmq';
+import { QueueError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { QueueSettings } from '../config/settings.js';
+import { queueNames, redisConnection } from './connection.js';
+import type { HandlerJobData } from './job.js';
+
+export interface DeadLettersOptions {
+  redisUrl: string;
+  queue: QueueSettings;
+  log: Logger;
+  /** How long to wait for Redis before giving up, in ms; default 5000. */
+  connectTimeoutMs?: number;
+}
+
+/** A job whose last attempt failed, as kept in BullMQ's failed set. */
+export interface DeadJob {
+  id: string;
+  /** BullMQ queue it is in: the normal queue or its `-exclusive` twin. */
+  queue: string;
+  /** `namespace:event_type` the handler is registered under. */
+  key: string;
+  driver: HandlerJobData['handler']['driver'];
+  handler: string;
+  eventId: string;
+  /** Failed attempts. */
+  attempts: number;
+  failedReason: string;
+  /** When the last attempt failed. */
+  finishedOn: Date | undefined;
+  data: HandlerJobData;
+}
+
+/** Jobs read from Redis per round trip. */
+const PAGE = 500;
+
+/**
+ * The dead-letter queue: handler jobs that failed their last attempt, which BullMQ keeps
+ * in the failed set of the normal and the exclusive queue. Lists, retries and purges
+ * them for `event-reactor dlq`.
+ */
+export class DeadLetters {
+  readonly #queues: Queue<HandlerJobData>[];
+  readonly #timeoutMs: number;
+  readonly #redisUrl: string;
+  #ready: Promise<void> | undefined;
+  #closing: Promise<void> | undefined;
+
+  /** @throws {RangeError} when `connectTimeoutMs` is not a positive number */
+  constructor(options: DeadLettersOptions) {
+    const timeoutMs = options.connectTimeoutMs ?? 5000;
+    if (!(timeoutMs > 0)) throw new RangeError(`DeadLetters: connectTimeoutMs must be > 0, got ${timeoutMs}`);
+    this.#timeoutMs = timeoutMs;
+    this.#redisUrl = options.redisUrl;
+    const names = queueNames(options.queue.name);
+    const opts = { connection: redisConnection(options.redisUrl), prefix: options.queue.prefix };
+    this.#queues = [new Queue<HandlerJobData>(names.normal, opts), new Queue<HandlerJobData>(names.exclusive, opts)];
+    for (const q of this.#queues) q.on('error', (err) => options.log.debug({ err, queue: q.name }, 'queue connection error'));
+  }
+
+  /** Every dead job of both queues, most recently failed first. */
+  async list(): Promise<DeadJob[]> {
+    const jobs = await this.#all();
+    return jobs.map(describe).sort((a, b) => (b.finishedOn?.getTime() ?? 0) - (a.finishedOn?.getTime() ?? 0));
+  }
+
+  /** The dead job with this id, or undefined when no queue has it in its failed set. */
+  async get(jobId: string): Promise<DeadJob | undefined> {
+    const job = await this.#find(jobId);
+    return job ? describe(job) : undefined;
+  }
+
+  /**
+   * Put a dead job back in its queue with its attempts reset, so it gets `1 + retries`
+   * attempts again. Returns false when no queue has it in its failed set.
+   */
+  async retry(jobId: string): Promise<boolean> {
+    const job = await this.#find(jobId);
+    if (!job) return false;
+    await this.#call(`retry job ${jobId}`, () => retryDead(job));
+    return true;
+  }
+
+  /** Retry every dead job; returns how many were put back. */
+  async retryAll(): Promise<number> {
+    const jobs = await this.#all();
+    for (const job of jobs) await this.#call(`retry job ${job.id}`, () => retryDead(job));
+    return jobs.length;
+  }
+
+  /** Delete a dead job from Redis; its results stay in MongoDB. Returns false when it is not dead. */
+  async purge(jobId: string): Promise<boolean> {
+    const job = await this.#find(jobId);
+    if (!job) return false;
+    await this.#call(`remove job ${jobId}`, () => job.remove());
+    return true;
+  }
+
+  /** Delete every dead job; returns how many were removed. */
+  async purgeAll(): Promise<number> {
+    let removed = 0;
+    for (const q of await this.#connected()) {
+      removed += (await this.#call(`purge ${q.name}`, () => q.clean(0, 0, 'failed'))).length;
+    }
+    return removed;
+  }
+
+  /** Close the Redis connections. Idempotent. */
+  close(): Promise<void> {
+    this.#closing ??= Promise.all(this.#queues.map((q) => q.close())).then(() => undefined);
+    return this.#closing;
+  }
+
+  async #find(jobId: string): Promise<Job<HandlerJobData> | undefined> {
+    for (const q of await this.#connected()) {
+      const job = await this.#call(`read job ${jobId}`, () => q.getJob(jobId));
+      if (job && (await this.#call(`read job ${jobId}`, () => job.isFailed()))) return job;
+    }
+    return undefined;
+  }
+
+  async #all(): Promise<Job<HandlerJobData>[]> {
+    const out: Job<HandlerJobData>[] = [];
+    for (const q of await this.#connected()) {
+      for (let start = 0; ; start += PAGE) {
+        const page = await this.#call(`list ${q.name}`, () => q.getFailed(start, start + PAGE - 1));
+        // A job removed between the range read and the hash read comes back empty.
+        out.push(...page.filter((j): j is Job<HandlerJobData> => j !== undefined && j !== null && j.id !== undefined));
+        if (page.length < PAGE) break;
+      }
+    }
+    return out;
+  }
+
+  /** The queues, once Redis answers; a QueueError after `connectTimeoutMs` otherwise. */
+  async #connected(): Promise<Queue<HandlerJobData>[]> {
+    this.#ready ??= (async () => {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new QueueError(`cannot reach Redis at ${redact(this.#redisUrl)} within ${this.#timeoutMs} ms`)), this.#timeoutMs);
+      });
+      try {
+        await Promise.race([Promise.all(this.#queues.map((q) => q.waitUntilReady())), timeout]);
+      } finally {
+        clearTimeout(timer);
+      }
+    })();
+    await this.#ready;
+    return this.#queues;
+  }
+
+  async #call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw new QueueError(`cannot ${what}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+}
+
+/** Attempts start again from zero; `attemptsStarted` is kept so result ids stay distinct. */
+function retryDead(job: Job<HandlerJobData>): Promise<void> {
+  return job.retry('failed', { resetAttemptsMade: true });
+}
+
+function describe(job: Job<HandlerJobData>): DeadJob {
+  const { event, handler } = job.data;
+  return {
+    id: job.id ?? '',
+    queue: job.queueName,
+    key: handler.key,
+    driver: handler.driver,
+    handler: handler.handler,
+    eventId: event.id,
+    attempts: job.attemptsMade,
+    failedReason: job.failedReason ?? '',
+    finishedOn: job.finishedOn ? new Date(job.finishedOn) : undefined,
+    data: job.data,
+  };
+}
+
+function redact(url: string): string {
+  return url.replace(/\/\/([^:/@]*):([^@]+)@/, '//$1:***@');
+}
