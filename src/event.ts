@@ -35,6 +35,8 @@ export interface IngestLimits {
 
 export const DEFAULT_MAX_EVENT_BYTES = 1024 * 1024;
 export const MAX_ID_LENGTH = 128;
+/** Latest timestamp accepted, in Unix seconds: JavaScript's last valid Date. */
+export const MAX_TIMESTAMP = 8.64e12;
 /** Deepest nesting accepted (objects and arrays, the event itself is level 1); MongoDB stores at most 100. */
 export const MAX_DEPTH = 64;
 export const MAX_NAME_LENGTH = 256;
@@ -103,8 +105,8 @@ export function validateFields(value: unknown, text: string, defaultNamespace: s
     throw new EventValidationError('too_deep', `event is nested more than ${MAX_DEPTH} levels deep`);
   }
   const ts = own(fields, 'timestamp');
-  if (ts !== undefined && (typeof ts !== 'number' || !Number.isFinite(ts) || ts < 0)) {
-    throw new EventValidationError('bad_timestamp', '"timestamp" must be a non-negative number of Unix seconds');
+  if (ts !== undefined && (typeof ts !== 'number' || !(ts >= 0 && ts <= MAX_TIMESTAMP))) {
+    throw new EventValidationError('bad_timestamp', `"timestamp" must be a number of Unix seconds from 0 to ${MAX_TIMESTAMP} (the latest date JavaScript can hold)`);
   }
   return {
     fields,

@@ -17,7 +17,9 @@ const LEVELS: Record<string, LevelWithSilent> = {
 
 /** Map a level name from config (`INFO`, `WARNING`, `debug`...) to a pino level; undefined if unknown. */
 export function toPinoLevel(name: string): LevelWithSilent | undefined {
-  return LEVELS[name.toLowerCase()];
+  const key = name.toLowerCase();
+  // Own keys only: "constructor" or "__proto__" must not find Object.prototype members.
+  return Object.hasOwn(LEVELS, key) ? LEVELS[key] : undefined;
 }
 
 export interface LoggerOptions {

@@ -1,5 +1,6 @@
 import { ConfigError, type ConfigProblem } from '../errors.js';
 import { handlerId, type HandlerSpec } from '../handlers/spec.js';
+import { splitArgv } from '../handlers/argv.js';
 import { readJsonFile, zodProblems } from './load.js';
 import { handlersFileSchema } from './schema.js';
 
@@ -20,6 +21,10 @@ export function buildHandlers(file: string, raw: unknown): LoadedHandlers {
   const parsed = handlersFileSchema.safeParse(raw);
   if (!parsed.success) throw new ConfigError(zodProblems(file, parsed.error));
   const problems: ConfigProblem[] = [];
+  // JSON.parse keeps a "__proto__" key as an own property, but zod's record drops it.
+  if (typeof raw === 'object' && raw !== null && Object.hasOwn(raw, '__proto__')) {
+    problems.push({ file, path: '"__proto__"', message: 'key must be "namespace:event_type" (no spaces; namespace without ":")' });
+  }
   const warnings: ConfigProblem[] = [];
   const table = new Map<string, HandlerSpec[]>();
   for (const [key, entries] of Object.entries(parsed.data)) {
@@ -52,6 +57,13 @@ export function buildHandlers(file: string, raw: unknown): LoadedHandlers {
         problems.push({ file, path: `${at}.handler`, message: 'must not be blank' });
         return;
       }
+      if (entry.driver === 'shell') {
+        const problem = argvProblem(entry.handler);
+        if (problem) {
+          problems.push({ file, path: `${at}.handler`, message: problem });
+          return;
+        }
+      }
       const id = handlerId(entry.driver, entry.handler);
       if (seen.has(id)) {
         warnings.push({ file, path: at, message: 'same driver and handler as an earlier entry under this key; the duplicate is skipped' });
@@ -68,4 +80,14 @@ export function buildHandlers(file: string, raw: unknown): LoadedHandlers {
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return { table, warnings };
+}
+
+/** Why a shell handler string cannot be run (unbalanced quote, shell operator, no program), or undefined. */
+function argvProblem(handler: string): string | undefined {
+  try {
+    splitArgv(handler);
+    return undefined;
+  } catch (err) {
+    return (err as Error).message;
+  }
 }

@@ -53,6 +53,8 @@ export function keyPath(path: readonly PropertyKey[]): string {
   let out = '';
   for (const part of path) {
     if (typeof part === 'number') out += `[${part}]`;
+    // An empty key would vanish from the path; quote it so the line still names it.
+    else if (part === '') out += out ? '.""' : '""';
     else out += out ? `.${String(part)}` : String(part);
   }
   return out;
@@ -85,7 +87,7 @@ export function buildSettings(file: string, raw: unknown, env: NodeJS.ProcessEnv
 
   for (const key of Object.keys(cfg)) {
     if (key === 'celery') warn(key, 'EventReactor\'s Celery settings are not used: handlers run on BullMQ workers configured by "redis" and "worker"; ignored');
-    else if (!KNOWN_TOP.has(key)) warn(key, 'unknown key; ignored');
+    else if (!KNOWN_TOP.has(key)) warn(keyPath([key]), 'unknown key; ignored');
   }
   if (cfg.logging?.format !== undefined) warn('logging.format', 'Python logging format is not used: logs are JSON lines (pino); ignored');
 

@@ -74,5 +74,6 @@ export function splitArgv(command: string): string[] {
   }
   push();
   if (words.length === 0) throw new HandlerRefusedError('shell handler is empty');
+  if (words[0] === '') throw new HandlerRefusedError(`shell handler "${command}" names no program: its first word is an empty string`);
   return words;
 }
