@@ -33,10 +33,11 @@ before(async () => {
         { driver: 'shell', handler: 'echo-args.sh "two words"' },
         { driver: 'tsfunc', handler: 'sum.total' },
       ],
+      'local:cli.fail': [{ driver: 'tsfunc', handler: 'sum.refuse', retries: 1, backoff: 0.05 }],
     },
     files: {
       'echo-args.sh': '#!/bin/sh\nprintf "%s|" "$@"\necho\n',
-      'sum.ts': 'export function total(e: { payload: { values?: number[] } }): number {\n  return (e.payload.values ?? []).reduce((a, b) => a + b, 0);\n}\n',
+      'sum.ts': 'export function total(e: { payload: { values?: number[] } }): number {\n  return (e.payload.values ?? []).reduce((a, b) => a + b, 0);\n}\nexport function refuse(): never {\n  throw new Error(\'no values today\');\n}\n',
     },
     extra: { logging: { loglevel: 'INFO' } },
   });
@@ -160,6 +161,45 @@ test('cli - status shows the router position, archive counts, the cursor and no 
   assert.ok(s.queues.counts[cfg.queue]);
   const text = await runBin('event-reactor', ['status', '-c', cfg.configFile]);
   assert.match(text.stdout, /gaps {6}none: no event lost/);
+});
+
+test('cli - dlq lists, shows, retries and purges a job that failed every attempt', { skip: NOT_BUILT }, async () => {
+  const c = ['-c', cfg.configFile];
+  const fired = await fire(['-e', 'cli.fail']);
+  assert.equal(fired.code, 0, fired.stderr);
+  const eventId = JSON.parse(fired.stdout).id as string;
+  const line = await eventually(async () => {
+    const r = await runBin('event-reactor', ['dlq', 'list', ...c]);
+    assert.equal(r.code, 0, r.stderr);
+    return r.stdout.split('\n').find((l) => l.includes('local:cli.fail'));
+  }, 'dead job listed');
+  const [jobId, key, handler, attempts, , reason] = line.split('\t');
+  assert.equal(key, 'local:cli.fail');
+  assert.equal(handler, 'tsfunc:sum.refuse');
+  assert.equal(attempts, 'attempts=2');
+  assert.match(reason!, /no values today/);
+
+  const shown = await runBin('event-reactor', ['dlq', 'show', jobId!, ...c]);
+  assert.equal(shown.code, 0, shown.stderr);
+  const doc = JSON.parse(shown.stdout);
+  assert.equal(doc.event.id, eventId);
+  assert.deepEqual(doc.results.map((r: { attempt: number; dead?: boolean }) => [r.attempt, r.dead ?? false]), [[1, false], [2, true]]);
+
+  assert.equal((await runBin('event-reactor', ['dlq', 'retry', ...c])).code, 64, 'neither a job id nor --all');
+  const missing = await runBin('event-reactor', ['dlq', 'show', 'no-such-job', ...c]);
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /no dead job with id "no-such-job"/);
+
+  const retried = await runBin('event-reactor', ['dlq', 'retry', jobId!, ...c]);
+  assert.equal(retried.code, 0, retried.stderr);
+  assert.match(retried.stdout, /retried 1 job/);
+  await eventually(async () => (await db.collection('results').countDocuments({ job_id: jobId })) === 4, 'two more runs after the retry');
+  await eventually(async () => (await runBin('event-reactor', ['dlq', 'list', ...c])).stdout.includes(jobId!), 'dead again');
+  const purged = await runBin('event-reactor', ['dlq', 'purge', '--all', ...c]);
+  assert.equal(purged.code, 0, purged.stderr);
+  assert.match(purged.stdout, /purged [1-9]\d* job/);
+  assert.ok(!(await runBin('event-reactor', ['dlq', 'list', ...c])).stdout.includes(jobId!));
+  assert.equal(await db.collection('results').countDocuments({ job_id: jobId }), 4, 'results stay in MongoDB');
 });
 
 test('cli - SIGTERM stops each daemon cleanly within a few seconds', { skip: NOT_BUILT }, async () => {

@@ -1,0 +1,133 @@
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Queue } from 'bullmq';
+import { MongoClient, type Db } from 'mongodb';
+import { startWorkerDaemon, type WorkerDaemon } from '../../src/daemons/worker-daemon.js';
+import { loadHandlersFile } from '../../src/config/handlers-file.js';
+import { JobQueue } from '../../src/queue/job-queue.js';
+import { queueNames, redisConnection } from '../../src/queue/connection.js';
+import { jobIdFor } from '../../src/queue/job.js';
+import type { HandlerSpec } from '../../src/handlers/spec.js';
+import { silentLogger } from '../../src/logger.js';
+import { dropDatabase, uniqueName, useServices } from '../helpers/services.js';
+import { eventually, writeTestConfig, type TestConfig } from '../helpers/config.js';
+import { sampleEvent } from '../helpers/events.js';
+
+// Registered before useServices() so it runs before the test servers are stopped.
+after(async () => {
+  await queue?.close();
+  await inspect?.close();
+  for (const w of workers) await w.close();
+  await mongo?.close();
+  if (cfg) await dropDatabase(await services.mongoUrl(), cfg.database);
+});
+const services = useServices();
+let cfg: TestConfig;
+let table: Map<string, HandlerSpec[]>;
+let queue: JobQueue;
+let inspect: Queue;
+let mongo: MongoClient;
+let db: Db;
+const workers: WorkerDaemon[] = [];
+
+// Marks that it started, then takes 30 s unless the file "quick" exists.
+const SLOW = `#!/bin/sh
+touch "$(dirname "$0")/started-$EVENT_ID"
+if [ -e "$(dirname "$0")/quick" ]; then echo quick; exit 0; fi
+sleep 30
+`;
+// Marks that it started, takes 0.3 s, then marks that it finished.
+const SHORT = `#!/bin/sh
+touch "$(dirname "$0")/started-$EVENT_ID"
+sleep 0.3
+touch "$(dirname "$0")/finished-$EVENT_ID"
+`;
+
+before(async () => {
+  cfg = await writeTestConfig({
+    redisUrl: await services.redisUrl(),
+    mongoUrl: await services.mongoUrl(),
+    handlers: {
+      'local:shut.slow': [{ driver: 'shell', handler: 'slow.sh', retries: 0 }],
+      'local:shut.short': [{ driver: 'shell', handler: 'short.sh', retries: 0 }],
+    },
+    files: { 'slow.sh': SLOW, 'short.sh': SHORT },
+    extra: { worker: { concurrency: 2, timeout: 60, shutdown_grace: 1.5 } },
+  });
+  table = loadHandlersFile(cfg.settings.handlersFile).table;
+  const log = silentLogger();
+  queue = new JobQueue({ redisUrl: cfg.settings.redisUrl, queue: cfg.settings.queue, log, defaults: { retries: 0, backoffMs: 0 } });
+  await queue.start();
+  inspect = new Queue(queueNames(cfg.settings.queue.name).normal, { connection: redisConnection(cfg.settings.redisUrl), prefix: cfg.settings.queue.prefix });
+  mongo = new MongoClient(await services.mongoUrl());
+  db = mongo.db(cfg.database);
+});
+
+async function startWorker(): Promise<WorkerDaemon> {
+  const w = await startWorkerDaemon(cfg.settings, silentLogger());
+  workers.push(w);
+  return w;
+}
+
+async function enqueue(key: string): Promise<{ eventId: string; jobId: string }> {
+  const spec = table.get(key)![0]!;
+  const [namespace, eventType] = key.split(':') as [string, string];
+  const id = uniqueName('ev');
+  await queue.addBulk([{ event: sampleEvent({ id, trace_id: id, namespace, event_type: eventType }), handler: spec }]);
+  return { eventId: id, jobId: jobIdFor(id, spec.id) };
+}
+
+const marker = (name: string, eventId: string): string => join(cfg.handlersDir, `${name}-${eventId}`);
+
+test('worker shutdown - a handler still running when the grace is over is aborted, archived as ERR_SHUTDOWN and requeued without using an attempt; another worker runs it', async () => {
+  const first = await startWorker();
+  const { eventId, jobId } = await enqueue('local:shut.slow');
+  await eventually(async () => existsSync(marker('started', eventId)), 'slow handler started');
+
+  const t0 = performance.now();
+  await first.close();
+  const closeMs = performance.now() - t0;
+  // Grace 1.5 s, then the process group is killed: well under the handler's 30 s.
+  assert.ok(closeMs >= 1000 && closeMs < 10_000, `close took ${Math.round(closeMs)} ms`);
+
+  const aborted = await db.collection('results').findOne({ _id: `${jobId}#1` as never });
+  assert.ok(aborted, 'the aborted run is archived');
+  assert.equal(aborted['status'], 'error');
+  assert.equal(aborted['error_code'], 'ERR_SHUTDOWN');
+  assert.equal(aborted['attempt'], 1);
+  assert.equal(aborted['run'], 1);
+  assert.equal(aborted['dead'], undefined, 'a shutdown is not a failed attempt');
+
+  const job = await inspect.getJob(jobId);
+  assert.ok(job, 'the job is kept');
+  assert.equal(await job.getState(), 'waiting');
+  assert.equal(job.attemptsMade, 0, 'no attempt used up');
+
+  writeFileSync(join(cfg.handlersDir, 'quick'), '');
+  try {
+    await startWorker();
+    const done = await eventually(() => db.collection('results').findOne({ _id: `${jobId}#2` as never }), 'second run archived');
+    assert.equal(done['status'], 'ok');
+    assert.equal(done['attempt'], 1);
+    assert.equal(done['run'], 2);
+    await eventually(async () => (await inspect.getJobState(jobId)) === 'completed', 'job completed');
+    assert.equal(await db.collection('results').countDocuments({ job_id: jobId }), 2);
+  } finally {
+    rmSync(join(cfg.handlersDir, 'quick'), { force: true });
+  }
+});
+
+test('worker shutdown - a handler that ends within the grace finishes normally', async () => {
+  for (const w of workers.splice(0)) await w.close();
+  const w = await startWorker();
+  const { eventId, jobId } = await enqueue('local:shut.short');
+  await eventually(async () => existsSync(marker('started', eventId)), 'short handler started');
+  await w.close();
+  assert.ok(existsSync(marker('finished', eventId)), 'the handler ran to its end');
+  const rs = await db.collection('results').find({ job_id: jobId }).toArray();
+  assert.equal(rs.length, 1);
+  assert.equal(rs[0]!['status'], 'ok');
+  assert.equal(await inspect.getJobState(jobId), 'completed');
+});
