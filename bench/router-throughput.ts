@@ -12,7 +12,8 @@
  * counts what arrived and drops are reported, never hidden. Baseline and router runs
  * alternate, `rounds` times each; the figures are the medians and their ratio.
  *
- * Env: BENCH_MESSAGES, BENCH_ROUNDS.
+ * Env: BENCH_MESSAGES, BENCH_ROUNDS; BENCH_PROF=DIR writes a V8 CPU profile of every
+ * child process (sender, relay, receiver) into DIR, for `--cpu-prof` analysis.
  */
 import type { ChildProcess } from 'node:child_process';
 import { dirname, join } from 'node:path';
@@ -49,7 +50,7 @@ interface RunResult {
 const procs = new ProcessSet();
 
 function tsx(script: string, env: Record<string, string>, ipc: boolean): ChildProcess {
-  return procs.spawn(process.execPath, ['--import', 'tsx', script], {
+  return procs.spawn(process.execPath, [...(process.env['BENCH_PROF'] ? ['--cpu-prof', `--cpu-prof-dir=${process.env['BENCH_PROF']}`] : []), '--import', 'tsx', script], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ipc ? ['ignore', 'inherit', 'inherit', 'ipc'] : ['ignore', 'pipe', 'inherit'],

@@ -7,8 +7,8 @@
  */
 export type Framing = 'multipart' | 'legacy';
 
-export function encodeFrames(framing: Framing, key: string, json: string): string[] {
-  return framing === 'multipart' ? [key, json] : [json];
+export function encodeFrames(framing: Framing, key: string, body: string | Buffer): (string | Buffer)[] {
+  return framing === 'multipart' ? [key, body] : [body];
 }
 
 /** The JSON body of a published message in either framing: the last frame. */

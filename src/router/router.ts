@@ -11,6 +11,11 @@ import { ReplayBuffer } from './replay-buffer.js';
 import { parseReplayRequest, REPLAY_MAX_REPLY_BYTES, type ReplayRequest } from './replay-protocol.js';
 import { SerialSender } from './serial-sender.js';
 
+/** Sends queued in the router beyond which the PULL loop waits for them to go out. */
+const SEND_QUEUE_HIGH = 256;
+const COMMA = Buffer.from(',');
+const CLOSE = Buffer.from(']}');
+
 export interface RouterOptions {
   settings: RouterSettings;
   log: Logger;
@@ -117,12 +122,17 @@ export class Router {
   async #pullLoop(): Promise<void> {
     const ns = this.#settings.pullNamespace;
     try {
+      const received = this.#received.labels('pull');
       for await (const frames of this.#pull) {
-        this.#received.inc({ source: 'pull' });
+        received.inc();
         const raw = frames.length === 1 ? frames[0]! : undefined;
         try {
           if (!raw) throw new EventValidationError('bad_frames', `expected one frame with the event JSON, got ${frames.length}`);
-          this.#accept(raw, ns);
+          // Fire and forget, as the feeder is: a failed send is logged by the sender.
+          this.#sender.post(this.#accept(raw, ns));
+          // Backpressure: stop reading while ZeroMQ is behind, so the queue stays short
+          // and unread messages wait in libzmq (bounded by its high-water mark).
+          if (this.#sender.pending >= SEND_QUEUE_HIGH) await this.#sender.flushed();
         } catch (err) {
           this.#refuse('pull', err, raw ?? frames[0]);
         }
@@ -134,15 +144,17 @@ export class Router {
 
   async #repLoop(rep: zmq.Reply, ns: string): Promise<void> {
     try {
+      const received = this.#received.labels('rep');
       for await (const frames of rep) {
-        this.#received.inc({ source: 'rep' });
-        let reply: string;
+        received.inc();
+        let reply: string | Buffer;
         const raw = frames.length === 1 ? frames[0]! : undefined;
         try {
           if (!raw) throw new EventValidationError('bad_frames', `expected one frame with the event JSON, got ${frames.length}`);
-          const sent = this.#accept(raw, ns);
-          await sent.published;
-          reply = sent.json;
+          const out = this.#accept(raw, ns);
+          // The reply is the event as published, sent once ZeroMQ has taken it.
+          await this.#sender.send(out);
+          reply = out.at(-1)!;
         } catch (err) {
           reply = this.#refuse('rep', err, raw ?? frames[0]);
         }
@@ -158,22 +170,21 @@ export class Router {
     }
   }
 
-  #accept(raw: Uint8Array, ns: string): { json: string; published: Promise<void> } {
+  /** Validate and stamp one event, keep it for replay; returns the frames to publish. */
+  #accept(raw: Uint8Array, ns: string): (string | Buffer)[] {
     const incoming = parseIncoming(raw, ns, this.#limits);
-    const { json, event } = this.#stamper.stamp(incoming);
+    const { seq, body } = this.#stamper.stampBytes(incoming, raw);
     // Into the replay buffer before publishing: a subscriber that sees a later event
     // can always fetch this one.
-    this.#replay.append(event.seq, json);
-    const frames = encodeFrames(this.#settings.framing, eventKey(incoming), json);
-    const published = this.#sender.send(frames);
+    this.#replay.append(seq, body);
     this.#published.inc();
-    return { json, published };
+    return encodeFrames(this.#settings.framing, eventKey(incoming), body);
   }
 
   async #replayLoop(): Promise<void> {
     try {
       for await (const frames of this.#replaySock) {
-        let reply: string;
+        let reply: string | Buffer;
         const req = frames.length === 1 ? parseReplayRequest(frames[0]!.toString('utf8')) : 'expected one frame';
         if (typeof req === 'string') {
           this.#replayRequests.inc({ result: 'refused' });
@@ -194,7 +205,7 @@ export class Router {
   }
 
   /** Build the reply by splicing stored JSON, so replayed events are never re-serialised. */
-  #replayReply(req: ReplayRequest): string {
+  #replayReply(req: ReplayRequest): string | Buffer {
     const buf = this.#replay;
     const epoch = this.epoch;
     const head = { epoch, first_seq: buf.firstSeq ?? null, last_seq: this.lastSeq, buffered: buf.size, bytes: buf.bytes };
@@ -212,7 +223,10 @@ export class Router {
     this.#replayRequests.inc({ result: missed ? 'missed' : 'ok' });
     if (missed) this.#log.warn({ requested: req.since, missed }, 'replay requested events no longer buffered');
     const meta = JSON.stringify({ ...head, more, missed, epoch_changed: epochChanged });
-    return `${meta.slice(0, -1)},"events":[${events.map((e) => e.json).join(',')}]}`;
+    const parts: Buffer[] = [Buffer.from(`${meta.slice(0, -1)},"events":[`)];
+    events.forEach((e, i) => parts.push(...(i > 0 ? [COMMA, e.body] : [e.body])));
+    parts.push(CLOSE);
+    return Buffer.concat(parts);
   }
 
   /** Count and log a refusal; returns the error reply for REP clients. */

@@ -1,7 +1,7 @@
 import type { Socket } from 'zeromq';
 import { coerceError } from '../errors.js';
 
-type Frames = string[];
+type Frames = (string | Buffer)[];
 
 /**
  * zeromq.js allows one send in progress per socket; the router publishes from several
@@ -10,7 +10,9 @@ type Frames = string[];
  */
 export class SerialSender {
   readonly #socket: Pick<Socket & { send(m: Frames): Promise<void> }, 'send'>;
-  readonly #queue: { frames: Frames; done?: (err?: Error) => void }[] = [];
+  /** Waiting sends; `#head` is the next to go. Compacted as it drains, never shift()ed. */
+  #queue: { frames: Frames; done?: (err?: Error) => void }[] = [];
+  #head = 0;
   #draining = false;
   #idle: (() => void)[] = [];
   readonly #onError: (err: Error) => void;
@@ -35,12 +37,12 @@ export class SerialSender {
   }
 
   get pending(): number {
-    return this.#queue.length;
+    return this.#queue.length - this.#head;
   }
 
   /** Resolves when everything queued so far has been handed to ZeroMQ. */
   flushed(): Promise<void> {
-    if (!this.#draining && this.#queue.length === 0) return Promise.resolve();
+    if (!this.#draining && this.pending === 0) return Promise.resolve();
     return new Promise((resolve) => this.#idle.push(resolve));
   }
 
@@ -50,8 +52,26 @@ export class SerialSender {
     void this.#run();
   }
 
+  #next(): { frames: Frames; done?: (err?: Error) => void } | undefined {
+    if (this.#head === this.#queue.length) {
+      if (this.#head > 0) {
+        this.#queue = [];
+        this.#head = 0;
+      }
+      return undefined;
+    }
+    const item = this.#queue[this.#head]!;
+    this.#queue[this.#head++] = undefined as never;
+    // Drop the sent prefix now and then so a long burst does not keep it alive.
+    if (this.#head >= 4096 && this.#head * 2 >= this.#queue.length) {
+      this.#queue = this.#queue.slice(this.#head);
+      this.#head = 0;
+    }
+    return item;
+  }
+
   async #run(): Promise<void> {
-    let item = this.#queue.shift();
+    let item = this.#next();
     while (item) {
       try {
         await this.#socket.send(item.frames);
@@ -61,7 +81,7 @@ export class SerialSender {
         if (item.done) item.done(e);
         else this.#onError(e);
       }
-      item = this.#queue.shift();
+      item = this.#next();
     }
     this.#draining = false;
     const idle = this.#idle;

@@ -104,3 +104,25 @@ test('event - parsePublished fills defaults for legacy events', () => {
   assert.throws(() => parsePublished('{"event_type":"t"}'), /"id"/);
   assert.throws(() => parsePublished('nope'), EventValidationError);
 });
+
+test('event - stampBytes gives the bytes stamp gives, for any text before the "{" and any characters', () => {
+  const texts = [
+    '{"event_type":"t"}',
+    ' \n\t{"event_type":"t","payload":{"msg":"héllo ✓ 🚀","q":"\\"quoted\\""}}',
+    '\uFEFF{"event_type":"t","id":"client-1","payload":[1,2]}',
+    '{"event_type":"t","seq":5,"epoch":9,"payload":{}}',
+    '{"event_type":"t","namespace":"ops","timestamp":12.5,"trace_id":"tr"}',
+  ];
+  for (const text of texts) {
+    const raw = enc(text);
+    const a = new EventStamper(3).stamp(parseIncoming(raw, 'local', limits), 1_000_000);
+    const b = new EventStamper(3).stampBytes(parseIncoming(raw, 'local', limits), raw, 1_000_000);
+    const got = JSON.parse(b.body.toString('utf8'));
+    const want = JSON.parse(a.json);
+    assert.equal(b.id, got.id);
+    assert.equal(b.seq, 1);
+    // Generated ids differ between two stampers; everything else is the same.
+    if (!text.includes('"id"')) for (const e of [got, want]) e.id = e.trace_id = e.trace_id === e.id ? 'generated' : e.trace_id;
+    assert.deepEqual(got, want, text);
+  }
+});
