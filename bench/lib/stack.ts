@@ -78,7 +78,7 @@ export function startDaemon(procs: ProcessSet, root: string, bin: string, config
   const logFile = join(logDir, `${bin}.log`);
   const fd = openSync(logFile, 'a');
   try {
-    const child = procs.spawn(process.execPath, [join(root, 'bin', bin), '-c', config, ...args], { cwd: root, stdio: ['ignore', fd, fd] });
+    const child = procs.spawn(process.execPath, [...(process.env['BENCH_PROF'] ? ['--cpu-prof', `--cpu-prof-dir=${process.env['BENCH_PROF']}`] : []), join(root, 'bin', bin), '-c', config, ...args], { cwd: root, stdio: ['ignore', fd, fd] });
     if (child.pid === undefined) throw new Error(`cannot start ${bin}`);
     return { name: bin, child, pid: child.pid, logFile };
   } finally {

@@ -37,7 +37,9 @@ export async function startWorkerDaemon(settings: ReactorSettings, log: Logger):
       queue: settings.queue,
       settings: settings.worker,
       drivers: { shell: new ShellDriver(opts), tsfunc: new TsfuncDriver(opts) },
-      results: new ResultWriter({ archive, log: wlog }),
+      // Jobs wait for their result to be stored before they complete, so a long batching
+      // delay would idle every concurrency slot: 2 ms, then group commit (see Batcher).
+      results: new ResultWriter({ archive, log: wlog, maxDelayMs: 2 }),
       fire,
       log: wlog,
       registry,

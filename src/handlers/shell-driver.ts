@@ -3,7 +3,7 @@ import { ReactorError, HandlerRefusedError } from '../errors.js';
 import type { ReactorEvent } from '../event.js';
 import type { HandlerDriver, RunContext, RunOutcome } from './driver.js';
 import { splitArgv } from './argv.js';
-import { resolveInside } from './handler-path.js';
+import { HandlerPathCache } from './handler-path.js';
 import { HeadBuffer, TailBuffer } from './output-buffer.js';
 import type { HandlerSpec } from './spec.js';
 
@@ -27,6 +27,7 @@ const MAX_ARG_BYTES = 128 * 1024 - 1;
  */
 export class ShellDriver implements HandlerDriver {
   readonly #o: ShellDriverOptions;
+  readonly #paths = new HandlerPathCache();
 
   constructor(options: ShellDriverOptions) {
     this.#o = options;
@@ -35,7 +36,7 @@ export class ShellDriver implements HandlerDriver {
   /** Resolve the command: inside the handler directory if it names a file there, else PATH. */
   resolveCommand(argv0: string): string {
     if (argv0.includes('/') && argv0.startsWith('/')) return argv0;
-    const inDir = resolveInside(this.#o.handlersDir, argv0, 'shell handler command');
+    const inDir = this.#paths.resolve(this.#o.handlersDir, argv0, 'shell handler command');
     if (inDir) return inDir;
     if (argv0.includes('/')) {
       throw new HandlerRefusedError(`shell handler command "${argv0}" not found in the handler directory ${this.#o.handlersDir}`);

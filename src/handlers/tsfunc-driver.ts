@@ -4,7 +4,7 @@ import { tsImport } from 'tsx/esm/api';
 import { HandlerRefusedError, HandlerTimeoutError, coerceError } from '../errors.js';
 import type { ReactorEvent } from '../event.js';
 import type { HandlerDriver, RunContext, RunOutcome } from './driver.js';
-import { resolveInside } from './handler-path.js';
+import { HandlerPathCache } from './handler-path.js';
 import { refused } from './shell-driver.js';
 import type { HandlerSpec } from './spec.js';
 
@@ -34,6 +34,7 @@ export interface TsHandlerContext {
 export class TsfuncDriver implements HandlerDriver {
   readonly #o: TsfuncDriverOptions;
   readonly #cache = new Map<string, { mtimeMs: number; mod: Promise<Record<string, unknown>> }>();
+  readonly #paths = new HandlerPathCache();
 
   constructor(options: TsfuncDriverOptions) {
     this.#o = options;
@@ -45,7 +46,7 @@ export class TsfuncDriver implements HandlerDriver {
     const modName = handler.slice(0, dot);
     const fn = handler.slice(dot + 1);
     for (const ext of EXTENSIONS) {
-      const file = resolveInside(this.#o.handlersDir, modName + ext, 'tsfunc module');
+      const file = this.#paths.resolve(this.#o.handlersDir, modName + ext, 'tsfunc module');
       if (file) return { file, fn };
     }
     throw new HandlerRefusedError(`tsfunc module "${modName}" not found in ${this.#o.handlersDir} (tried ${EXTENSIONS.join(', ')})`);

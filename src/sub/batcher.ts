@@ -1,7 +1,8 @@
 /**
  * Collects items and hands them to `flush` in batches: when `maxItems` are waiting or
  * `maxDelayMs` after the first one arrived. One flush runs at a time; items that arrive
- * meanwhile form the next batch. A failed flush is retried with backoff, holding the
+ * meanwhile form the next batch, flushed as soon as the current one is done (group
+ * commit: the slower the store, the larger the batches). A failed flush is retried with backoff, holding the
  * batch, so nothing accepted is dropped.
  */
 export interface BatcherOptions<T> {
@@ -60,10 +61,8 @@ export class Batcher<T> {
     if (this.#running || this.#items.length === 0) return;
     this.#running = this.#loop().finally(() => {
       this.#running = undefined;
-      if (this.#items.length > 0 && !this.#stopping) {
-        if (this.#items.length >= this.#o.maxItems) this.#kick();
-        else this.#timer ??= setTimeout(() => this.#kick(), this.#o.maxDelayMs);
-      }
+      // Group commit: what arrived during the flush has waited long enough already.
+      if (this.#items.length > 0 && !this.#stopping) this.#kick();
     });
   }
 
