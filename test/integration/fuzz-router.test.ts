@@ -8,12 +8,10 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as zmq from 'zeromq';
 import fc from 'fast-check';
-import { Router, type RouterEndpoints } from '../../src/router/router.js';
-import { createRegistry, metricValue } from '../../src/metrics.js';
-import { silentLogger } from '../../src/logger.js';
+import { metricValue } from '../../src/metrics.js';
 import { DEFAULT_MAX_EVENT_BYTES, parseIncoming, type ReactorEvent } from '../../src/event.js';
 import { EventValidationError } from '../../src/errors.js';
-import type { RouterSettings } from '../../src/config/settings.js';
+import { startTestRouter, type TestRouter } from '../helpers/router.js';
 
 const SEED = process.env['FUZZ_SEED'] !== undefined ? Number(process.env['FUZZ_SEED']) : Date.now() % 2 ** 31;
 const MAX_BYTES = DEFAULT_MAX_EVENT_BYTES;
@@ -23,25 +21,10 @@ after(async () => {
   for (const s of open.reverse()) await s.close();
 });
 
-async function startRouter(): Promise<{ router: Router; registry: ReturnType<typeof createRegistry>; ep: RouterEndpoints }> {
-  const registry = createRegistry('router');
-  const settings: RouterSettings = {
-    pullBind: 'tcp://127.0.0.1:*',
-    pullNamespace: 'feed',
-    rep: [{ bind: 'tcp://127.0.0.1:*', namespace: 'local' }],
-    pubBind: 'tcp://127.0.0.1:*',
-    framing: 'multipart',
-    pubHighWaterMark: 10_000,
-    maxEventBytes: MAX_BYTES,
-    refusalLogIntervalMs: 1000,
-    replayBind: 'tcp://127.0.0.1:*',
-    replayMaxEvents: 10_000,
-    replayMaxBytes: 64 * 1024 * 1024,
-  };
-  const router = new Router({ settings, log: silentLogger(), registry });
-  const ep = await router.start();
-  open.push(router);
-  return { router, registry, ep };
+async function startRouter(): Promise<TestRouter> {
+  const r = await startTestRouter({ maxEventBytes: MAX_BYTES, replayMaxEvents: 10_000, replayMaxBytes: 64 * 1024 * 1024 });
+  open.push(r.router);
+  return r;
 }
 
 function request(uri: string): zmq.Request {

@@ -7,12 +7,11 @@ import { startWorkerDaemon, type WorkerDaemon } from '../../src/daemons/worker-d
 import { loadHandlersFile } from '../../src/config/handlers-file.js';
 import { JobQueue } from '../../src/queue/job-queue.js';
 import { DeadLetters } from '../../src/queue/dead-letters.js';
-import { jobIdFor } from '../../src/queue/job.js';
 import type { HandlerSpec } from '../../src/handlers/spec.js';
 import { silentLogger } from '../../src/logger.js';
-import { dropDatabase, uniqueName, useServices } from '../helpers/services.js';
+import { dropDatabase, useServices } from '../helpers/services.js';
+import { enqueueFirstHandler } from '../helpers/jobs.js';
 import { eventually, writeTestConfig, type TestConfig } from '../helpers/config.js';
-import { sampleEvent } from '../helpers/events.js';
 
 // Registered before useServices() so it runs before the test servers are stopped.
 after(async () => {
@@ -72,14 +71,7 @@ before(async () => {
   db = mongo.db(cfg.database);
 });
 
-/** Enqueue one job for the first handler under `key`, as the subscriber would. */
-async function enqueue(key: string): Promise<{ eventId: string; jobId: string }> {
-  const spec = table.get(key)![0]!;
-  const [namespace, eventType] = key.split(':') as [string, string];
-  const id = uniqueName('ev');
-  await queue.addBulk([{ event: sampleEvent({ id, trace_id: id, namespace, event_type: eventType }), handler: spec }]);
-  return { eventId: id, jobId: jobIdFor(id, spec.id) };
-}
+const enqueue = (key: string): Promise<{ eventId: string; jobId: string }> => enqueueFirstHandler(queue, table, key);
 
 const results = (jobId: string): Promise<Record<string, unknown>[]> => db.collection('results').find({ job_id: jobId }).sort({ run: 1 }).toArray();
 const resultsN = (jobId: string, n: number) =>

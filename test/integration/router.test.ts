@@ -1,40 +1,20 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as zmq from 'zeromq';
-import { Router } from '../../src/router/router.js';
-import { createRegistry, metricValue } from '../../src/metrics.js';
-import { silentLogger } from '../../src/logger.js';
+import { metricValue } from '../../src/metrics.js';
 import { RouterClient, RouterRefusedError } from '../../src/client/router-client.js';
 import type { RouterSettings } from '../../src/config/settings.js';
+import { startTestRouter, type TestRouter } from '../helpers/router.js';
 
 const open: { close(): unknown }[] = [];
 after(async () => {
   for (const s of open.reverse()) await s.close();
 });
 
-async function startRouter(over: Partial<RouterSettings> = {}): Promise<{ router: Router; registry: ReturnType<typeof createRegistry>; ep: { pull: string; rep: string[]; pub: string } }> {
-  const registry = createRegistry('router');
-  const router = new Router({
-    settings: {
-      pullBind: 'tcp://127.0.0.1:*',
-      pullNamespace: 'feed',
-      rep: [{ bind: 'tcp://127.0.0.1:*', namespace: 'local' }],
-      pubBind: 'tcp://127.0.0.1:*',
-      framing: 'multipart',
-      pubHighWaterMark: 10_000,
-      maxEventBytes: 4096,
-      refusalLogIntervalMs: 1000,
-      replayBind: 'tcp://127.0.0.1:*',
-      replayMaxEvents: 1000,
-      replayMaxBytes: 1024 * 1024,
-      ...over,
-    },
-    log: silentLogger(),
-    registry,
-  });
-  const ep = await router.start();
-  open.push(router);
-  return { router, registry, ep };
+async function startRouter(over: Partial<RouterSettings> = {}): Promise<TestRouter> {
+  const r = await startTestRouter(over);
+  open.push(r.router);
+  return r;
 }
 
 async function subscriber(uri: string, prefix = ''): Promise<zmq.Subscriber> {
