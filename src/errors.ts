@@ -16,6 +16,7 @@ export type ErrorCode =
   | 'ERR_SERVICE'
   | 'ERR_CLOSED'
   | 'ERR_SHUTDOWN'
+  | 'ERR_STALLED'
   | 'ERR_INTERNAL';
 
 export class ReactorError extends Error {
@@ -131,6 +132,21 @@ export class ShutdownAbortError extends ReactorError {
   constructor(graceMs: number, options?: { cause?: unknown }) {
     super('ERR_SHUTDOWN', `aborted by worker shutdown after the ${graceMs} ms grace period; the job goes back to the queue`, options);
     this.graceMs = graceMs;
+  }
+}
+
+/**
+ * BullMQ gave up on a job because the worker running it stopped (was killed, crashed, or
+ * lost Redis for longer than its lock) more often than allowed. The handler is not run
+ * again: it may be what brings its worker down.
+ */
+export class JobStalledError extends ReactorError {
+  /** How many times the job was found stalled. */
+  readonly stalls: number;
+
+  constructor(stalls: number, reason: string, options?: { cause?: unknown }) {
+    super('ERR_STALLED', `${reason}: the worker running it stopped ${stalls} times (killed, crashed, or cut off from Redis); not run again`, options);
+    this.stalls = stalls;
   }
 }
 

@@ -28,7 +28,7 @@ export interface HandlerResult {
   code?: number;
   /** Error message on failure or timeout. */
   error?: string;
-  /** Error code (`ERR_HANDLER`, `ERR_HANDLER_TIMEOUT`, `ERR_HANDLER_REFUSED`, `ERR_SHUTDOWN`). */
+  /** Error code (`ERR_HANDLER`, `ERR_HANDLER_TIMEOUT`, `ERR_HANDLER_REFUSED`, `ERR_SHUTDOWN`, `ERR_STALLED`). */
   error_code?: string;
   /** Signal that ended a shell handler. */
   signal?: string;
@@ -41,6 +41,8 @@ export interface HandlerResult {
   start: Date;
   end: Date;
   duration_ms: number;
+  /** The same in seconds, as event timestamps are. */
+  duration: number;
   /** Attempt number, 1 = first run; counts towards the handler's `1 + retries` attempts. */
   attempt: number;
   /**
@@ -77,6 +79,8 @@ export interface Archive {
   insertEvents(events: readonly ReactorEvent[]): Promise<{ inserted: number; duplicates: number }>;
   /** Store handler results; an `_id` already stored is skipped. */
   insertResults(results: readonly HandlerResult[]): Promise<void>;
+  /** The first of `ids` stored as a result with status `ok`, if any. */
+  findOkResult(ids: readonly string[]): Promise<string | undefined>;
   /** The saved cursor of subscriber `name`, if any. */
   loadCursor(name: string): Promise<Cursor | undefined>;
   saveCursor(name: string, cursor: Cursor): Promise<void>;

@@ -105,6 +105,21 @@ export class MongoArchive implements Archive {
     if (second.rejected.length > 0) throw new ArchiveError(`MongoDB refused ${second.rejected.length} results: ${second.rejected[0]!.message}`);
   }
 
+  async findOkResult(ids: readonly string[]): Promise<string | undefined> {
+    // One plain `_id` lookup per id: FerretDB (SQLite) scans the whole collection for
+    // any other filter, `$in` or `status` included.
+    for (const id of ids) {
+      let doc;
+      try {
+        doc = await this.results.findOne({ _id: id }, { projection: { status: 1 } });
+      } catch (err) {
+        throw new ArchiveError(`cannot read result ${id}: ${(err as Error).message}`, { cause: err });
+      }
+      if (doc?.status === 'ok') return id;
+    }
+    return undefined;
+  }
+
   async #insert(
     collection: Collection<Document>,
     docs: Document[],

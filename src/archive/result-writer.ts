@@ -1,9 +1,10 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Batcher } from '../sub/batcher.js';
 import type { Logger } from '../logger.js';
 import type { Archive, HandlerResult } from './archive.js';
 
 export interface ResultWriterOptions {
-  archive: Pick<Archive, 'insertResults'>;
+  archive: Pick<Archive, 'insertResults' | 'findOkResult'>;
   log: Logger;
   /** Write at this many results or after `maxDelayMs`; defaults 200 and 10 ms. */
   maxItems?: number;
@@ -15,16 +16,24 @@ interface Pending {
   done: () => void;
 }
 
+/** Longest wait between two tries of a lookup while MongoDB is unreachable. */
+const MAX_LOOKUP_BACKOFF_MS = 10_000;
+
 /**
- * Batches result inserts across concurrent jobs. `write()` resolves once the result's
- * batch is stored, so a job completes only after its result is archived. While MongoDB
- * is unreachable the batch is retried with backoff and the jobs wait: an outage delays
- * results, it does not fail handlers or lose what they did.
+ * The worker's side of `results`. Batches result inserts across concurrent jobs:
+ * `write()` resolves once the result's batch is stored, so a job completes only after its
+ * result is archived. While MongoDB is unreachable the batch is retried with backoff and
+ * the jobs wait: an outage delays results, it does not fail handlers or lose what they did.
+ * Looks up earlier successful runs the same way.
  */
 export class ResultWriter {
   readonly #batcher: Batcher<Pending>;
+  readonly #archive: ResultWriterOptions['archive'];
+  readonly #log: Logger;
 
   constructor(options: ResultWriterOptions) {
+    this.#archive = options.archive;
+    this.#log = options.log;
     this.#batcher = new Batcher<Pending>({
       maxItems: options.maxItems ?? 200,
       maxDelayMs: options.maxDelayMs ?? 10,
@@ -38,6 +47,25 @@ export class ResultWriter {
 
   write(result: HandlerResult): Promise<void> {
     return new Promise((resolve) => this.#batcher.add({ result, done: resolve }));
+  }
+
+  /**
+   * The first of the result `ids` stored with status `ok`, if any. Retried with backoff
+   * while MongoDB is unreachable, until `signal` aborts.
+   *
+   * @throws the reason of `signal` once it aborts
+   */
+  async findOk(ids: readonly string[], signal?: AbortSignal): Promise<string | undefined> {
+    for (let attempt = 1; ; attempt++) {
+      signal?.throwIfAborted();
+      try {
+        return await this.#archive.findOkResult(ids);
+      } catch (err) {
+        this.#log.error({ err, ids, attempt }, 'cannot look up earlier results; retrying');
+        const wait = Math.min(MAX_LOOKUP_BACKOFF_MS, 100 * 2 ** Math.min(attempt, 10));
+        await sleep(wait, undefined, signal ? { signal } : {}).catch(() => undefined);
+      }
+    }
   }
 
   /** Write everything pending (retrying until it is stored). */

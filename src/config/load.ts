@@ -170,6 +170,7 @@ export function buildSettings(file: string, raw: unknown, env: NodeJS.ProcessEnv
       retries: cfg.worker?.retries ?? 2,
       backoffMs: (cfg.worker?.backoff ?? 1) * 1000,
       shutdownGraceMs: (cfg.worker?.shutdown_grace ?? 10) * 1000,
+      lockDurationMs: (cfg.worker?.lock_duration ?? 30) * 1000,
     },
     queue: { name: cfg.queue?.name ?? 'event-reactor', prefix: cfg.queue?.prefix ?? 'bull' },
     redisUrl: overrides.redisUrl ?? env['REDIS_URL'] ?? cfg.redis?.url ?? 'redis://127.0.0.1:6379',

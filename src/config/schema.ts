@@ -140,6 +140,12 @@ export const configFileSchema = z.looseObject({
       backoff: z.number().min(0).max(86_400).optional(),
       /** Seconds running jobs get to finish at shutdown before they are aborted (and retried later). Default 10. */
       shutdown_grace: z.number().min(0).max(3600).optional(),
+      /**
+       * Seconds a running job's lock lasts unless its worker renews it (every half of this).
+       * A job whose worker died or lost Redis for longer is taken as stalled and run again
+       * elsewhere; stalled jobs are looked for at this interval too. Default 30.
+       */
+      lock_duration: z.number().min(1).max(3600).optional(),
     })
     .optional(),
   queue: z

@@ -59,6 +59,8 @@ export interface WorkerSettings {
   backoffMs: number;
   /** Time running jobs get at shutdown before they are aborted, in ms. */
   shutdownGraceMs: number;
+  /** BullMQ job lock duration and stalled-job check interval, in ms. */
+  lockDurationMs: number;
 }
 
 export interface QueueSettings {

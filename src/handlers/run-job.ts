@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import type { ReactorEvent } from '../event.js';
 import type { HandlerResult } from '../archive/archive.js';
-import type { HandlerDriver, RunContext } from './driver.js';
+import type { HandlerDriver, RunContext, RunOutcome } from './driver.js';
 import type { HandlerSpec } from './spec.js';
 
 const HOST = hostname();
@@ -12,6 +12,11 @@ export interface JobRun {
   run: number;
 }
 
+/** `_id` of the `results` document of run number `run` (1 = first start) of job `jobId`. */
+export function resultId(jobId: string, run: number): string {
+  return `${jobId}#${run}`;
+}
+
 /** Run one handler and describe the run as a `results` document (`_id` `<job id>#<run>`). */
 export async function runHandler(
   drivers: Record<HandlerSpec['driver'], HandlerDriver>,
@@ -20,12 +25,15 @@ export async function runHandler(
   job: JobRun,
   ctx: RunContext,
 ): Promise<HandlerResult> {
-  const jobId = job.id;
   const start = new Date();
   const outcome = await drivers[spec.driver].run(spec, event, ctx);
-  const end = new Date();
+  return describeRun(spec, event, job, ctx.attempt, outcome, start, new Date());
+}
+
+/** A `results` document for one run (or a start that never ran the handler) of a job. */
+export function describeRun(spec: HandlerSpec, event: ReactorEvent, job: JobRun, attempt: number, outcome: RunOutcome, start: Date, end: Date): HandlerResult {
   const result: HandlerResult = {
-    _id: `${jobId}#${job.run}`,
+    _id: resultId(job.id, job.run),
     event_id: event.id,
     trace_id: event.trace_id,
     key: `${event.namespace}:${event.event_type}`,
@@ -35,13 +43,14 @@ export async function runHandler(
     handler_id: spec.id,
     driver: spec.driver,
     driver_type: spec.driver,
-    job_id: jobId,
+    job_id: job.id,
     status: outcome.status,
     data: outcome.data,
     start,
     end,
     duration_ms: end.getTime() - start.getTime(),
-    attempt: ctx.attempt,
+    duration: (end.getTime() - start.getTime()) / 1000,
+    attempt,
     run: job.run,
     host: HOST,
     pid: process.pid,

@@ -1,12 +1,12 @@
 import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import type { Registry } from 'prom-client';
-import { HandlerError, QueueError, ShutdownAbortError, coerceError } from '../errors.js';
+import { HandlerError, JobStalledError, QueueError, ShutdownAbortError, coerceError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { counter, histogram } from '../metrics.js';
 import type { QueueSettings, WorkerSettings } from '../config/settings.js';
 import type { ResultWriter } from '../archive/result-writer.js';
 import type { FireFunction, HandlerDriver } from '../handlers/driver.js';
-import { runHandler } from '../handlers/run-job.js';
+import { describeRun, resultId, runHandler } from '../handlers/run-job.js';
 import type { HandlerSpec } from '../handlers/spec.js';
 import { jitterBackoffStrategy } from './backoff.js';
 import { queueNames, redisConnection } from './connection.js';
@@ -34,6 +34,10 @@ export interface HandlerWorkerOptions {
  * used up; the last failed attempt's result is marked `dead: true` and the job stays in
  * BullMQ's failed set, the dead-letter queue. A handler refused as unsafe or not found
  * (`ERR_HANDLER_REFUSED`) is dead at once: retrying cannot help until someone fixes it.
+ *
+ * A job whose worker died or lost its lock (`settings.lockDurationMs`) is run again
+ * elsewhere as stalled; if the cut-off run had already archived an ok result, the job is
+ * completed without running the handler a second time.
  */
 export class HandlerWorker {
   readonly #o: HandlerWorkerOptions;
@@ -41,6 +45,8 @@ export class HandlerWorker {
   readonly #m;
   /** One controller per running handler; aborted when the shutdown grace runs out. */
   readonly #running = new Set<AbortController>();
+  /** Dead results of jobs failed as stalled, being written. */
+  readonly #stalledWrites = new Set<Promise<void>>();
   /** Set once the shutdown grace is over: the reason given to aborted handlers. */
   #aborting: ShutdownAbortError | undefined;
   #closing: Promise<void> | undefined;
@@ -52,6 +58,8 @@ export class HandlerWorker {
       connection: redisConnection(options.redisUrl),
       prefix: options.queue.prefix,
       autorun: false,
+      lockDuration: options.settings.lockDurationMs,
+      stalledInterval: options.settings.lockDurationMs,
       settings: { backoffStrategy: jitterBackoffStrategy },
     };
     const processor = (job: Job<HandlerJobData>, token?: string, signal?: AbortSignal): Promise<void> => this.#process(job, token, signal);
@@ -59,13 +67,21 @@ export class HandlerWorker {
       new Worker<HandlerJobData>(names.normal, processor, { ...common, concurrency: options.settings.concurrency }),
       new Worker<HandlerJobData>(names.exclusive, processor, { ...common, concurrency: 1 }),
     ];
-    for (const w of this.#workers) w.on('error', (err) => options.log.warn({ err, queue: w.name }, 'worker error'));
+    for (const w of this.#workers) {
+      w.on('error', (err) => options.log.warn({ err, queue: w.name }, 'worker error'));
+      w.on('stalled', (jobId) => options.log.warn({ jobId, queue: w.name }, 'job stalled (its worker stopped renewing the lock); it runs again'));
+      // BullMQ fails a job that stalled too often without calling the processor.
+      w.on('failed', (job) => {
+        if (job?.deferredFailure) this.#recordStalled(job);
+      });
+    }
     const r = options.registry;
     this.#m = {
       runs: counter(r, 'worker_handler_runs_total', 'Handler runs by driver and status', ['driver', 'status']),
       duration: histogram(r, 'worker_handler_duration_seconds', 'Handler run time', [0.005, 0.05, 0.5, 5, 60], ['driver']),
       dead: counter(r, 'worker_jobs_dead_total', 'Jobs moved to the dead-letter queue after their last failed attempt', ['driver']),
       requeued: counter(r, 'worker_jobs_requeued_total', 'Jobs put back in the queue because shutdown aborted them', ['driver']),
+      alreadyRan: counter(r, 'worker_jobs_already_ran_total', 'Restarted jobs completed without running, an earlier run having archived an ok result', ['driver']),
     };
   }
 
@@ -92,9 +108,26 @@ export class HandlerWorker {
     const onBullAbort = (): void => controller.abort(bullSignal?.reason);
     bullSignal?.addEventListener('abort', onBullAbort, { once: true });
     this.#running.add(controller);
-    log.debug('handler started');
     let result;
     try {
+      if (run > attempt) {
+        // An earlier start ended neither completed nor failed: its worker died, or lost
+        // its lock in a Redis outage, perhaps after the handler ran and its result was
+        // archived. Then the job is done; running the handler again would duplicate it.
+        let earlier: string | undefined;
+        try {
+          earlier = await this.#o.results.findOk(earlierRuns(job.id ?? '', run), controller.signal);
+        } catch (err) {
+          if (err instanceof ShutdownAbortError) return await this.#requeue(job, token, log);
+          throw err;
+        }
+        if (earlier !== undefined) {
+          this.#m.alreadyRan.inc({ driver: handler.driver });
+          log.info({ resultId: earlier }, 'handler already ran; job completed without running it again');
+          return;
+        }
+      }
+      log.debug('handler started');
       result = await runHandler(this.#o.drivers, handler, event, { id: job.id ?? '', run }, {
         log,
         signal: controller.signal,
@@ -140,6 +173,40 @@ export class HandlerWorker {
   }
 
   /**
+   * BullMQ failed `job` without running it: it stalled more often than allowed. Archive
+   * that as its dead result, so the dead letter is in `results` too; unless an earlier run
+   * had archived an ok result, in which case the handler did run and nothing is added.
+   */
+  #recordStalled(job: Job<HandlerJobData>): void {
+    const { event, handler } = job.data;
+    const id = job.id ?? '';
+    const run = job.attemptsStarted;
+    const log = this.#o.log.child({ eventId: event.id, handler: handler.handler, driver: handler.driver, jobId: id, run });
+    const controller = new AbortController();
+    this.#running.add(controller);
+    const writing = (async () => {
+      const ok = await this.#o.results.findOk(earlierRuns(id, run + 1), controller.signal);
+      if (ok !== undefined) {
+        log.warn({ resultId: ok }, 'job failed as stalled after its handler had run ok; nothing to add');
+        return;
+      }
+      const err = new JobStalledError(job.stalledCounter, job.deferredFailure);
+      const now = new Date();
+      const result = describeRun(handler, event, { id, run }, Math.max(1, job.attemptsMade), { status: 'error', error: err.message, errorCode: err.code, data: null }, now, now);
+      result.dead = true;
+      await this.#o.results.write(result);
+      this.#m.dead.inc({ driver: handler.driver });
+      log.error({ stalls: err.stalls, error: err.message }, 'job moved to the dead-letter queue');
+    })()
+      .catch((err: unknown) => log.error({ err: coerceError(err) }, 'could not archive the dead result of a stalled job'))
+      .finally(() => {
+        this.#running.delete(controller);
+        this.#stalledWrites.delete(writing);
+      });
+    this.#stalledWrites.add(writing);
+  }
+
+  /**
    * Put an active job back in its queue without using up an attempt: BullMQ's
    * moveToWait releases our lock and leaves `attemptsMade` alone, and a WaitingError
    * tells the worker the job has been dealt with (neither completed nor failed).
@@ -167,7 +234,8 @@ export class HandlerWorker {
   }
 
   async #shutdown(): Promise<void> {
-    const closed = Promise.all(this.#workers.map((w) => w.close()));
+    // Closed once the workers are, and the dead results of stalled jobs are written.
+    const closed = Promise.all(this.#workers.map((w) => w.close())).then(() => Promise.allSettled([...this.#stalledWrites]));
     const graceMs = this.#o.settings.shutdownGraceMs;
     let timer: NodeJS.Timeout | undefined;
     const graceOver = new Promise<boolean>((resolve) => {
@@ -183,4 +251,9 @@ export class HandlerWorker {
     for (const c of this.#running) c.abort(this.#aborting);
     await closed;
   }
+}
+
+/** Result ids of the runs before run number `run` of job `jobId`, latest first. */
+function earlierRuns(jobId: string, run: number): string[] {
+  return Array.from({ length: Math.max(0, run - 1) }, (_, i) => resultId(jobId, run - 1 - i));
 }

@@ -48,6 +48,8 @@ export class Subscriber {
   /** Live events that arrived ahead of a gap, held while the gap is repaired. */
   #pending: ReactorEvent[] = [];
   #repairing: Promise<void> | undefined;
+  /** Events accepted from the replay socket since start (the metric, readable synchronously). */
+  #replayedCount = 0;
   #lastLiveAt = Date.now();
   #idleTimer: NodeJS.Timeout | undefined;
   #loop: Promise<void> | undefined;
@@ -164,10 +166,15 @@ export class Subscriber {
 
   #startRepair(): void {
     if (this.#repairing || this.#closing) return;
+    const started = Date.now();
+    const from = this.#position;
+    const before = this.#replayedCount;
     this.#repairing = this.#repair()
       .catch((err: unknown) => this.#log.error({ err: coerceError(err) }, 'replay repair failed'))
       .finally(() => {
         this.#repairing = undefined;
+        const replayed = this.#replayedCount - before;
+        if (replayed > 0) this.#log.info({ replayed, from: from ?? null, to: this.#position ?? null, ms: Date.now() - started }, 'caught up from the replay socket');
       });
   }
 
@@ -229,6 +236,7 @@ export class Subscriber {
         const q = this.#position!;
         if (e.epoch === q.epoch && e.seq === q.seq + 1) {
           this.#m.replayed.inc();
+          this.#replayedCount++;
           this.#accept(e);
         }
       }

@@ -98,6 +98,7 @@ test('pipeline - one event runs its shell and tsfunc handlers; both results arch
   assert.equal(shell['attempt'], 1);
   assert.ok(shell['start'] instanceof Date && shell['end'] instanceof Date);
   assert.equal(typeof shell['duration_ms'], 'number');
+  assert.equal(shell['duration'], (shell['duration_ms'] as number) / 1000);
   assert.equal(typeof shell['host'], 'string');
   assert.equal(ts['status'], 'ok');
   const followId = (ts['data'] as { followup: string }).followup;

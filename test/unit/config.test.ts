@@ -86,3 +86,11 @@ test('config - EVENT_REACTOR_CONFIG is used when no path is given', () => {
   const { settings } = loadConfig({ env: { EVENT_REACTOR_CONFIG: fixture('config.json') } });
   assert.equal(settings.configFile, fixture('config.json'));
 });
+
+test('config - worker.lock_duration sets the job lock and stalled check in ms (default 30 s); below 1 s is refused', () => {
+  const base = { outputs: [{ handler: 'zeromq', config: { port: 1 } }] };
+  assert.equal(buildSettings('/c.json', base, {}, {}).settings.worker.lockDurationMs, 30_000);
+  assert.equal(buildSettings('/c.json', { ...base, worker: { lock_duration: 5 } }, {}, {}).settings.worker.lockDurationMs, 5000);
+  const problems = problemsOf(() => buildSettings('/c.json', { ...base, worker: { lock_duration: 0.5 } }, {}, {}));
+  assert.deepEqual(problems.map((p) => p.path), ['worker.lock_duration']);
+});
