@@ -11,6 +11,8 @@ import { ReplayBuffer } from './replay-buffer.js';
 import { parseReplayRequest, REPLAY_MAX_REPLY_BYTES, type ReplayRequest } from './replay-protocol.js';
 import { SerialSender } from './serial-sender.js';
 
+/** How long a bind is retried while its address is in use, in ms. */
+const BIND_RETRY_MS = 3000;
 /** Sends queued in the router beyond which the PULL loop waits for them to go out. */
 const SEND_QUEUE_HIGH = 256;
 const COMMA = Buffer.from(',');
@@ -100,13 +102,13 @@ export class Router {
   async start(): Promise<RouterEndpoints> {
     const s = this.#settings;
     try {
-      await this.#pub.bind(s.pubBind);
-      await this.#pull.bind(s.pullBind);
-      for (const [i, rep] of this.#reps.entries()) await rep.bind(s.rep[i]!.bind);
-      await this.#replaySock.bind(s.replayBind);
+      await this.#bind(this.#pub, s.pubBind, 'PUB');
+      await this.#bind(this.#pull, s.pullBind, 'PULL');
+      for (const [i, rep] of this.#reps.entries()) await this.#bind(rep, s.rep[i]!.bind, 'REP');
+      await this.#bind(this.#replaySock, s.replayBind, 'replay');
     } catch (err) {
       this.#closeSockets();
-      throw new TransportError(`cannot bind router sockets: ${(err as Error).message}`, { cause: err });
+      throw err;
     }
     this.#endpoints = {
       pub: this.#pub.lastEndpoint ?? s.pubBind,
@@ -117,6 +119,29 @@ export class Router {
     this.#loops = [this.#pullLoop(), ...this.#reps.map((rep, i) => this.#repLoop(rep, s.rep[i]!.namespace)), this.#replayLoop()];
     this.#log.info({ ...this.#endpoints, epoch: this.epoch, framing: s.framing }, 'router listening');
     return this.#endpoints;
+  }
+
+  /**
+   * Bind `sock`, retrying for {@link BIND_RETRY_MS} while the address is in use: a router
+   * restarted at once (by systemd, or in the same process) can find its port still held
+   * for a moment by the one before.
+   */
+  async #bind(sock: zmq.Socket, endpoint: string, what: string): Promise<void> {
+    const deadline = Date.now() + BIND_RETRY_MS;
+    for (let tries = 1; ; tries++) {
+      try {
+        await sock.bind(endpoint);
+        return;
+      } catch (err) {
+        const inUse = (err as { code?: string }).code === 'EADDRINUSE' || /in use/i.test((err as Error).message);
+        if (!inUse || Date.now() >= deadline) {
+          const waited = inUse ? ` (tried for ${BIND_RETRY_MS / 1000} s)` : '';
+          throw new TransportError(`cannot bind the router's ${what} socket to ${endpoint}: ${(err as Error).message}${waited}`, { cause: err });
+        }
+        if (tries === 1) this.#log.warn({ endpoint, socket: what }, 'address in use; retrying the bind');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
   }
 
   async #pullLoop(): Promise<void> {

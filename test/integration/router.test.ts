@@ -1,10 +1,13 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { createServer } from 'node:net';
 import * as zmq from 'zeromq';
 import { metricValue } from '../../src/metrics.js';
 import { RouterClient, RouterRefusedError } from '../../src/client/router-client.js';
 import type { RouterSettings } from '../../src/config/settings.js';
 import { startTestRouter, type TestRouter } from '../helpers/router.js';
+import { freePort } from '../../src/devstack/free-port.js';
+import type { TransportError } from '../../src/errors.js';
 
 const open: { close(): unknown }[] = [];
 after(async () => {
@@ -131,4 +134,25 @@ test('router - close is idempotent and the client reports a dead router after it
   const client = new RouterClient({ uri: ep.rep[0]!, timeoutMs: 200, retries: 1 });
   open.push(client);
   await assert.rejects(client.send({ event_type: 'x' }), /no reply from the router .* within 200 ms \(2 tries\)/);
+});
+
+test('router - a port in use is waited for, then refused naming the socket and the address', async () => {
+  const port = await freePort();
+  const holder = createServer();
+  await new Promise<void>((resolve) => holder.listen(port, '127.0.0.1', resolve));
+  const started = Date.now();
+  await assert.rejects(startTestRouter({ pubBind: `tcp://127.0.0.1:${port}` }), (err: Error) => {
+    assert.equal((err as TransportError).code, 'ERR_TRANSPORT');
+    assert.match(err.message, new RegExp(`cannot bind the router's PUB socket to tcp://127\\.0\\.0\\.1:${port}: .*in use.*\\(tried for 3 s\\)`, 'i'));
+    return true;
+  });
+  assert.ok(Date.now() - started >= 2500, 'retried before giving up');
+
+  // Freed while the router is retrying: it binds.
+  const late = startTestRouter({ pubBind: `tcp://127.0.0.1:${port}` });
+  await new Promise((r) => setTimeout(r, 300));
+  await new Promise<void>((resolve) => holder.close(() => resolve()));
+  const { router, ep } = await late;
+  open.push(router);
+  assert.equal(ep.pub, `tcp://127.0.0.1:${port}`);
 });
