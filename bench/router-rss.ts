@@ -1,7 +1,7 @@
 /**
  * Router memory at a steady load, against the bare relay.
  *
- *   node --import tsx bench/router-rss.ts [--rate 5000] [--seconds 20]
+ *   node --import tsx bench/router-rss.ts [--rate 5000] [--seconds 40]
  *
  * Runs the built router as an operator does (`node bin/event-router -c <temp config>`),
  * connects a SUB to its PUB stream, pushes 1 KB events at a steady `rate` for `seconds`,
@@ -120,7 +120,8 @@ async function measure(variant: RssResult['variant'], child: ChildProcess, pull:
     steadyKiB,
     peakKiB: Math.max(...samples),
     growthKiB: steadyKiB - median(idle),
-    lateGrowthKiB: median(samples.slice(-3)) - median(samples.slice(7, 10)),
+    // Growth over the last 10 s (1 sample a second): near 0 once memory has levelled off.
+    lateGrowthKiB: median(samples.slice(-3)) - median(samples.slice(-13, -10)),
     samplesKiB: samples,
     sent: paced.sent,
     received,
@@ -131,7 +132,7 @@ async function measure(variant: RssResult['variant'], child: ChildProcess, pull:
 
 async function main(): Promise<void> {
   const rate = intOption('rate', 'BENCH_RSS_RATE', 5000);
-  const seconds = intOption('seconds', 'BENCH_RSS_SECONDS', 20);
+  const seconds = intOption('seconds', 'BENCH_RSS_SECONDS', 40);
   if (seconds < 12) throw new RangeError('--seconds / BENCH_RSS_SECONDS must be at least 12 (10 steady-state samples)');
   watchdog(NAME, 4 * (seconds + IDLE_SAMPLES) * 1000 + 4 * START_TIMEOUT_MS);
   const started = performance.now();
