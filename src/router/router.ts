@@ -11,8 +11,6 @@ import { ReplayBuffer } from './replay-buffer.js';
 import { parseReplayRequest, REPLAY_MAX_REPLY_BYTES, type ReplayRequest } from './replay-protocol.js';
 import { SerialSender } from './serial-sender.js';
 
-/** How long a bind is retried while its address is in use, in ms. */
-const BIND_RETRY_MS = 3000;
 /** Sends queued in the router beyond which the PULL loop waits for them to go out. */
 const SEND_QUEUE_HIGH = 256;
 const COMMA = Buffer.from(',');
@@ -121,26 +119,12 @@ export class Router {
     return this.#endpoints;
   }
 
-  /**
-   * Bind `sock`, retrying for {@link BIND_RETRY_MS} while the address is in use: a router
-   * restarted at once (by systemd, or in the same process) can find its port still held
-   * for a moment by the one before.
-   */
+  /** Bind `sock`; a failure names the socket and the address. */
   async #bind(sock: zmq.Socket, endpoint: string, what: string): Promise<void> {
-    const deadline = Date.now() + BIND_RETRY_MS;
-    for (let tries = 1; ; tries++) {
-      try {
-        await sock.bind(endpoint);
-        return;
-      } catch (err) {
-        const inUse = (err as { code?: string }).code === 'EADDRINUSE' || /in use/i.test((err as Error).message);
-        if (!inUse || Date.now() >= deadline) {
-          const waited = inUse ? ` (tried for ${BIND_RETRY_MS / 1000} s)` : '';
-          throw new TransportError(`cannot bind the router's ${what} socket to ${endpoint}: ${(err as Error).message}${waited}`, { cause: err });
-        }
-        if (tries === 1) this.#log.warn({ endpoint, socket: what }, 'address in use; retrying the bind');
-        await new Promise((r) => setTimeout(r, 100));
-      }
+    try {
+      await sock.bind(endpoint);
+    } catch (err) {
+      throw new TransportError(`cannot bind the router's ${what} socket to ${endpoint}: ${(err as Error).message}`, { cause: err });
     }
   }
 

@@ -165,7 +165,8 @@ test('replay - after a router restart the subscriber follows the new epoch', asy
   await eventually(async () => (await archivedCount(a)) === 5, 'epoch 1 archived');
   await one.router.close();
   one.client.close();
-  const two = await startRouter(p);
+  // ZeroMQ releases the old listening sockets in its I/O thread, a moment after close.
+  const two = await eventually(() => startRouter(p).catch(() => undefined), 'router restarted on the same ports', 5000);
   cleanup.push(() => two.router.close(), () => two.client.close());
   assert.notEqual(two.router.epoch, one.router.epoch);
   const b = await fireMany(two.client, 5, 'epoch2');
