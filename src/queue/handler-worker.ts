@@ -5,12 +5,16 @@ import type { Logger } from '../logger.js';
 import { counter, histogram } from '../metrics.js';
 import type { QueueSettings, WorkerSettings } from '../config/settings.js';
 import type { ResultWriter } from '../archive/result-writer.js';
+import type { HandlerResult } from '../archive/archive.js';
 import type { FireFunction, HandlerDriver } from '../handlers/driver.js';
 import { describeRun, resultId, runHandler } from '../handlers/run-job.js';
 import type { HandlerSpec } from '../handlers/spec.js';
 import { jitterBackoffStrategy } from './backoff.js';
 import { queueNames, redisConnection } from './connection.js';
 import type { HandlerJobData } from './job.js';
+
+/** How long a shutdown waits for the record of an aborted run before going on without it. */
+const SHUTDOWN_WRITE_WAIT_MS = 2000;
 
 export interface HandlerWorkerOptions {
   redisUrl: string;
@@ -151,15 +155,17 @@ export class HandlerWorker {
     if (dead) result.dead = true;
     this.#m.runs.inc({ driver: handler.driver, status: result.status });
     this.#m.duration.observe({ driver: handler.driver }, result.duration_ms / 1000);
+    if (shutdown) {
+      log.warn({ durationMs: result.duration_ms }, 'handler aborted by shutdown');
+      this.#m.requeued.inc({ driver: handler.driver });
+      // The job goes back first: if MongoDB is down, waiting for the record of the aborted
+      // run must not hold the job until the hard deadline kills the worker.
+      return this.#requeue(job, token, log, () => this.#writeBounded(result, log));
+    }
     await this.#o.results.write(result);
     if (result.status === 'ok') {
       log.info({ status: result.status, durationMs: result.duration_ms }, 'handler finished');
       return;
-    }
-    if (shutdown) {
-      log.warn({ durationMs: result.duration_ms }, 'handler aborted by shutdown');
-      this.#m.requeued.inc({ driver: handler.driver });
-      return this.#requeue(job, token, log);
     }
     log.warn({ status: result.status, error: result.error, code: result.code, errorCode: result.error_code, durationMs: result.duration_ms, dead }, 'handler failed');
     if (dead) {
@@ -211,11 +217,23 @@ export class HandlerWorker {
    * moveToWait releases our lock and leaves `attemptsMade` alone, and a WaitingError
    * tells the worker the job has been dealt with (neither completed nor failed).
    */
-  async #requeue(job: Job<HandlerJobData>, token: string | undefined, log: Logger): Promise<never> {
+  async #requeue(job: Job<HandlerJobData>, token: string | undefined, log: Logger, then?: () => Promise<void>): Promise<never> {
     if (token === undefined) throw new QueueError(`job ${job.id} has no lock token; it will be recovered as stalled`);
     await job.moveToWait(token);
     log.info('job requeued');
+    await then?.();
     throw new WaitingError();
+  }
+
+  /** Archive `result`, waiting at most {@link SHUTDOWN_WRITE_WAIT_MS}; the write goes on in the background. */
+  async #writeBounded(result: HandlerResult, log: Logger): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(true), SHUTDOWN_WRITE_WAIT_MS);
+    });
+    const late = await Promise.race([this.#o.results.write(result).then(() => false), timedOut]);
+    clearTimeout(timer);
+    if (late) log.warn({ resultId: result._id, waitedMs: SHUTDOWN_WRITE_WAIT_MS }, 'result of the aborted run not archived yet (MongoDB unreachable?); the job is requeued all the same');
   }
 
   /**
