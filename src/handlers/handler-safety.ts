@@ -5,7 +5,9 @@ import { HandlerRefusedError } from '../errors.js';
 /**
  * The rule cron and sudo apply before running a file as root: refuse it when it, or a
  * directory it lies in, could be changed by someone other than root. Checked are the
- * handler file and every directory from it up to and including the handler directory.
+ * handler file, every directory from it up to and including the handler directory, and
+ * the directories above that up to `/` (where a sticky, world-writable one such as /tmp
+ * is fine: nobody else can rename what root owns in it).
  * Applies only when the process runs as root (`uid` 0); commands found on PATH or given
  * by absolute path outside the handler directory are not checked.
  *
@@ -27,10 +29,17 @@ export function assertSafeForRoot(root: string, file: string, uid: number | unde
     const p = ownershipProblem(dir, 'directory');
     if (p) throw new HandlerRefusedError(p);
   } while (dir !== root && dirname(dir) !== dir);
+  // Above the handler directory, whoever can write a directory can swap what lies below
+  // it, unless the sticky bit stops them (as on /tmp).
+  for (let up = dirname(root); ; up = dirname(up)) {
+    const p = ownershipProblem(up, 'directory', { stickyOk: true });
+    if (p) throw new HandlerRefusedError(`${p}; it holds the handler directory ${root}`);
+    if (dirname(up) === up) break;
+  }
 }
 
 /** What is wrong with `path` for a root-run handler, or undefined when nothing is. */
-export function ownershipProblem(path: string, what: 'file' | 'directory'): string | undefined {
+export function ownershipProblem(path: string, what: 'file' | 'directory', options: { stickyOk?: boolean } = {}): string | undefined {
   const st = statSync(path);
   const mode = (st.mode & 0o7777).toString(8).padStart(4, '0');
   const subject = what === 'file' ? path : `directory ${path}`;
@@ -38,6 +47,7 @@ export function ownershipProblem(path: string, what: 'file' | 'directory'): stri
   if (st.uid !== 0) {
     return `${subject} is owned by uid ${st.uid}, not root; fix with chown root ${path} (${advice})`;
   }
+  if (options.stickyOk && (st.mode & 0o1000) !== 0) return undefined;
   const group = (st.mode & 0o020) !== 0;
   const others = (st.mode & 0o002) !== 0;
   if (group && others) return `${subject} is writable by group and others (mode ${mode}); fix with chmod go-w ${path} (${advice})`;

@@ -62,7 +62,7 @@ test('handler safety - a file owned by another user is refused', { skip }, () =>
   assert.throws(() => assertSafeForRoot(dir, script, 0), refused(new RegExp(`^${script} is owned by uid 1234, not root; fix with chown root`)));
 });
 
-test('handler safety - every directory up to the handler directory is checked, and nothing above it', { skip }, () => {
+test('handler safety - every directory up to the handler directory is checked, and those above it up to /', { skip }, () => {
   const { root, dir, script } = setup();
   chmodSync(join(dir, 'sub'), 0o777);
   assert.throws(() => assertSafeForRoot(dir, script, 0), refused(new RegExp(`^directory ${join(dir, 'sub')} is writable by group and others`)));
@@ -70,8 +70,15 @@ test('handler safety - every directory up to the handler directory is checked, a
   chmodSync(dir, 0o1777);
   assert.throws(() => assertSafeForRoot(dir, script, 0), refused(new RegExp(`^directory ${dir} is writable by group and others \\(mode 1777\\)`)));
   chmodSync(dir, 0o755);
-  chmodSync(root, 0o777); // above the handler directory: not ours to judge
+  // Above the handler directory: whoever may write there could swap the directory itself.
+  chmodSync(root, 0o777);
+  assert.throws(() => assertSafeForRoot(dir, script, 0), refused(new RegExp(`^directory ${root} is writable by group and others.*it holds the handler directory ${dir}$`)));
+  chmodSync(root, 0o1777); // sticky, as /tmp: nobody else can rename what root owns in it
   assertSafeForRoot(dir, script, 0);
+  chownSync(root, 1234, 0);
+  assert.throws(() => assertSafeForRoot(dir, script, 0), refused(new RegExp(`^directory ${root} is owned by uid 1234, not root`)));
+  chownSync(root, 0, 0);
+  chmodSync(root, 0o700);
 });
 
 test('handler safety - not applied when the process is not root', () => {
