@@ -77,14 +77,14 @@ export class DeadLetters {
   async retry(jobId: string): Promise<boolean> {
     const job = await this.#find(jobId);
     if (!job) return false;
-    await this.#call(`retry job ${jobId}`, () => retryDead(job));
+    await this.#call(`retry job ${jobId}`, () => retryDead(job, this.#queueOf(job)));
     return true;
   }
 
   /** Retry every dead job; returns how many were put back. */
   async retryAll(): Promise<number> {
     const jobs = await this.#all();
-    for (const job of jobs) await this.#call(`retry job ${job.id}`, () => retryDead(job));
+    for (const job of jobs) await this.#call(`retry job ${job.id}`, () => retryDead(job, this.#queueOf(job)));
     return jobs.length;
   }
 
@@ -109,6 +109,12 @@ export class DeadLetters {
   close(): Promise<void> {
     this.#closing ??= Promise.all(this.#queues.map((q) => q.close())).then(() => undefined);
     return this.#closing;
+  }
+
+  #queueOf(job: Job<HandlerJobData>): Queue<HandlerJobData> {
+    const q = this.#queues.find((x) => x.name === job.queueName);
+    if (!q) throw new QueueError(`job ${job.id} is in queue ${job.queueName}, which is not ours`);
+    return q;
   }
 
   async #find(jobId: string): Promise<Job<HandlerJobData> | undefined> {
@@ -158,9 +164,15 @@ export class DeadLetters {
   }
 }
 
-/** Attempts start again from zero; `attemptsStarted` is kept so result ids stay distinct. */
-function retryDead(job: Job<HandlerJobData>): Promise<void> {
-  return job.retry('failed', { resetAttemptsMade: true });
+/**
+ * Attempts start again from zero; `attemptsStarted` is kept so result ids stay distinct.
+ * BullMQ's retry keeps the job's stall count (`stc`), so a job dead-lettered as stalled
+ * would be dead again at its first stall: the count is reset too.
+ */
+async function retryDead(job: Job<HandlerJobData>, queue: Queue<HandlerJobData>): Promise<void> {
+  const client = await queue.getBackend().client;
+  await client.hset(queue.toKey(job.id ?? ''), { stc: 0 });
+  await job.retry('failed', { resetAttemptsMade: true });
 }
 
 function describe(job: Job<HandlerJobData>): DeadJob {

@@ -2,7 +2,9 @@ import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Queue } from 'bullmq';
 import { MongoClient, type Db } from 'mongodb';
+import { queueNames, redisConnection } from '../../src/queue/connection.js';
 import { startWorkerDaemon, type WorkerDaemon } from '../../src/daemons/worker-daemon.js';
 import { loadHandlersFile } from '../../src/config/handlers-file.js';
 import { JobQueue } from '../../src/queue/job-queue.js';
@@ -173,4 +175,19 @@ test('dead letters - purge removes a dead job from Redis and keeps its results',
   assert.ok(!(await dead.list()).some((j) => j.id === jobId));
   assert.equal(await dead.purge(jobId), false);
   assert.equal((await results(jobId)).length, 2);
+});
+
+test('dead letters - retry resets the stall count too, so a job dead as stalled gets its full allowance again', async () => {
+  const { jobId } = await enqueue('local:retry.broken');
+  await eventually(() => dead.get(jobId), 'job in the dead-letter queue');
+  const inspect = new Queue(queueNames(cfg.settings.queue.name).normal, { connection: redisConnection(cfg.settings.redisUrl), prefix: cfg.settings.queue.prefix });
+  try {
+    const client = await inspect.getBackend().client;
+    await client.hset(inspect.toKey(jobId), { stc: 1 });
+    assert.equal((await inspect.getJob(jobId))!.stalledCounter, 1);
+    assert.equal(await dead.retry(jobId), true);
+    assert.equal((await inspect.getJob(jobId))!.stalledCounter, 0);
+  } finally {
+    await inspect.close();
+  }
 });
