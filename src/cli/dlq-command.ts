@@ -60,29 +60,21 @@ export function configureDlqCommand(cmd: Command, result: { code: number }): Com
       });
     });
 
-  sub('retry', 'Put a dead job (or all of them) back in its queue with its attempts reset')
-    .argument('[jobId]', 'job id, as printed by "dlq list"')
-    .option('--all', 'retry every dead job')
-    .action(async (jobId: string | undefined, flags: DlqFlags) => {
-      result.code =
-        oneTarget('retry', jobId, flags.all) ??
-        (await withDeadLetters(flags, async (dl, settings) => {
-          if (jobId === undefined) return done('retried', await dl.retryAll());
-          return (await dl.retry(jobId)) ? done('retried', 1) : notFound(jobId, settings);
-        }));
-    });
-
-  sub('purge', 'Delete a dead job (or all of them) from Redis; results stay in MongoDB')
-    .argument('[jobId]', 'job id, as printed by "dlq list"')
-    .option('--all', 'delete every dead job')
-    .action(async (jobId: string | undefined, flags: DlqFlags) => {
-      result.code =
-        oneTarget('purge', jobId, flags.all) ??
-        (await withDeadLetters(flags, async (dl, settings) => {
-          if (jobId === undefined) return done('purged', await dl.purgeAll());
-          return (await dl.purge(jobId)) ? done('purged', 1) : notFound(jobId, settings);
-        }));
-    });
+  const oneOrAll = (verb: 'retry' | 'purge', done: string, description: string, all: string, one: (dl: DeadLetters, id: string) => Promise<boolean>, every: (dl: DeadLetters) => Promise<number>): void => {
+    sub(verb, description)
+      .argument('[jobId]', 'job id, as printed by "dlq list"')
+      .option('--all', all)
+      .action(async (jobId: string | undefined, flags: DlqFlags) => {
+        result.code =
+          oneTarget(verb, jobId, flags.all) ??
+          (await withDeadLetters(flags, async (dl, settings) => {
+            if (jobId === undefined) return report(done, await every(dl));
+            return (await one(dl, jobId)) ? report(done, 1) : notFound(jobId, settings);
+          }));
+      });
+  };
+  oneOrAll('retry', 'retried', 'Put a dead job (or all of them) back in its queue with its attempts reset', 'retry every dead job', (dl, id) => dl.retry(id), (dl) => dl.retryAll());
+  oneOrAll('purge', 'purged', 'Delete a dead job (or all of them) from Redis; results stay in MongoDB', 'delete every dead job', (dl, id) => dl.purge(id), (dl) => dl.purgeAll());
   return cmd;
 }
 
@@ -117,7 +109,7 @@ function notFound(jobId: string, settings: ReactorSettings): number {
   return EXIT.FAILURE;
 }
 
-function done(verb: string, n: number): number {
+function report(verb: string, n: number): number {
   process.stdout.write(`${verb} ${n} job(s)\n`);
   return EXIT.OK;
 }
