@@ -28,8 +28,8 @@ export async function startSubDaemon(settings: ReactorSettings, log: Logger): Pr
     await queue.start();
     const registry = createRegistry('sub');
     const subscriber = new Subscriber({ settings: settings.sub, matcher: new Matcher(table), archive, queue, log: slog, registry });
-    await subscriber.start();
     closers.push('subscriber', () => subscriber.close());
+    await subscriber.start();
     return { name: 'sub', registry, subscriber, archive, close: () => closers.close() };
   } catch (err) {
     await closers.close();

@@ -13,6 +13,12 @@ import { Batcher } from './batcher.js';
 import type { Matcher } from './matcher.js';
 import { ReplayClient } from './replay-client.js';
 
+/** An event waiting to be stored; `cursor` is set on events taken in sequence. */
+interface Batched {
+  event: ReactorEvent;
+  cursor?: Cursor;
+}
+
 export interface SubscriberOptions {
   settings: SubSettings;
   matcher: Matcher;
@@ -40,7 +46,7 @@ export class Subscriber {
   readonly #log: Logger;
   readonly #sock: zmq.Subscriber;
   readonly #replay: ReplayClient;
-  readonly #batcher: Batcher<ReactorEvent>;
+  readonly #batcher: Batcher<Batched>;
   readonly #maxBuffered: number;
   readonly #m;
   /** Last event handed to the batcher, in sequence. */
@@ -48,8 +54,8 @@ export class Subscriber {
   /** Live events that arrived ahead of a gap, held while the gap is repaired. */
   #pending: ReactorEvent[] = [];
   #repairing: Promise<void> | undefined;
-  /** Events accepted from the replay socket since start (the metric, readable synchronously). */
-  #replayedCount = 0;
+  /** Gap records being written; close() waits for them. */
+  readonly #gapWrites = new Set<Promise<void>>();
   #lastLiveAt = Date.now();
   #idleTimer: NodeJS.Timeout | undefined;
   #loop: Promise<void> | undefined;
@@ -73,7 +79,7 @@ export class Subscriber {
       lost: counter(r, 'sub_events_lost_total', 'Events in gaps the router could no longer replay'),
       flushErrors: counter(r, 'sub_flush_errors_total', 'Failed archive/enqueue batch attempts (retried)'),
     };
-    this.#batcher = new Batcher<ReactorEvent>({
+    this.#batcher = new Batcher<Batched>({
       maxItems: options.settings.batchSize,
       maxDelayMs: options.settings.batchMs,
       flush: (events) => this.#flush(events),
@@ -126,88 +132,109 @@ export class Subscriber {
     }
   }
 
+  /**
+   * Where `e` stands against our position: a repeat, the next in sequence, one that
+   * cannot be sequenced (from a legacy publisher without `seq`, or from an older router
+   * run, e.g. a late replay: archived as it comes, the archive dedups), or one after a gap.
+   */
+  #classify(e: ReactorEvent): 'duplicate' | 'next' | 'unsequenced' | 'gap' {
+    if (e.seq <= 0) return 'unsequenced';
+    const p = this.#position;
+    if (p && e.epoch === p.epoch) {
+      if (e.seq <= p.seq) return 'duplicate';
+      if (e.seq === p.seq + 1) return 'next';
+    }
+    if (p && e.epoch < p.epoch) return 'unsequenced';
+    return 'gap';
+  }
+
   /** A live event: accept it in sequence, drop a repeat, or hold it and repair a gap. */
   #offer(e: ReactorEvent): void {
-    if (e.seq <= 0) {
-      // Not from a sequencing router (legacy publisher): archive as it comes.
-      this.#batcher.add(e);
-      return;
-    }
-    if (this.#repairing) {
+    if (this.#repairing && e.seq > 0) {
       if (this.#pending.length < this.#maxBuffered) this.#pending.push(e);
       // else: dropped here, fetched again by the repair from the router's buffer.
       return;
     }
-    const p = this.#position;
-    if (p && e.epoch === p.epoch) {
-      if (e.seq <= p.seq) {
-        this.#m.duplicates.inc();
-        return;
-      }
-      if (e.seq === p.seq + 1) {
-        this.#accept(e);
-        return;
-      }
+    const verdict = this.#classify(e);
+    if (verdict === 'gap') {
+      this.#m.gaps.inc();
+      this.#pending.push(e);
+      this.#startRepair();
+    } else {
+      this.#take(e, verdict);
     }
-    if (p && e.epoch < p.epoch) {
-      // From an older router run (e.g. a late replay): cannot be sequenced, archive dedups.
-      this.#batcher.add(e);
-      return;
-    }
-    this.#m.gaps.inc();
-    this.#pending.push(e);
-    this.#startRepair();
   }
 
+  /** Act on an event that is not after a gap. */
+  #take(e: ReactorEvent, verdict: 'duplicate' | 'next' | 'unsequenced'): void {
+    if (verdict === 'duplicate') this.#m.duplicates.inc();
+    else if (verdict === 'next') this.#accept(e);
+    else this.#batcher.add({ event: e });
+  }
+
+  /** The next event in sequence: it moves our position, and the cursor once it is stored. */
   #accept(e: ReactorEvent): void {
     this.#position = { epoch: e.epoch, seq: e.seq };
-    this.#batcher.add(e);
+    this.#batcher.add({ event: e, cursor: this.#position });
   }
 
   #startRepair(): void {
     if (this.#repairing || this.#closing) return;
     const started = Date.now();
     const from = this.#position;
-    const before = this.#replayedCount;
     this.#repairing = this.#repair()
+      .then((replayed) => {
+        if (replayed > 0) this.#log.info({ replayed, from: from ?? null, to: this.#position ?? null, ms: Date.now() - started }, 'caught up from the replay socket');
+      })
       .catch((err: unknown) => this.#log.error({ err: coerceError(err) }, 'replay repair failed'))
       .finally(() => {
         this.#repairing = undefined;
-        const replayed = this.#replayedCount - before;
-        if (replayed > 0) this.#log.info({ replayed, from: from ?? null, to: this.#position ?? null, ms: Date.now() - started }, 'caught up from the replay socket');
       });
   }
 
-  /** Fetch from the replay socket until caught up, then release held live events. */
-  async #repair(): Promise<void> {
+  /**
+   * Fetch from the replay socket until caught up, then release held live events.
+   * Returns how many events the replay socket gave.
+   */
+  async #repair(): Promise<number> {
+    let replayed = 0;
     for (;;) {
-      const upToDate = await this.#fetchMissed();
+      const fetched = await this.#fetchMissed();
+      if (fetched === undefined && this.#closing) {
+        // Shutting down with the router out of reach: keep the cursor before the gap and
+        // let the next start fetch it (and the held events) from the router's buffer.
+        this.#pending = [];
+        return replayed;
+      }
+      replayed += fetched ?? 0;
       const held = this.#pending.sort((a, b) => a.epoch - b.epoch || a.seq - b.seq);
       this.#pending = [];
       let i = 0;
       for (; i < held.length; i++) {
         const e = held[i]!;
-        const p = this.#position;
-        if (p && e.epoch === p.epoch && e.seq <= p.seq) {
-          this.#m.duplicates.inc();
-        } else if (p && e.epoch === p.epoch && e.seq === p.seq + 1) {
-          this.#accept(e);
-        } else if (!upToDate) {
+        const verdict = this.#classify(e);
+        if (verdict !== 'gap') {
+          this.#take(e, verdict);
+        } else if (fetched === undefined) {
           // The router could not be asked: what lies before this event is lost for good.
-          this.#lose(p, e, 'replay socket unreachable');
+          this.#lose(this.#position, e, 'replay socket unreachable');
           this.#accept(e);
         } else {
           break;
         }
       }
-      if (i >= held.length || this.#closing) return;
+      if (i >= held.length || this.#closing) return replayed;
       this.#pending = held.slice(i).concat(this.#pending);
     }
   }
 
-  /** Ask the router for everything after our position. False when it could not be reached. */
-  async #fetchMissed(): Promise<boolean> {
+  /**
+   * Ask the router for everything after our position. Returns how many events it gave,
+   * or undefined when it could not be reached.
+   */
+  async #fetchMissed(): Promise<number | undefined> {
     const attempts = this.#o.replayAttempts ?? 5;
+    let replayed = 0;
     for (let failures = 0; ; ) {
       const p = this.#position;
       let reply;
@@ -216,7 +243,7 @@ export class Subscriber {
       } catch (err) {
         failures++;
         this.#log.warn({ err: coerceError(err), failures }, 'replay request failed');
-        if (failures >= attempts || this.#closing) return false;
+        if (failures >= attempts || this.#closing) return undefined;
         await new Promise((r) => setTimeout(r, Math.min(1000 * failures, 5000)));
         continue;
       }
@@ -236,11 +263,11 @@ export class Subscriber {
         const q = this.#position!;
         if (e.epoch === q.epoch && e.seq === q.seq + 1) {
           this.#m.replayed.inc();
-          this.#replayedCount++;
+          replayed++;
           this.#accept(e);
         }
       }
-      if (!reply.more) return true;
+      if (!reply.more) return replayed;
       if (this.#batcher.buffered >= this.#maxBuffered) await this.#batcher.settled();
     }
   }
@@ -259,12 +286,15 @@ export class Subscriber {
     const count = to - from + 1;
     this.#m.lost.inc(count);
     this.#log.error({ epoch, from, to, count, reason }, 'events lost: sequence gap could not be repaired');
-    this.#o.archive
+    const writing = this.#o.archive
       .recordGap({ subscriber: this.#o.settings.name, epoch, from, to, count, reason, detected_at: new Date() })
-      .catch((err: unknown) => this.#log.error({ err: coerceError(err), epoch, from, to }, 'could not record gap'));
+      .catch((err: unknown) => this.#log.error({ err: coerceError(err), epoch, from, to }, 'could not record gap'))
+      .finally(() => this.#gapWrites.delete(writing));
+    this.#gapWrites.add(writing);
   }
 
-  async #flush(events: ReactorEvent[]): Promise<void> {
+  async #flush(items: Batched[]): Promise<void> {
+    const events = items.map((i) => i.event);
     const { inserted, duplicates } = await this.#o.archive.insertEvents(events);
     this.#m.archived.inc(inserted);
     if (duplicates > 0) this.#m.duplicates.inc(duplicates);
@@ -276,9 +306,9 @@ export class Subscriber {
       await this.#o.queue.addBulk(jobs);
       this.#m.enqueued.inc(jobs.length);
     }
-    // Events reach the batcher in sequence, so the last sequenced one is the new cursor.
-    const last = events.findLast((e) => e.seq > 0);
-    if (last) await this.#o.archive.saveCursor(this.#o.settings.name, { epoch: last.epoch, seq: last.seq });
+    // Sequenced events reach the batcher in order: the last one's position is the cursor.
+    const cursor = items.findLast((i) => i.cursor)?.cursor;
+    if (cursor) await this.#o.archive.saveCursor(this.#o.settings.name, cursor);
     this.#log.debug({ events: events.length, inserted, duplicates, jobs: jobs.length }, 'batch flushed');
   }
 
@@ -296,6 +326,7 @@ export class Subscriber {
       await this.#repairing;
       this.#replay.close();
       await this.#batcher.drain();
+      await Promise.all(this.#gapWrites);
       this.#log.info({ position: this.#position ?? null }, 'subscriber closed');
     })();
     return this.#closing;
