@@ -13,6 +13,9 @@ import { SerialSender } from './serial-sender.js';
 
 /** Sends queued in the router beyond which the PULL loop waits for them to go out. */
 const SEND_QUEUE_HIGH = 256;
+/** At close, the PULL socket is read until quiet for this long, but no longer than the max. */
+const PULL_DRAIN_IDLE_MS = 100;
+const PULL_DRAIN_MAX_MS = 2000;
 const COMMA = Buffer.from(',');
 const CLOSE = Buffer.from(']}');
 
@@ -53,6 +56,8 @@ export class Router {
   readonly #published;
   readonly #replayRequests;
   #loops: Promise<void>[] = [];
+  /** When the PULL loop last read a message (for the drain at close). */
+  #lastPullAt = 0;
   #endpoints: RouterEndpoints | undefined;
   #closing: Promise<void> | undefined;
 
@@ -134,6 +139,7 @@ export class Router {
       const received = this.#received.labels('pull');
       for await (const frames of this.#pull) {
         received.inc();
+        this.#lastPullAt = Date.now();
         const raw = frames.length === 1 ? frames[0]! : undefined;
         try {
           if (!raw) throw new EventValidationError('bad_frames', `expected one frame with the event JSON, got ${frames.length}`);
@@ -161,8 +167,10 @@ export class Router {
         try {
           if (!raw) throw new EventValidationError('bad_frames', `expected one frame with the event JSON, got ${frames.length}`);
           const out = this.#accept(raw, ns);
-          // The reply is the event as published, sent once ZeroMQ has taken it.
-          await this.#sender.send(out);
+          // The reply is the event as published, sent once ZeroMQ has taken it. In the
+          // replay buffer it is accepted already: should the send fail, subscribers fetch
+          // it by replay, so the client must not be told to try again.
+          await this.#sender.send(out).catch((err: unknown) => this.#log.error({ err: coerceError(err) }, 'publish failed; subscribers will fetch the event by replay'));
           reply = out.at(-1)!;
         } catch (err) {
           reply = this.#refuse('rep', err, raw ?? frames[0]);
@@ -256,8 +264,11 @@ export class Router {
   }
 
   async #doClose(): Promise<void> {
-    this.#pull.close();
     for (const rep of this.#reps) rep.close();
+    // Messages ZeroMQ already holds for the PULL socket (backpressure leaves them there)
+    // are read and published before it closes: a close would drop them.
+    await this.#quietPull();
+    this.#pull.close();
     // Keep serving replays while the last events are published, then stop.
     await Promise.allSettled(this.#loops.slice(0, -1));
     await this.#sender.flushed();
@@ -265,6 +276,15 @@ export class Router {
     await this.#loops.at(-1);
     this.#pub.close();
     this.#log.info({ lastSeq: this.lastSeq, epoch: this.epoch }, 'router closed');
+  }
+
+  /** Wait until the PULL loop has read nothing for PULL_DRAIN_IDLE_MS, at most PULL_DRAIN_MAX_MS. */
+  async #quietPull(): Promise<void> {
+    const deadline = Date.now() + PULL_DRAIN_MAX_MS;
+    this.#lastPullAt = Date.now();
+    while (Date.now() < deadline && Date.now() - this.#lastPullAt < PULL_DRAIN_IDLE_MS) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
   }
 
   #closeSockets(): void {

@@ -10,9 +10,7 @@ type Frames = (string | Buffer)[];
  */
 export class SerialSender {
   readonly #socket: Pick<Socket & { send(m: Frames): Promise<void> }, 'send'>;
-  /** Waiting sends; `#head` is the next to go. Compacted as it drains, never shift()ed. */
-  #queue: { frames: Frames; done?: (err?: Error) => void }[] = [];
-  #head = 0;
+  readonly #queue: { frames: Frames; done?: (err?: Error) => void }[] = [];
   #draining = false;
   #idle: (() => void)[] = [];
   readonly #onError: (err: Error) => void;
@@ -37,12 +35,12 @@ export class SerialSender {
   }
 
   get pending(): number {
-    return this.#queue.length - this.#head;
+    return this.#queue.length;
   }
 
   /** Resolves when everything queued so far has been handed to ZeroMQ. */
   flushed(): Promise<void> {
-    if (!this.#draining && this.pending === 0) return Promise.resolve();
+    if (!this.#draining && this.#queue.length === 0) return Promise.resolve();
     return new Promise((resolve) => this.#idle.push(resolve));
   }
 
@@ -52,26 +50,8 @@ export class SerialSender {
     void this.#run();
   }
 
-  #next(): { frames: Frames; done?: (err?: Error) => void } | undefined {
-    if (this.#head === this.#queue.length) {
-      if (this.#head > 0) {
-        this.#queue = [];
-        this.#head = 0;
-      }
-      return undefined;
-    }
-    const item = this.#queue[this.#head]!;
-    this.#queue[this.#head++] = undefined as never;
-    // Drop the sent prefix now and then so a long burst does not keep it alive.
-    if (this.#head >= 4096 && this.#head * 2 >= this.#queue.length) {
-      this.#queue = this.#queue.slice(this.#head);
-      this.#head = 0;
-    }
-    return item;
-  }
-
   async #run(): Promise<void> {
-    let item = this.#next();
+    let item = this.#queue.shift();
     while (item) {
       try {
         await this.#socket.send(item.frames);
@@ -81,7 +61,7 @@ export class SerialSender {
         if (item.done) item.done(e);
         else this.#onError(e);
       }
-      item = this.#next();
+      item = this.#queue.shift();
     }
     this.#draining = false;
     const idle = this.#idle;
