@@ -8,7 +8,7 @@ export const MAX_BACKOFF_MS = 3_600_000;
 
 /**
  * Delay before the attempt after failed attempt number `attempt` (1 = the first run):
- * `baseMs × 2^(attempt-1) × j` with `j` uniform in [0.5, 1.5), rounded, at most
+ * `baseMs × 2^(attempt-1) × j` with `j` uniform in [0.5, 1.5), rounded down, at most
  * {@link MAX_BACKOFF_MS}. The jitter spreads out retries of jobs that failed together.
  *
  * @param random - source of [0, 1) numbers; `Math.random` unless a test fixes it
@@ -17,7 +17,8 @@ export function backoffDelay(attempt: number, baseMs: number, random: () => numb
   if (!(baseMs > 0) || !(attempt >= 1)) return 0;
   // Cap the exponent first so a large attempt count cannot overflow to Infinity.
   const exp = Math.min(baseMs * 2 ** Math.min(attempt - 1, 60), MAX_BACKOFF_MS * 2);
-  return Math.min(Math.round(exp * (0.5 + random())), MAX_BACKOFF_MS);
+  // Rounded down: rounding could reach base × 1.5, outside the jitter's range.
+  return Math.min(Math.floor(exp * (0.5 + random())), MAX_BACKOFF_MS);
 }
 
 /**
