@@ -3,6 +3,7 @@ import { ArchiveError } from '../errors.js';
 import { eventKey, type ReactorEvent } from '../event.js';
 import type { Logger } from '../logger.js';
 import type { Archive, Cursor, GapRecord, HandlerResult } from './archive.js';
+import { redact } from '../redact.js';
 
 export const EVENTS_COLLECTION = 'events';
 export const RESULTS_COLLECTION = 'results';
@@ -224,7 +225,3 @@ function toTextEventDoc(e: ReactorEvent, receivedAt: Date, reason: string): Docu
   return doc;
 }
 
-/** Hide a password in a connection string for logs and errors. */
-export function redact(url: string): string {
-  return url.replace(/\/\/([^:/@]+):([^@]+)@/, '//$1:***@');
-}

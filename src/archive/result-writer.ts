@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Batcher } from '../sub/batcher.js';
+import { Batcher } from '../lifecycle/batcher.js';
+import { retryDelay } from '../lifecycle/retry-delay.js';
 import type { Logger } from '../logger.js';
 import type { Archive, HandlerResult } from './archive.js';
 
@@ -15,9 +16,6 @@ interface Pending {
   result: HandlerResult;
   done: () => void;
 }
-
-/** Longest wait between two tries of a lookup while MongoDB is unreachable. */
-const MAX_LOOKUP_BACKOFF_MS = 10_000;
 
 /**
  * The worker's side of `results`. Batches result inserts across concurrent jobs:
@@ -62,8 +60,7 @@ export class ResultWriter {
         return await this.#archive.findOkResult(ids);
       } catch (err) {
         this.#log.error({ err, ids, attempt }, 'cannot look up earlier results; retrying');
-        const wait = Math.min(MAX_LOOKUP_BACKOFF_MS, 100 * 2 ** Math.min(attempt, 10));
-        await sleep(wait, undefined, signal ? { signal } : {}).catch(() => undefined);
+        await sleep(retryDelay(attempt), undefined, signal ? { signal } : {}).catch(() => undefined);
       }
     }
   }

@@ -3,11 +3,13 @@ import { Queue } from 'bullmq';
 import { MongoClient } from 'mongodb';
 import type { ReactorSettings } from '../config/settings.js';
 import { loadConfig } from '../config/load.js';
-import { CURSORS_COLLECTION, EVENTS_COLLECTION, GAPS_COLLECTION, RESULTS_COLLECTION, redact } from '../archive/mongo-archive.js';
+import { CURSORS_COLLECTION, EVENTS_COLLECTION, GAPS_COLLECTION, RESULTS_COLLECTION } from '../archive/mongo-archive.js';
+import { redact } from '../redact.js';
 import { queueNames, redisConnection } from '../queue/connection.js';
 import { ReplayClient } from '../sub/replay-client.js';
 import { addDaemonOptions, overridesFrom, reportError, type DaemonFlags } from './common.js';
 import { EXIT } from './exit-codes.js';
+import { settlesWithin } from '../lifecycle/settles-within.js';
 
 /** What `event-reactor status` reports; every part says `error` instead when unreachable. */
 export interface StatusReport {
@@ -88,19 +90,17 @@ async function queueStatus(s: ReactorSettings): Promise<StatusReport['queues']> 
   for (const q of queues) q.on('error', () => undefined);
   try {
     const counts: Record<string, Record<string, number>> = {};
-    for (const q of queues) counts[q.name] = await withTimeout(q.getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed'), 3000);
+    for (const q of queues) {
+      const reading = q.getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed');
+      if (!(await settlesWithin(reading, 3000))) throw new Error('no answer within 3000 ms');
+      counts[q.name] = await reading;
+    }
     return { url, counts };
   } catch (err) {
     return { url, error: (err as Error).message };
   } finally {
     await Promise.allSettled(queues.map((q) => q.close()));
   }
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const t = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)));
-  return Promise.race([p, t]).finally(() => clearTimeout(timer));
 }
 
 export function formatStatus(r: StatusReport): string {

@@ -11,10 +11,14 @@ import { ShellDriver } from '../handlers/shell-driver.js';
 import { TsfuncDriver } from '../handlers/tsfunc-driver.js';
 import { HandlerWorker } from '../queue/handler-worker.js';
 import type { Daemon } from './daemon.js';
+import { settlesWithin } from '../lifecycle/settles-within.js';
 
 export interface WorkerDaemon extends Daemon {
   worker: HandlerWorker;
 }
+
+/** How long a shutdown waits for results still being written. */
+const RESULTS_DRAIN_MS = 3000;
 
 /** Connect MongoDB, then run BullMQ workers for handler jobs. */
 export async function startWorkerDaemon(settings: ReactorSettings, log: Logger): Promise<WorkerDaemon> {
@@ -32,14 +36,20 @@ export async function startWorkerDaemon(settings: ReactorSettings, log: Logger):
     };
     const opts = { handlersDir: settings.handlersDir, outputLimitBytes: settings.worker.outputLimitBytes };
     const registry = createRegistry('worker');
+    // Jobs wait for their result to be stored before they complete, so a long batching
+    // delay would idle every concurrency slot: 2 ms, then group commit (see Batcher).
+    const results = new ResultWriter({ archive, log: wlog, maxDelayMs: 2 });
+    // Closed after the worker, before the archive: results still being written (a
+    // shutdown does not wait for the record of an aborted run) are stored first.
+    closers.push('results', async () => {
+      if (!(await settlesWithin(results.drain(), RESULTS_DRAIN_MS))) wlog.warn({ waitedMs: RESULTS_DRAIN_MS }, 'results of aborted runs not stored (MongoDB unreachable); their jobs were requeued');
+    });
     const worker = new HandlerWorker({
       redisUrl: settings.redisUrl,
       queue: settings.queue,
       settings: settings.worker,
       drivers: { shell: new ShellDriver(opts), tsfunc: new TsfuncDriver(opts) },
-      // Jobs wait for their result to be stored before they complete, so a long batching
-      // delay would idle every concurrency slot: 2 ms, then group commit (see Batcher).
-      results: new ResultWriter({ archive, log: wlog, maxDelayMs: 2 }),
+      results,
       fire,
       log: wlog,
       registry,

@@ -1,3 +1,5 @@
+import { retryDelay } from './retry-delay.js';
+
 /**
  * Collects items and hands them to `flush` in batches: when `maxItems` are waiting or
  * `maxDelayMs` after the first one arrived. One flush runs at a time; items that arrive
@@ -78,8 +80,7 @@ export class Batcher<T> {
       } catch (err) {
         attempt++;
         this.#o.onError(err, batch.length, attempt);
-        const wait = Math.min(this.#o.maxBackoffMs ?? 10_000, 100 * 2 ** Math.min(attempt, 10));
-        await new Promise((r) => setTimeout(r, wait));
+        await new Promise((r) => setTimeout(r, retryDelay(attempt, this.#o.maxBackoffMs)));
       }
     }
   }

@@ -1,5 +1,7 @@
 import { Queue, type Job } from 'bullmq';
 import { QueueError } from '../errors.js';
+import { redact } from '../redact.js';
+import { settlesWithin } from '../lifecycle/settles-within.js';
 import type { Logger } from '../logger.js';
 import type { QueueSettings } from '../config/settings.js';
 import { queueNames, redisConnection } from './connection.js';
@@ -141,15 +143,9 @@ export class DeadLetters {
   /** The queues, once Redis answers; a QueueError after `connectTimeoutMs` otherwise. */
   async #connected(): Promise<Queue<HandlerJobData>[]> {
     this.#ready ??= (async () => {
-      let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new QueueError(`cannot reach Redis at ${redact(this.#redisUrl)} within ${this.#timeoutMs} ms`)), this.#timeoutMs);
-      });
-      try {
-        await Promise.race([Promise.all(this.#queues.map((q) => q.waitUntilReady())), timeout]);
-      } finally {
-        clearTimeout(timer);
-      }
+      const ready = Promise.all(this.#queues.map((q) => q.waitUntilReady()));
+      if (!(await settlesWithin(ready, this.#timeoutMs))) throw new QueueError(`cannot reach Redis at ${redact(this.#redisUrl)} within ${this.#timeoutMs} ms`);
+      await ready;
     })();
     await this.#ready;
     return this.#queues;
@@ -189,8 +185,4 @@ function describe(job: Job<HandlerJobData>): DeadJob {
     finishedOn: job.finishedOn ? new Date(job.finishedOn) : undefined,
     data: job.data,
   };
-}
-
-function redact(url: string): string {
-  return url.replace(/\/\/([^:/@]*):([^@]+)@/, '//$1:***@');
 }

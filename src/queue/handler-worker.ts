@@ -12,6 +12,7 @@ import type { HandlerSpec } from '../handlers/spec.js';
 import { jitterBackoffStrategy } from './backoff.js';
 import { queueNames, redisConnection } from './connection.js';
 import type { HandlerJobData } from './job.js';
+import { settlesWithin } from '../lifecycle/settles-within.js';
 
 /** How long a shutdown waits for the record of an aborted run before going on without it. */
 const SHUTDOWN_WRITE_WAIT_MS = 2000;
@@ -227,13 +228,7 @@ export class HandlerWorker {
 
   /** Archive `result`, waiting at most {@link SHUTDOWN_WRITE_WAIT_MS}; the write goes on in the background. */
   async #writeBounded(result: HandlerResult, log: Logger): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<boolean>((resolve) => {
-      timer = setTimeout(() => resolve(true), SHUTDOWN_WRITE_WAIT_MS);
-    });
-    const late = await Promise.race([this.#o.results.write(result).then(() => false), timedOut]);
-    clearTimeout(timer);
-    if (late) log.warn({ resultId: result._id, waitedMs: SHUTDOWN_WRITE_WAIT_MS }, 'result of the aborted run not archived yet (MongoDB unreachable?); the job is requeued all the same');
+    if (!(await settlesWithin(this.#o.results.write(result), SHUTDOWN_WRITE_WAIT_MS))) log.warn({ resultId: result._id, waitedMs: SHUTDOWN_WRITE_WAIT_MS }, 'result of the aborted run not archived yet (MongoDB unreachable?); the job is requeued all the same');
   }
 
   /**
@@ -255,15 +250,7 @@ export class HandlerWorker {
     // Closed once the workers are, and the dead results of stalled jobs are written.
     const closed = Promise.all(this.#workers.map((w) => w.close())).then(() => Promise.allSettled([...this.#stalledWrites]));
     const graceMs = this.#o.settings.shutdownGraceMs;
-    let timer: NodeJS.Timeout | undefined;
-    const graceOver = new Promise<boolean>((resolve) => {
-      timer = setTimeout(() => resolve(true), graceMs);
-    });
-    try {
-      if (!(await Promise.race([closed.then(() => false), graceOver]))) return;
-    } finally {
-      clearTimeout(timer);
-    }
+    if (await settlesWithin(closed, graceMs)) return;
     this.#aborting = new ShutdownAbortError(graceMs);
     this.#o.log.warn({ graceMs, running: this.#running.size }, 'shutdown grace over; aborting running handlers');
     for (const c of this.#running) c.abort(this.#aborting);

@@ -9,7 +9,7 @@ import type { SubSettings } from '../config/settings.js';
 import type { JobQueue } from '../queue/job-queue.js';
 import type { HandlerJobData } from '../queue/job.js';
 import { bodyOf } from '../router/framing.js';
-import { Batcher } from './batcher.js';
+import { Batcher } from '../lifecycle/batcher.js';
 import type { Matcher } from './matcher.js';
 import { ReplayClient } from './replay-client.js';
 

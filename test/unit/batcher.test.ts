@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Batcher } from '../../src/sub/batcher.js';
+import { Batcher } from '../../src/lifecycle/batcher.js';
 
 test('batcher - flushes at maxItems and on drain, in order', async () => {
   const batches: number[][] = [];
