@@ -2,7 +2,7 @@ import { ConfigError, type ConfigProblem } from '../errors.js';
 import { handlerId, type HandlerSpec } from '../handlers/spec.js';
 import { splitArgv } from '../handlers/argv.js';
 import { readJsonFile, zodProblems } from './load.js';
-import { handlersFileSchema } from './schema.js';
+import { handlerSpecSchema, handlersFileSchema } from './schema.js';
 
 export interface LoadedHandlers {
   /** Handlers by `namespace:event_type`. */
@@ -16,28 +16,26 @@ export function loadHandlersFile(file: string): LoadedHandlers {
 }
 
 const KEY = /^[^\s:]+:\S+$/;
+const SPEC_KEYS = new Set(Object.keys(handlerSpecSchema.shape));
 
 export function buildHandlers(file: string, raw: unknown): LoadedHandlers {
   const parsed = handlersFileSchema.safeParse(raw);
   if (!parsed.success) throw new ConfigError(zodProblems(file, parsed.error));
   const problems: ConfigProblem[] = [];
-  // JSON.parse keeps a "__proto__" key as an own property, but zod's record drops it.
-  if (typeof raw === 'object' && raw !== null && Object.hasOwn(raw, '__proto__')) {
-    problems.push({ file, path: '"__proto__"', message: 'key must be "namespace:event_type" (no spaces; namespace without ":")' });
+  // Keys of the file as read: JSON.parse keeps "__proto__" as an own key, zod's record drops it.
+  for (const key of Object.keys(raw as object)) {
+    if (!KEY.test(key)) problems.push({ file, path: JSON.stringify(key), message: 'key must be "namespace:event_type" (no spaces; namespace without ":")' });
   }
   const warnings: ConfigProblem[] = [];
   const table = new Map<string, HandlerSpec[]>();
   for (const [key, entries] of Object.entries(parsed.data)) {
-    if (!KEY.test(key)) {
-      problems.push({ file, path: JSON.stringify(key), message: 'key must be "namespace:event_type" (no spaces; namespace without ":")' });
-      continue;
-    }
+    if (!KEY.test(key)) continue;
     const specs: HandlerSpec[] = [];
     const seen = new Set<string>();
     entries.forEach((entry, i) => {
       const at = `${key}[${i}]`;
       for (const extra of Object.keys(entry)) {
-        if (!['driver', 'handler', 'exclusive', 'timeout', 'retries', 'backoff'].includes(extra)) {
+        if (!SPEC_KEYS.has(extra)) {
           warnings.push({ file, path: `${at}.${extra}`, message: 'unknown key; ignored' });
         }
       }

@@ -34,8 +34,13 @@ export function resolveInside(dir: string, rel: string, what: string): string | 
   return real;
 }
 
+export interface ResolvedFile {
+  path: string;
+  mtimeMs: number;
+}
+
 /** How long {@link HandlerPathCache} trusts a resolved path, in ms. */
-export const HANDLER_PATH_TTL_MS = 1000;
+const HANDLER_PATH_TTL_MS = 1000;
 
 /**
  * {@link resolveInside} with each answer kept for `ttlMs`: a worker resolves the same few
@@ -45,20 +50,26 @@ export const HANDLER_PATH_TTL_MS = 1000;
  */
 export class HandlerPathCache {
   readonly #ttlMs: number;
-  readonly #entries = new Map<string, { at: number; path: string | undefined }>();
+  readonly #entries = new Map<string, { at: number; file: ResolvedFile | undefined }>();
 
   constructor(ttlMs: number = HANDLER_PATH_TTL_MS) {
     this.#ttlMs = ttlMs;
   }
 
   resolve(dir: string, rel: string, what: string): string | undefined {
+    return this.resolveFile(dir, rel, what)?.path;
+  }
+
+  /** {@link resolve}, with the file's modification time as it was when resolved. */
+  resolveFile(dir: string, rel: string, what: string): ResolvedFile | undefined {
     const key = `${dir}\0${rel}`;
     const now = performance.now();
     const hit = this.#entries.get(key);
-    if (hit && now - hit.at < this.#ttlMs) return hit.path;
+    if (hit && now - hit.at < this.#ttlMs) return hit.file;
     const path = resolveInside(dir, rel, what);
-    this.#entries.set(key, { at: now, path });
-    return path;
+    const file = path === undefined ? undefined : { path, mtimeMs: statSync(path).mtimeMs };
+    this.#entries.set(key, { at: now, file });
+    return file;
   }
 }
 

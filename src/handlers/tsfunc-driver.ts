@@ -1,4 +1,3 @@
-import { statSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { tsImport } from 'tsx/esm/api';
 import { HandlerRefusedError, HandlerTimeoutError, coerceError } from '../errors.js';
@@ -41,20 +40,21 @@ export class TsfuncDriver implements HandlerDriver {
   }
 
   /** Find the module file and function name for a handler string. */
-  locate(handler: string): { file: string; fn: string } {
+  locate(handler: string): { file: string; fn: string; mtimeMs: number } {
     const dot = handler.lastIndexOf('.');
     const modName = handler.slice(0, dot);
     const fn = handler.slice(dot + 1);
     for (const ext of EXTENSIONS) {
-      const file = this.#paths.resolve(this.#o.handlersDir, modName + ext, 'tsfunc module');
-      if (file) return { file, fn };
+      const found = this.#paths.resolveFile(this.#o.handlersDir, modName + ext, 'tsfunc module');
+      if (found) return { file: found.path, fn, mtimeMs: found.mtimeMs };
     }
     throw new HandlerRefusedError(`tsfunc module "${modName}" not found in ${this.#o.handlersDir} (tried ${EXTENSIONS.join(', ')})`);
   }
 
   async load(handler: string): Promise<TsHandler> {
-    const { file, fn } = this.locate(handler);
-    const mtimeMs = statSync(file).mtimeMs;
+    // The modification time comes from the path cache: a changed module is reloaded
+    // within its TTL, without a stat per job.
+    const { file, fn, mtimeMs } = this.locate(handler);
     let entry = this.#cache.get(file);
     if (!entry || entry.mtimeMs !== mtimeMs) {
       const url = pathToFileURL(file).href;
