@@ -21,7 +21,9 @@ test('faults - kill -9 of a worker mid-job (two workers, each once): its jobs ru
   for (const [share, victim, survivor] of [[0.3, first, second], [0.6, second, first]] as const) {
     await feeder.waitDispatched(Math.floor(FAULT_EVENTS * share));
     let active = 0;
-    while ((active = await s.tally.activeJobs()) < 4) await sleep(5);
+    for (const deadline = Date.now() + 30_000; (active = await s.tally.activeJobs()) < 4; await sleep(5)) {
+      if (Date.now() > deadline) throw new Error(`fewer than 4 jobs active for 30 s (${active}); nothing to kill mid-job`);
+    }
     await victim.kill('SIGKILL');
     const at = s.seconds;
     // The survivor finds the victim's jobs stalled once their locks expire, and runs them.

@@ -44,7 +44,10 @@ export function startBin(name: string, args: string[], env: NodeJS.ProcessEnv = 
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`no line matching ${re} within ${timeoutMs} ms from ${name}; output:\n${out}`)), timeoutMs);
         waiters.push({ re, resolve: (l) => (clearTimeout(timer), resolve(l)) });
-        void exited.then((code) => reject(new Error(`${name} exited (${code}) before printing ${re}; output:\n${out}`)));
+        void exited.then((code) => {
+          clearTimeout(timer);
+          reject(new Error(`${name} exited (${code}) before printing ${re}; output:\n${out}`));
+        });
       });
     },
   };

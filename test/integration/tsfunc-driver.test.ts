@@ -46,9 +46,12 @@ test('tsfunc driver - a thrown error becomes an error result with its message', 
 
 test('tsfunc driver - timeout aborts the signal and reports timeout', async () => {
   const driver = setup({
-    'slow.ts': 'export let aborted = false;\nexport function wait(_e: unknown, ctx: { signal: AbortSignal }): Promise<void> { return new Promise((resolve) => ctx.signal.addEventListener("abort", () => resolve())); }\n',
+    'slow.ts': 'export function wait(_e: unknown, ctx: { signal: AbortSignal }): Promise<void> { return new Promise((resolve) => ctx.signal.addEventListener("abort", () => { (globalThis as Record<string, unknown>).erAbortSeen = ctx.signal.reason; resolve(); })); }\n',
   });
+  const seen = globalThis as Record<string, unknown>;
+  delete seen['erAbortSeen'];
   const out = await driver.run(spec('slow.wait'), sampleEvent(), runContext({ timeoutMs: 100 }));
+  assert.ok(seen['erAbortSeen'] !== undefined, 'the handler saw its signal aborted');
   assert.equal(out.status, 'timeout');
   assert.match(out.error!, /timed out after 100 ms/);
 });
