@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { ulid } from 'ulid';
-import { createLogger, toPinoLevel, type Logger } from '../logger.js';
+import type { Logger } from '../logger.js';
 import type { ReactorSettings } from '../config/settings.js';
 import { loadHandlersFile } from '../config/handlers-file.js';
 import { MongoArchive } from '../archive/mongo-archive.js';
@@ -34,17 +34,16 @@ export function configureUpCommand(cmd: Command, result: { code: number }): Comm
 }
 
 async function up(flags: UpFlags): Promise<number> {
+  // Configuration first: a mistake is reported before any server is started.
+  const { settings, log } = loadForDaemon(flags, 'event-reactor');
   let stopServices: (() => Promise<void>) | undefined;
-  const f = { ...flags };
   if (flags.localServices) {
-    const log = createLogger({ level: toPinoLevel(flags.logLevel ?? 'INFO') ?? 'info', name: 'event-reactor' });
     const services = await startLocalServices({ redisUrl: flags.redisUrl ?? process.env['REDIS_URL'], mongoUrl: flags.mongoUrl ?? process.env['MONGO_URL'], log });
     stopServices = () => services.stop();
-    f.redisUrl = services.redisUrl;
-    f.mongoUrl = services.mongoUrl;
+    settings.redisUrl = services.redisUrl;
+    settings.mongo = { ...settings.mongo, url: services.mongoUrl };
   }
   try {
-    const { settings, log } = loadForDaemon(f, 'event-reactor');
     if (!flags.demo) return await runDaemons(['router', 'sub', 'worker'], settings, log, stopServices);
     return await demo(settings, log, stopServices);
   } catch (err) {
