@@ -1,12 +1,12 @@
 import { execFile } from 'node:child_process';
 import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { connect } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { MongoClient } from 'mongodb';
 import { ServiceError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { canConnect } from './can-connect.js';
 import { findExecutable, isExecutable, launchService, type LocalService } from './local-service.js';
 
 const execFileAsync = promisify(execFile);
@@ -100,26 +100,35 @@ export async function installFerretdb(log: Logger, options: InstallFerretdbOptio
  * @throws {ServiceError} when no server can be found or built, or it does not start
  */
 export async function startMongo(options: StartMongoOptions): Promise<LocalService> {
-  const { log } = options;
-  const timeout = options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs };
-  const url = (port: number): string => `mongodb://127.0.0.1:${port}/`;
-  const ready = (port: number): Promise<boolean> => pingMongo(port);
+  const server = await mongoServerCommand(options.log);
+  return launchService({
+    ...server,
+    url: (port) => `mongodb://127.0.0.1:${port}/`,
+    ready: pingMongo,
+    log: options.log,
+    ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+  });
+}
 
+/** How to run a MongoDB-compatible server on a port with its data in a directory. */
+export interface ServerCommand {
+  name: 'mongod' | 'ferretdb';
+  command: string;
+  args(port: number, dir: string): string[];
+}
+
+/**
+ * `mongod` when one is on PATH, else FerretDB on SQLite (built with Go when missing).
+ *
+ * @throws {ServiceError} when neither can be found or built
+ */
+export async function mongoServerCommand(log: Logger): Promise<ServerCommand> {
   const mongod = await findExecutable('mongod');
   if (mongod) {
-    return launchService({
-      name: 'mongod',
-      command: mongod,
-      args: (port, dir) => ['--dbpath', dir, '--port', String(port), '--bind_ip', '127.0.0.1'],
-      url,
-      ready,
-      log,
-      ...timeout,
-    });
+    return { name: 'mongod', command: mongod, args: (port, dir) => ['--dbpath', dir, '--port', String(port), '--bind_ip', '127.0.0.1'] };
   }
-
   const ferretdb = (await findFerretdb()) ?? (await installFerretdb(log));
-  return launchService({
+  return {
     name: 'ferretdb',
     command: ferretdb,
     args: (port, dir) => [
@@ -132,15 +141,11 @@ export async function startMongo(options: StartMongoOptions): Promise<LocalServi
       '--telemetry=disable',
       '--log-level=warn',
     ],
-    url,
-    ready,
-    log,
-    ...timeout,
-  });
+  };
 }
 
 /** One readiness probe: a TCP connect (cheap), then a MongoDB `ping`. */
-async function pingMongo(port: number): Promise<boolean> {
+export async function pingMongo(port: number): Promise<boolean> {
   if (!(await canConnect('127.0.0.1', port))) return false;
   const client = new MongoClient(`mongodb://127.0.0.1:${port}/`, {
     serverSelectionTimeoutMS: 1000,
@@ -153,19 +158,6 @@ async function pingMongo(port: number): Promise<boolean> {
   } finally {
     await client.close();
   }
-}
-
-function canConnect(host: string, port: number, timeoutMs = 1000): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host, port });
-    const done = (ok: boolean): void => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(timeoutMs, () => done(false));
-    socket.once('connect', () => done(true));
-    socket.once('error', () => done(false));
-  });
 }
 
 async function findGo(): Promise<string> {

@@ -58,19 +58,22 @@ export async function startRedis(options: StartRedisOptions): Promise<LocalServi
   return launchService({
     name: 'redis',
     command,
-    args: (port, dir) => [
-      '--port', String(port),
-      '--bind', '127.0.0.1',
-      '--save', '',
-      '--appendonly', 'no',
-      '--daemonize', 'no',
-      '--dir', dir,
-    ],
+    args: (port, dir) => redisArgs(port, dir),
     url: (port) => `redis://127.0.0.1:${port}`,
     ready: (port) => pingRedis('127.0.0.1', port),
     log: options.log,
     ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
   });
+}
+
+/**
+ * Arguments for a redis-server on `port` with its files in `dir`, not daemonized.
+ * `durable`: an append-only file fsynced on every write, so a kill -9 loses nothing Redis
+ * acknowledged; otherwise no persistence at all.
+ */
+export function redisArgs(port: number, dir: string, options: { durable?: boolean } = {}): string[] {
+  const persistence = options.durable ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no'];
+  return ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence, '--daemonize', 'no', '--dir', dir];
 }
 
 /**

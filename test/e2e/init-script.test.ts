@@ -5,12 +5,13 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
-import { connect, createServer, type Server } from 'node:net';
+import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../../src/devstack/free-port.js';
+import { canConnect } from '../../src/devstack/can-connect.js';
 import { dropDatabase, uniqueName, useServices } from '../helpers/services.js';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -91,17 +92,6 @@ function isRunning(pid: number): boolean {
   }
 }
 
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
-
 /** A pid that belonged to a process that has exited. */
 function deadPid(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -152,8 +142,8 @@ test('init script - start router checks the config, writes the pid file and leav
     // The init script returns once the process survived its start check; binding may
     // finish a moment later on a loaded machine, so poll with a deadline.
     const deadline = Date.now() + 15_000;
-    while (!(await canConnect(cfg.ports.rep)) && Date.now() < deadline) await new Promise((res) => setTimeout(res, 100));
-    assert.ok(await canConnect(cfg.ports.rep), 'router REP port is not listening');
+    while (!(await canConnect('127.0.0.1', cfg.ports.rep)) && Date.now() < deadline) await new Promise((res) => setTimeout(res, 100));
+    assert.ok(await canConnect('127.0.0.1', cfg.ports.rep), 'router REP port is not listening');
     while (!/"msg":"started"/.test(readFileSync(join(logdir, 'event-router.log'), 'utf8')) && Date.now() < deadline) await new Promise((res) => setTimeout(res, 100));
     assert.match(readFileSync(join(logdir, 'event-router.log'), 'utf8'), /"msg":"started"/);
   } finally {

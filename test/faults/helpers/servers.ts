@@ -1,12 +1,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MongoClient } from 'mongodb';
-import { findFerretdb } from '../../../src/devstack/ferretdb.js';
+import { mongoServerCommand, pingMongo } from '../../../src/devstack/ferretdb.js';
 import { freePort } from '../../../src/devstack/free-port.js';
-import { findExecutable } from '../../../src/devstack/local-service.js';
-import { pingRedis } from '../../../src/devstack/redis-server.js';
+import { ensureRedisServer, pingRedis, redisArgs } from '../../../src/devstack/redis-server.js';
+import { silentLogger } from '../../../src/logger.js';
 import { waitFor } from '../../../src/devstack/wait-for.js';
 import { Proc } from './processes.js';
 
@@ -37,11 +35,10 @@ export class RestartableServer {
    * Redis acknowledged (BullMQ's jobs must survive the outage).
    */
   static async redis(): Promise<RestartableServer> {
-    const command = (await findExecutable('redis-server')) ?? '/usr/bin/redis-server';
+    const command = await ensureRedisServer(silentLogger());
     const port = await freePort();
     const dir = mkdtempSync(join(tmpdir(), 'er-fault-redis-'));
-    const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'yes', '--appendfsync', 'always', '--daemonize', 'no'];
-    const proc = new Proc({ name: 'redis', command, args, cwd: dir, logFile: join(dir, 'redis.log') });
+    const proc = new Proc({ name: 'redis', command, args: redisArgs(port, dir, { durable: true }), cwd: dir, logFile: join(dir, 'redis.log') });
     const server = new RestartableServer('redis', port, `redis://127.0.0.1:${port}`, dir, proc, () => pingRedis('127.0.0.1', port));
     await server.start();
     return server;
@@ -49,28 +46,13 @@ export class RestartableServer {
 
   /** FerretDB on SQLite (or mongod when one is on PATH), data in a directory kept across restarts. */
   static async mongo(): Promise<RestartableServer> {
+    const { name, command, args } = await mongoServerCommand(silentLogger());
     const port = await freePort();
     const dir = mkdtempSync(join(tmpdir(), 'er-fault-mongo-'));
-    const mongod = await findExecutable('mongod');
-    let command: string;
-    let args: string[];
-    if (mongod) {
-      command = mongod;
-      args = ['--dbpath', dir, '--port', String(port), '--bind_ip', '127.0.0.1'];
-    } else {
-      const ferretdb = await findFerretdb();
-      if (!ferretdb) throw new Error('no ferretdb binary (run the unit/integration tests once, or set FERRETDB_BIN)');
-      command = ferretdb;
-      args = ['--handler=sqlite', `--sqlite-url=file:${dir}/`, `--listen-addr=127.0.0.1:${port}`, `--state-dir=${dir}`, '--debug-addr=-', '--telemetry=disable', '--log-level=warn'];
-    }
-    const proc = new Proc({ name: mongod ? 'mongod' : 'ferretdb', command, args, cwd: dir, logFile: join(dir, 'server.log') });
-    const server = new RestartableServer(proc.name, port, `mongodb://127.0.0.1:${port}/`, dir, proc, () => pingMongo(port));
+    const proc = new Proc({ name, command, args: args(port, dir), cwd: dir, logFile: join(dir, 'server.log') });
+    const server = new RestartableServer(name, port, `mongodb://127.0.0.1:${port}/`, dir, proc, () => pingMongo(port));
     await server.start();
     return server;
-  }
-
-  get pid(): number | undefined {
-    return this.#proc.pid;
   }
 
   /** Start (or start again) on the same port and data directory; resolves once it answers. */
@@ -93,27 +75,4 @@ export class RestartableServer {
     await this.#proc.stop(3000);
     rmSync(this.dir, { recursive: true, force: true });
   }
-}
-
-async function pingMongo(port: number): Promise<boolean> {
-  if (!(await canConnect(port))) return false;
-  const client = new MongoClient(`mongodb://127.0.0.1:${port}/`, { serverSelectionTimeoutMS: 1000, connectTimeoutMS: 1000, directConnection: true });
-  try {
-    return (await client.db('admin').command({ ping: 1 })).ok === 1;
-  } finally {
-    await client.close();
-  }
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port });
-    const done = (ok: boolean): void => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(1000, () => done(false));
-    socket.once('connect', () => done(true));
-    socket.once('error', () => done(false));
-  });
 }
