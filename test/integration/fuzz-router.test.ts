@@ -12,6 +12,7 @@ import { metricValue } from '../../src/metrics.js';
 import { DEFAULT_MAX_EVENT_BYTES, parseIncoming, type ReactorEvent } from '../../src/event.js';
 import { EventValidationError } from '../../src/errors.js';
 import { startTestRouter, type TestRouter } from '../helpers/router.js';
+import { eventually } from '../helpers/config.js';
 
 const SEED = process.env['FUZZ_SEED'] !== undefined ? Number(process.env['FUZZ_SEED']) : Date.now() % 2 ** 31;
 const MAX_BYTES = DEFAULT_MAX_EVENT_BYTES;
@@ -77,14 +78,6 @@ function verdict(frames: readonly Buffer[], namespace: string): Verdict {
   } catch (err) {
     assert.ok(err instanceof EventValidationError, `oracle threw ${String(err)}`);
     return { accepted: false, reason: err.reason };
-  }
-}
-
-async function until(what: string, check: () => Promise<boolean>, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
   }
 }
 
@@ -246,7 +239,7 @@ test('fuzz router - a PULL blast of 2000 bad messages is counted exactly and the
   push.connect(ep.pull);
   for (const frames of bad) await push.send(frames.length === 1 ? frames[0]! : frames);
 
-  await until('2000 PULL refusals', async () => (await metricValue(registry, 'router_events_refused_total', { source: 'pull' })) >= 2000);
+  await eventually(async () => (await metricValue(registry, 'router_events_refused_total', { source: 'pull' })) >= 2000, '2000 PULL refusals');
   assert.equal(await metricValue(registry, 'router_events_refused_total', { source: 'pull' }), 2000);
   assert.equal(await metricValue(registry, 'router_events_received_total', { source: 'pull' }), 2000);
   assert.equal(await metricValue(registry, 'router_events_published_total'), 0);
@@ -260,7 +253,7 @@ test('fuzz router - a PULL blast of 2000 bad messages is counted exactly and the
   assert.equal(value['event_type'], 'after.blast');
   assert.equal(value['seq'], 1);
   await push.send('{"event_type":"pulled.after.blast"}');
-  await until('a good PULL event', async () => (await metricValue(registry, 'router_events_published_total')) === 2);
+  await eventually(async () => (await metricValue(registry, 'router_events_published_total')) === 2, 'a good PULL event');
 });
 
 test('fuzz router - a refused deep event costs no seq and replay after it stays exact', async () => {

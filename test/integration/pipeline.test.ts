@@ -59,19 +59,9 @@ before(async () => {
   // PUB/SUB joins asynchronously: wait until a probe event reaches the archive.
   await eventually(async () => {
     const probe = await client.send({ event_type: 'probe' });
-    return eventuallyQuick(() => db.collection('events').findOne({ _id: probe.id as never }));
+    return eventually(() => db.collection('events').findOne({ _id: probe.id as never }), 'probe archived', 300).catch(() => null);
   }, 'subscriber to join');
 });
-
-async function eventuallyQuick<T>(check: () => Promise<T | null>): Promise<T | null> {
-  for (let i = 0; i < 10; i++) {
-    const v = await check();
-    if (v) return v;
-    await new Promise((r) => setTimeout(r, 30));
-  }
-  return null;
-}
-
 
 const results = (q: object): Promise<Record<string, unknown>[]> => db.collection('results').find(q).toArray();
 const runsLog = (): string[] => {
