@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Feeder, type FeederOptions } from './feeder.js';
 import { RestartableServer } from './servers.js';
 import { Stack, type StackOptions } from './stack.js';
@@ -76,6 +77,23 @@ export class Scenario {
       throw err;
     }
     return s;
+  }
+
+  /**
+   * Fire `FAULT_EVENTS` events; once 30% are out, kill `server` (kill -9) for
+   * `FAULT_OUTAGE_S` seconds and start it again on its data; check nothing was lost.
+   */
+  async outage(server: RestartableServer): Promise<void> {
+    const feeding = this.feeder.run();
+    await this.feeder.waitDispatched(Math.floor(FAULT_EVENTS * 0.3));
+    const downAt = Math.round(this.seconds * 10) / 10;
+    await server.kill();
+    await sleep(FAULT_OUTAGE_S * 1000);
+    await server.start();
+    const upAt = Math.round(this.seconds * 10) / 10;
+    await feeding;
+    const summary = await this.finish({ outage: { down_at: downAt, up_at: upAt } });
+    await this.assertNothingLost(summary);
   }
 
   /** Seconds since the scenario started. */
