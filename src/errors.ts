@@ -75,6 +75,19 @@ export class EventValidationError extends ReactorError {
   }
 }
 
+/**
+ * The router refused an event. `reason` is the wire error code of its
+ * `{"error": {"code", "message"}}` reply (`invalid_json`, `too_large`, ...).
+ */
+export class RouterRefusedError extends ReactorError {
+  readonly reason: string;
+
+  constructor(reason: string, message: string, options?: { cause?: unknown }) {
+    super('ERR_EVENT_INVALID', message, options);
+    this.reason = reason;
+  }
+}
+
 export class TransportError extends ReactorError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('ERR_TRANSPORT', message, options);

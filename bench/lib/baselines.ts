@@ -2,7 +2,7 @@ import { Queue, Worker } from 'bullmq';
 import type { Db } from 'mongodb';
 import * as zmq from 'zeromq';
 import { toEventDoc } from '../../src/archive/mongo-archive.js';
-import type { ReactorEvent } from '../../src/event.js';
+import type { ReactorEvent } from '../../src/event/event.js';
 import { eventJson } from './events.js';
 import { sendPaced } from './pace.js';
 import { latencySummary } from './stats.js';

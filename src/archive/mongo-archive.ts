@@ -1,8 +1,9 @@
 import { MongoBulkWriteError, MongoClient, type Collection, type Db, type Document, type IndexDescription } from 'mongodb';
 import { ArchiveError } from '../errors.js';
-import { eventKey, type ReactorEvent } from '../event.js';
+import { eventKey, type ReactorEvent } from '../event/event.js';
 import type { Logger } from '../logger.js';
-import type { Archive, Cursor, GapRecord, HandlerResult } from './archive.js';
+import type { Archive, Cursor, GapRecord } from './archive.js';
+import type { HandlerResult } from '../handlers/result.js';
 import { redact } from '../redact.js';
 
 export const EVENTS_COLLECTION = 'events';

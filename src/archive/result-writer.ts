@@ -2,7 +2,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Batcher } from '../lifecycle/batcher.js';
 import { retryDelay } from '../lifecycle/retry-delay.js';
 import type { Logger } from '../logger.js';
-import type { Archive, HandlerResult } from './archive.js';
+import type { Archive } from './archive.js';
+import type { HandlerResult } from '../handlers/result.js';
 
 export interface ResultWriterOptions {
   archive: Pick<Archive, 'insertResults' | 'findOkResult'>;

@@ -3,7 +3,8 @@ import { Option, type Command } from 'commander';
 import { ulid } from 'ulid';
 import * as zmq from 'zeromq';
 import { EventValidationError, TimeoutError } from '../errors.js';
-import { RouterClient, RouterRefusedError } from '../client/router-client.js';
+import { RouterClient } from '../wire/router-client.js';
+import { RouterRefusedError } from '../errors.js';
 import { EXIT } from './exit-codes.js';
 import { reportError } from './common.js';
 

@@ -6,7 +6,7 @@ import { loadConfig } from '../config/load.js';
 import { CURSORS_COLLECTION, EVENTS_COLLECTION, GAPS_COLLECTION, RESULTS_COLLECTION } from '../archive/mongo-archive.js';
 import { redact } from '../redact.js';
 import { queueNames, redisConnection } from '../queue/connection.js';
-import { ReplayClient } from '../sub/replay-client.js';
+import { ReplayClient } from '../wire/replay-client.js';
 import { addDaemonOptions, overridesFrom, reportError, type DaemonFlags } from './common.js';
 import { EXIT } from './exit-codes.js';
 import { settlesWithin } from '../lifecycle/settles-within.js';

@@ -4,7 +4,7 @@ import type { Logger } from '../logger.js';
 import type { ReactorSettings } from '../config/settings.js';
 import { loadHandlersFile } from '../config/handlers-file.js';
 import { MongoArchive } from '../archive/mongo-archive.js';
-import { RouterClient } from '../client/router-client.js';
+import { RouterClient } from '../wire/router-client.js';
 import { startLocalServices } from '../devstack/services.js';
 import { startRouterDaemon } from '../daemons/router-daemon.js';
 import { startSubDaemon } from '../daemons/sub-daemon.js';

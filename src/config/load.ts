@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import type { z } from 'zod';
 import { ConfigError, type ConfigProblem } from '../errors.js';
 import { toPinoLevel } from '../logger.js';
-import { DEFAULT_MAX_EVENT_BYTES } from '../event.js';
+import { DEFAULT_MAX_EVENT_BYTES } from '../event/event.js';
 import { configFileSchema, zmqInputConfigSchema, type ConfigFile } from './schema.js';
 import { connectUri, DEFAULT_CONFIG_PATH, resolveFrom } from './paths.js';
 import type { ReactorSettings } from './settings.js';

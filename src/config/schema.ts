@@ -102,7 +102,7 @@ export const configFileSchema = z.looseObject({
       max_event_bytes: positiveInt.optional(),
       /** At most one log line per refusal reason per this many ms. Default 5000. */
       refusal_log_interval_ms: positiveInt.optional(),
-      /** Bind URI of the replay socket (ZeroMQ ROUTER) that serves missed events. Default `tcp://127.0.0.1:55001`. */
+      /** Bind URI of the replay socket (ZeroMQ REP) that serves missed events. Default `tcp://127.0.0.1:55001`. */
       replay_bind: z.string().min(1).optional(),
       /** Most events kept for replay. Default 100000. */
       replay_max_events: positiveInt.optional(),

@@ -30,7 +30,7 @@ export interface RouterSettings {
   pubHighWaterMark: number;
   maxEventBytes: number;
   refusalLogIntervalMs: number;
-  /** Bind URI of the replay (ZeroMQ ROUTER) socket. */
+  /** Bind URI of the replay socket (ZeroMQ REP; protocol in wire/replay-protocol.ts). */
   replayBind: string;
   replayMaxEvents: number;
   replayMaxBytes: number;

@@ -4,7 +4,7 @@ import type { ReactorSettings } from '../config/settings.js';
 import { TransportError } from '../errors.js';
 import { MongoArchive } from '../archive/mongo-archive.js';
 import { ResultWriter } from '../archive/result-writer.js';
-import { RouterClient } from '../client/router-client.js';
+import { RouterClient } from '../wire/router-client.js';
 import { CloserStack } from '../lifecycle/closers.js';
 import type { FireFunction } from '../handlers/driver.js';
 import { ShellDriver } from '../handlers/shell-driver.js';

@@ -1,5 +1,5 @@
 import type { Logger } from '../logger.js';
-import { startMongo } from './ferretdb.js';
+import { startMongo } from './mongo-server.js';
 import type { LocalService } from './local-service.js';
 import { startRedis } from './redis-server.js';
 

@@ -1,6 +1,7 @@
-import type { ReactorEvent } from '../event.js';
+import { HandlerRefusedError, ReactorError } from '../errors.js';
+import type { ReactorEvent } from '../event/event.js';
 import type { Logger } from '../logger.js';
-import type { ResultStatus } from '../archive/archive.js';
+import type { ResultStatus } from './result.js';
 import type { HandlerSpec } from './spec.js';
 
 /** What a handler may send as a follow-up event. */
@@ -38,4 +39,10 @@ export interface RunOutcome {
 
 export interface HandlerDriver {
   run(spec: HandlerSpec, event: ReactorEvent, ctx: RunContext): Promise<RunOutcome>;
+}
+
+/** The outcome of a run that never started: the handler was refused (unsafe, missing, unloadable). */
+export function refused(err: unknown): RunOutcome {
+  const e = err instanceof ReactorError ? err : new HandlerRefusedError(String(err));
+  return { status: 'error', error: e.message, errorCode: e.code, data: null };
 }

@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
-import type { ReactorEvent } from '../event.js';
-import type { HandlerResult } from '../archive/archive.js';
+import type { ReactorEvent } from '../event/event.js';
+import type { HandlerResult } from './result.js';
 import type { HandlerDriver, RunContext, RunOutcome } from './driver.js';
 import type { HandlerSpec } from './spec.js';
 

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
-import { ReactorError, HandlerRefusedError } from '../errors.js';
-import type { ReactorEvent } from '../event.js';
-import type { HandlerDriver, RunContext, RunOutcome } from './driver.js';
+import { HandlerRefusedError } from '../errors.js';
+import type { ReactorEvent } from '../event/event.js';
+import { refused, type HandlerDriver, type RunContext, type RunOutcome } from './driver.js';
 import { splitArgv } from './argv.js';
 import { HandlerPathCache } from './handler-path.js';
 import { HeadBuffer, TailBuffer } from './output-buffer.js';
@@ -128,9 +128,4 @@ export class ShellDriver implements HandlerDriver {
       });
     });
   }
-}
-
-export function refused(err: unknown): RunOutcome {
-  const e = err instanceof ReactorError ? err : new HandlerRefusedError(String(err));
-  return { status: 'error', error: e.message, errorCode: e.code, data: null };
 }

@@ -1,10 +1,9 @@
 import { pathToFileURL } from 'node:url';
 import { tsImport } from 'tsx/esm/api';
 import { HandlerRefusedError, HandlerTimeoutError, coerceError } from '../errors.js';
-import type { ReactorEvent } from '../event.js';
-import type { HandlerDriver, RunContext, RunOutcome } from './driver.js';
+import type { ReactorEvent } from '../event/event.js';
+import { refused, type HandlerDriver, type RunContext, type RunOutcome } from './driver.js';
 import { HandlerPathCache } from './handler-path.js';
-import { refused } from './shell-driver.js';
 import type { HandlerSpec } from './spec.js';
 
 export interface TsfuncDriverOptions {

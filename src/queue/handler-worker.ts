@@ -5,7 +5,7 @@ import type { Logger } from '../logger.js';
 import { counter, histogram } from '../metrics.js';
 import type { QueueSettings, WorkerSettings } from '../config/settings.js';
 import type { ResultWriter } from '../archive/result-writer.js';
-import type { HandlerResult } from '../archive/archive.js';
+import type { HandlerResult } from '../handlers/result.js';
 import type { FireFunction, HandlerDriver } from '../handlers/driver.js';
 import { describeRun, resultId, runHandler } from '../handlers/run-job.js';
 import type { HandlerSpec } from '../handlers/spec.js';

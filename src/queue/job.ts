@@ -1,4 +1,4 @@
-import type { ReactorEvent } from '../event.js';
+import type { ReactorEvent } from '../event/event.js';
 import type { HandlerSpec } from '../handlers/spec.js';
 
 /** What a BullMQ job carries: the whole event and the handler that matched it. */

@@ -1,14 +1,16 @@
 import * as zmq from 'zeromq';
 import { Gauge, type Registry } from 'prom-client';
 import { EventValidationError, coerceError, TransportError } from '../errors.js';
-import { EventStamper, eventKey, parseIncoming, type IngestLimits } from '../event.js';
+import { EventStamper } from './stamper.js';
+import { eventKey, type IngestLimits } from '../event/event.js';
+import { parseIncoming } from '../event/validate.js';
 import type { Logger } from '../logger.js';
 import { counter } from '../metrics.js';
 import type { RouterSettings } from '../config/settings.js';
-import { encodeFrames } from './framing.js';
+import { encodeFrames } from '../wire/framing.js';
 import { RefusalLog } from './refusals.js';
 import { ReplayBuffer } from './replay-buffer.js';
-import { parseReplayRequest, REPLAY_MAX_REPLY_BYTES, type ReplayRequest } from './replay-protocol.js';
+import { parseReplayRequest, REPLAY_MAX_REPLY_BYTES, type ReplayRequest } from '../wire/replay-protocol.js';
 import { SerialSender } from './serial-sender.js';
 
 /** Sends queued in the router beyond which the PULL loop waits for them to go out. */

@@ -1,17 +1,18 @@
 import * as zmq from 'zeromq';
 import type { Registry } from 'prom-client';
 import { EventValidationError, coerceError } from '../errors.js';
-import { eventKey, parsePublished, publishedFromValue, type ReactorEvent } from '../event.js';
+import { eventKey, type ReactorEvent } from '../event/event.js';
+import { parsePublished, publishedFromValue } from '../event/validate.js';
 import type { Logger } from '../logger.js';
 import { counter } from '../metrics.js';
 import type { Archive, Cursor } from '../archive/archive.js';
 import type { SubSettings } from '../config/settings.js';
 import type { JobQueue } from '../queue/job-queue.js';
 import type { HandlerJobData } from '../queue/job.js';
-import { bodyOf } from '../router/framing.js';
+import { bodyOf } from '../wire/framing.js';
 import { Batcher } from '../lifecycle/batcher.js';
 import type { Matcher } from './matcher.js';
-import { ReplayClient } from './replay-client.js';
+import { ReplayClient } from '../wire/replay-client.js';
 
 /** An event waiting to be stored; `cursor` is set on events taken in sequence. */
 interface Batched {

@@ -1,4 +1,4 @@
-import type { ReactorEvent } from '../../src/event.js';
+import type { ReactorEvent } from '../../src/event/event.js';
 import type { RunContext } from '../../src/handlers/driver.js';
 import { silentLogger } from '../../src/logger.js';
 

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { after } from 'node:test';
 import { MongoClient } from 'mongodb';
 import { pino } from 'pino';
-import { startMongo } from '../../src/devstack/ferretdb.js';
+import { startMongo } from '../../src/devstack/mongo-server.js';
 import type { LocalService } from '../../src/devstack/local-service.js';
 import { startRedis } from '../../src/devstack/redis-server.js';
 import { createLogger, toPinoLevel, type Logger } from '../../src/logger.js';

@@ -6,7 +6,7 @@ import { MongoClient, type Db } from 'mongodb';
 import { startRouterDaemon, type RouterDaemon } from '../../src/daemons/router-daemon.js';
 import { startSubDaemon, type SubDaemon } from '../../src/daemons/sub-daemon.js';
 import { startWorkerDaemon, type WorkerDaemon } from '../../src/daemons/worker-daemon.js';
-import { RouterClient } from '../../src/client/router-client.js';
+import { RouterClient } from '../../src/wire/router-client.js';
 import { silentLogger } from '../../src/logger.js';
 import { metricValue } from '../../src/metrics.js';
 import { dropDatabase, useServices } from '../helpers/services.js';

@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { EventStamper, parseIncoming, parsePublished, eventKey } from '../../src/event.js';
+import { EventStamper } from '../../src/router/stamper.js';
+import { parseIncoming, parsePublished } from '../../src/event/validate.js';
+import { eventKey } from '../../src/event/event.js';
 import { EventValidationError } from '../../src/errors.js';
 
 const limits = { maxBytes: 1024 };

@@ -7,7 +7,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isUtf8 } from 'node:buffer';
 import fc from 'fast-check';
-import { DEFAULT_MAX_EVENT_BYTES, EventStamper, MAX_DEPTH, MAX_ID_LENGTH, MAX_NAME_LENGTH, MAX_TIMESTAMP, parseIncoming, parsePublished, type IncomingEvent, type ReactorEvent } from '../../src/event.js';
+import { DEFAULT_MAX_EVENT_BYTES, MAX_DEPTH, MAX_ID_LENGTH, MAX_NAME_LENGTH, MAX_TIMESTAMP, type ReactorEvent } from '../../src/event/event.js';
+import { EventStamper } from '../../src/router/stamper.js';
+import { parseIncoming, parsePublished, type IncomingEvent } from '../../src/event/validate.js';
 import { EventValidationError, type EventRefusal } from '../../src/errors.js';
 
 // ---------------------------------------------------------------------------------------

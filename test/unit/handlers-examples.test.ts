@@ -11,7 +11,7 @@ import { dirname, join, resolve } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { tsImport } from 'tsx/esm/api';
-import type { ReactorEvent } from '../../src/event.js';
+import type { ReactorEvent } from '../../src/event/event.js';
 import type { FollowUpEvent } from '../../src/handlers/driver.js';
 import type { HandlerSpec } from '../../src/handlers/spec.js';
 import { TsfuncDriver, type TsHandlerContext } from '../../src/handlers/tsfunc-driver.js';

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ReplayBuffer } from '../../src/router/replay-buffer.js';
-import { parseReplayRequest } from '../../src/router/replay-protocol.js';
+import { parseReplayRequest } from '../../src/wire/replay-protocol.js';
 
 test('replay buffer - keeps the newest events within the count bound', () => {
   const b = new ReplayBuffer(3, 1_000_000);

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as zmq from 'zeromq';
-import { RouterClient } from '../../../src/client/router-client.js';
+import { RouterClient } from '../../../src/wire/router-client.js';
 import { runBin } from '../../helpers/bins.js';
 import { EVENT_TYPE, SHELL_EVENT_TYPE } from './stack.js';
 

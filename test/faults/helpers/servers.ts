@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { mongoServerCommand, pingMongo } from '../../../src/devstack/ferretdb.js';
+import { mongoServerCommand, pingMongo } from '../../../src/devstack/mongo-server.js';
 import { freePort } from '../../../src/devstack/free-port.js';
 import { ensureRedisServer, pingRedis, redisArgs } from '../../../src/devstack/redis-server.js';
 import { silentLogger } from '../../../src/logger.js';

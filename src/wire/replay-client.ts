@@ -1,7 +1,7 @@
-import { ReqSocket } from '../client/req-socket.js';
-import { parseReply } from '../client/router-client.js';
-import type { ReactorEvent } from '../event.js';
-import type { ReplayReply } from '../router/replay-protocol.js';
+import { ReqSocket } from './req-socket.js';
+import { parseReply } from './reply.js';
+import type { ReactorEvent } from '../event/event.js';
+import type { ReplayReply } from './replay-protocol.js';
 
 /** Asks the router's replay socket for events after a position. */
 export class ReplayClient {

@@ -1,0 +1,17 @@
+import { RouterRefusedError, TransportError } from '../errors.js';
+import type { ReactorEvent } from '../event/event.js';
+
+/** Parse a router reply; `{"error": ...}` becomes a RouterRefusedError. */
+export function parseReply<T = ReactorEvent>(text: string): T {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new TransportError(`router replied with something that is not JSON: ${text.slice(0, 200)}`, { cause: err });
+  }
+  const v = value as { error?: { code?: unknown; message?: unknown } };
+  if (v && typeof v === 'object' && v.error && typeof v.error === 'object') {
+    throw new RouterRefusedError(String(v.error.code ?? 'unknown'), String(v.error.message ?? 'refused'));
+  }
+  return value as T;
+}
