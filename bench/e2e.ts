@@ -53,8 +53,8 @@ const procs = new ProcessSet();
 const problems: string[] = [];
 
 function ensureBuilt(): void {
-  if (existsSync(join(ROOT, 'dist/cli.js'))) return;
-  progress(NAME, 'dist/cli.js missing; running npm run build');
+  if (existsSync(join(ROOT, 'dist/event-reactor.js'))) return;
+  progress(NAME, 'dist/event-reactor.js missing; running npm run build');
   const r = spawnSync('npm', ['run', 'build'], { cwd: ROOT, stdio: ['ignore', 2, 2] });
   if (r.status !== 0) throw new Error(`npm run build failed (exit ${r.status})`);
 }

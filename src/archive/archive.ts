@@ -33,3 +33,51 @@ export interface Archive {
   recordGap(gap: GapRecord): Promise<void>;
   close(): Promise<void>;
 }
+
+/** A subscriber's saved cursor, as `status` shows it. */
+export interface SavedCursor extends Cursor {
+  name: string;
+  updated_at: Date;
+}
+
+/** What the archive holds, in counts, for `event-reactor status`. */
+export interface ArchiveStats {
+  /** Events stored (the server's estimate: no collection scan). */
+  events: number;
+  /** Handler results by `status`. */
+  results: Record<string, number>;
+  /** Results marked `dead: true`. */
+  dead: number;
+  cursors: SavedCursor[];
+  gaps: {
+    /** Gap records. */
+    count: number;
+    /** Events in them. */
+    lost: number;
+    /** The most recent records, newest first. */
+    latest: GapRecord[];
+  };
+}
+
+/** A stored event: the event's fields plus what the archive adds. */
+export interface StoredEvent extends Record<string, unknown> {
+  _id: string;
+  key: string;
+  time: Date;
+  received_at: Date;
+}
+
+/**
+ * The archive's read side, for the CLI and the web console: every question asked of the
+ * archive goes through here, so the commands hold no queries of their own.
+ */
+export interface ArchiveReader {
+  stats(options?: { latestGaps?: number }): Promise<ArchiveStats>;
+  /** The stored event with this id, if any. */
+  getEvent(id: string): Promise<StoredEvent | undefined>;
+  /** Every run of one job, first run first. */
+  resultsForJob(jobId: string): Promise<HandlerResult[]>;
+  /** Every handler run of one event, earliest first. */
+  resultsForEvent(eventId: string): Promise<HandlerResult[]>;
+  close(): Promise<void>;
+}

@@ -2,7 +2,7 @@ import { MongoBulkWriteError, MongoClient, type Collection, type Db, type Docume
 import { ArchiveError } from '../errors.js';
 import { eventKey, type ReactorEvent } from '../event/event.js';
 import type { Logger } from '../logger.js';
-import type { Archive, Cursor, GapRecord } from './archive.js';
+import type { Archive, ArchiveReader, ArchiveStats, Cursor, GapRecord, StoredEvent } from './archive.js';
 import type { HandlerResult } from '../handlers/result.js';
 import { redact } from '../redact.js';
 
@@ -17,6 +17,11 @@ export interface MongoArchiveOptions {
   log: Logger;
   /** How long to wait for the server when connecting and per operation; default 10000 ms. */
   serverSelectionTimeoutMS?: number;
+  /**
+   * Create the collections' indexes when missing; default true. Readers (the CLI) pass
+   * false: they must not change the archive, and may lack the right to.
+   */
+  ensureIndexes?: boolean;
 }
 
 const KNOWN_EVENT_FIELDS = new Set(['id', 'namespace', 'event_type', 'payload', 'timestamp', 'trace_id', 'parent_event', 'seq', 'epoch']);
@@ -27,7 +32,7 @@ const NAMESPACE_NOT_FOUND = 26;
  * MongoDB archive. `events` holds one document per event (`_id` = event id), `results`
  * one per handler attempt. Works on MongoDB and on FerretDB.
  */
-export class MongoArchive implements Archive {
+export class MongoArchive implements Archive, ArchiveReader {
   readonly #client: MongoClient;
   readonly #db: Db;
   readonly #log: Logger;
@@ -52,7 +57,7 @@ export class MongoArchive implements Archive {
     try {
       await client.connect();
       const archive = new MongoArchive(client, options.database, options.log);
-      await archive.#ensureIndexes();
+      if (options.ensureIndexes ?? true) await archive.#ensureIndexes();
       return archive;
     } catch (err) {
       await client.close().catch(() => undefined);
@@ -172,6 +177,49 @@ export class MongoArchive implements Archive {
       await this.#db.collection(GAPS_COLLECTION).insertOne({ ...gap });
     } catch (err) {
       throw new ArchiveError(`cannot record gap: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  async stats(options: { latestGaps?: number } = {}): Promise<ArchiveStats> {
+    return this.#read('read the archive counts', async () => {
+      const byStatus = await this.results.aggregate<{ _id: string; n: number }>([{ $group: { _id: '$status', n: { $sum: 1 } } }]).toArray();
+      const gaps = this.#db.collection<GapRecord>(GAPS_COLLECTION);
+      const lost = await gaps.aggregate<{ n: number; lost: number }>([{ $group: { _id: null, n: { $sum: 1 }, lost: { $sum: '$count' } } }]).toArray();
+      const cursors = await this.#db.collection(CURSORS_COLLECTION).find().toArray();
+      const latest = await gaps
+        .find({}, { projection: { _id: 0 } })
+        .sort({ detected_at: -1 })
+        .limit(options.latestGaps ?? 5)
+        .toArray();
+      return {
+        events: await this.events.estimatedDocumentCount(),
+        results: Object.fromEntries(byStatus.map((r) => [r._id, r.n])),
+        dead: await this.results.countDocuments({ dead: true }),
+        cursors: cursors.map((c) => ({ name: String(c._id), epoch: Number(c['epoch']), seq: Number(c['seq']), updated_at: c['updated_at'] as Date })),
+        gaps: { count: lost[0]?.n ?? 0, lost: lost[0]?.lost ?? 0, latest },
+      };
+    });
+  }
+
+  async getEvent(id: string): Promise<StoredEvent | undefined> {
+    const doc = await this.#read(`read event ${id}`, () => this.events.findOne({ _id: id as never }));
+    return (doc as StoredEvent | null) ?? undefined;
+  }
+
+  resultsForJob(jobId: string): Promise<HandlerResult[]> {
+    return this.#read(`read the results of job ${jobId}`, () => this.results.find({ job_id: jobId }).sort({ start: 1 }).toArray() as Promise<HandlerResult[]>);
+  }
+
+  resultsForEvent(eventId: string): Promise<HandlerResult[]> {
+    return this.#read(`read the results of event ${eventId}`, () => this.results.find({ event_id: eventId }).sort({ start: 1 }).toArray() as Promise<HandlerResult[]>);
+  }
+
+  /** Run a query; a failure becomes an ArchiveError saying what was being read. */
+  async #read<T>(what: string, query: () => Promise<T>): Promise<T> {
+    try {
+      return await query();
+    } catch (err) {
+      throw new ArchiveError(`cannot ${what}: ${(err as Error).message}`, { cause: err });
     }
   }
 

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { addDaemonOptions, loadForDaemon, parsePositiveInt, reportError, type DaemonFlags } from './common.js';
-import { runDaemons, type Part } from './run-daemons.js';
+import type { Part } from '../daemons/start-daemons.js';
 
 const DESCRIPTIONS: Record<Part, string> = {
   router: 'Run the router: PULL (feeders) and REP (custom events) in, one PUB stream out',
@@ -15,6 +15,7 @@ export function configureDaemonCommand(cmd: Command, part: Part, result: { code:
   return cmd.action(async (flags: DaemonFlags) => {
     try {
       const { settings, log } = loadForDaemon(flags, `event-${part}`);
+      const { runDaemons } = await import('./run-daemons.js');
       result.code = await runDaemons([part], settings, log);
     } catch (err) {
       result.code = reportError(err, `event-${part}`);

@@ -4,8 +4,7 @@ import { formatProblem } from '../errors.js';
 import { createLogger, type Logger } from '../logger.js';
 import { loadConfig } from '../config/load.js';
 import type { ReactorSettings } from '../config/settings.js';
-import { MongoArchive } from '../archive/mongo-archive.js';
-import { DeadLetters, type DeadJob } from '../queue/dead-letters.js';
+import type { DeadLetters, DeadJob } from '../queue/dead-letters.js';
 import { queueNames } from '../queue/connection.js';
 import { EXIT } from './exit-codes.js';
 import { addDaemonOptions, overridesFrom, reportError, type DaemonFlags } from './common.js';
@@ -49,9 +48,10 @@ export function configureDlqCommand(cmd: Command, result: { code: number }): Com
       result.code = await withDeadLetters(flags, async (dl, settings, log) => {
         const job = await dl.get(jobId);
         if (!job) return notFound(jobId, settings);
-        const archive = await MongoArchive.connect({ url: settings.mongo.url, database: settings.mongo.database, log, serverSelectionTimeoutMS: 5000 });
+        const { MongoArchive } = await import('../archive/mongo-archive.js');
+        const archive = await MongoArchive.connect({ url: settings.mongo.url, database: settings.mongo.database, log, serverSelectionTimeoutMS: 5000, ensureIndexes: false });
         try {
-          const results = await archive.results.find({ job_id: job.id }).sort({ start: 1 }).toArray();
+          const results = await archive.resultsForJob(job.id);
           process.stdout.write(`${JSON.stringify({ ...summary(job), event: job.data.event, handler_spec: job.data.handler, results }, null, 2)}\n`);
         } finally {
           await archive.close();
@@ -86,6 +86,7 @@ async function withDeadLetters(flags: DlqFlags, run: Run): Promise<number> {
     for (const w of warnings) process.stderr.write(`warning: ${formatProblem(w)}\n`);
     // Logs go to stderr: stdout carries the listing.
     const log = createLogger({ level: settings.logLevel, name: 'event-reactor-dlq', destination: pino.destination({ dest: 2, sync: true }) });
+    const { DeadLetters } = await import('../queue/dead-letters.js');
     dl = new DeadLetters({ redisUrl: settings.redisUrl, queue: settings.queue, log });
     return await run(dl, settings, log);
   } catch (err) {

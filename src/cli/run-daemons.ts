@@ -1,41 +1,33 @@
 import type { Logger } from '../logger.js';
 import type { ReactorSettings } from '../config/settings.js';
-import type { Daemon } from '../daemons/daemon.js';
-import { startRouterDaemon } from '../daemons/router-daemon.js';
-import { startSubDaemon } from '../daemons/sub-daemon.js';
-import { startWorkerDaemon } from '../daemons/worker-daemon.js';
-import { CloserStack } from '../lifecycle/closers.js';
+import { startDaemons, type Part } from '../daemons/start-daemons.js';
+import type { CloserStack } from '../lifecycle/closers.js';
 import { handleSignals } from './signals.js';
 
-export type Part = 'router' | 'sub' | 'worker';
+export type { Part } from '../daemons/start-daemons.js';
 
-const STARTERS: Record<Part, (s: ReactorSettings, log: Logger) => Promise<Daemon>> = {
-  router: startRouterDaemon,
-  sub: startSubDaemon,
-  worker: startWorkerDaemon,
-};
+/** Options for {@link runDaemons}. */
+export interface RunDaemonsOptions {
+  /** Closers already holding what the daemons run on (local servers); they close last. */
+  closers?: CloserStack;
+  /** See {@link ShutdownOptions.onForcedExit}. */
+  onForcedExit?: () => void;
+}
 
 /**
- * Start the given parts in order (router, sub, worker), install signal handling, and
- * resolve with the exit code once a signal has shut everything down.
+ * Start the given parts, install signal handling, and resolve with the exit code once a
+ * signal has shut everything down.
  */
-export async function runDaemons(parts: readonly Part[], settings: ReactorSettings, log: Logger, extraClose?: () => Promise<void>): Promise<number> {
-  const closers = new CloserStack(log);
-  if (extraClose) closers.push('local services', extraClose);
-  const started: Daemon[] = [];
-  try {
-    for (const part of parts) started.push(await STARTERS[part](settings, log));
-  } catch (err) {
-    for (const d of started.reverse()) closers.push(d.name, () => d.close());
-    await closers.close();
-    throw err;
-  }
-  // Close in start order: the router stops intake and flushes first, then the
-  // subscriber archives and enqueues what it received, then workers finish their jobs.
-  for (const d of [...started].reverse()) closers.push(d.name, () => d.close());
-  log.info({ parts, config: settings.configFile }, 'started');
+export async function runDaemons(parts: readonly Part[], settings: ReactorSettings, log: Logger, options: RunDaemonsOptions = {}): Promise<number> {
+  const running = await startDaemons(parts, settings, log, options.closers);
   return new Promise<number>((resolve) => {
-    handleSignals({ log, shutdown: () => closers.close(), exit: resolve, graceMs: shutdownDeadlineMs(parts, settings) });
+    handleSignals({
+      log,
+      shutdown: () => running.close(),
+      exit: resolve,
+      deadlineMs: shutdownDeadlineMs(parts, settings),
+      ...(options.onForcedExit ? { onForcedExit: options.onForcedExit } : {}),
+    });
   });
 }
 

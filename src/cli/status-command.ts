@@ -1,30 +1,19 @@
 import type { Command } from 'commander';
-import { Queue } from 'bullmq';
-import { MongoClient } from 'mongodb';
 import type { ReactorSettings } from '../config/settings.js';
 import { loadConfig } from '../config/load.js';
-import { CURSORS_COLLECTION, EVENTS_COLLECTION, GAPS_COLLECTION, RESULTS_COLLECTION } from '../archive/mongo-archive.js';
+import type { ArchiveStats } from '../archive/archive.js';
+import type { QueueCounts } from '../queue/queue-counts.js';
 import { redact } from '../redact.js';
-import { queueNames, redisConnection } from '../queue/connection.js';
-import { ReplayClient } from '../wire/replay-client.js';
 import { addDaemonOptions, overridesFrom, reportError, type DaemonFlags } from './common.js';
 import { EXIT } from './exit-codes.js';
-import { settlesWithin } from '../lifecycle/settles-within.js';
 
 /** What `event-reactor status` reports; every part says `error` instead when unreachable. */
 export interface StatusReport {
   router: { endpoint: string; epoch?: number; last_seq?: number; buffered?: number; buffer_bytes?: number; first_seq?: number | null; error?: string };
-  archive: {
-    url: string;
-    database: string;
-    events?: number;
-    results?: Record<string, number>;
-    dead?: number;
-    cursors?: { name: string; epoch: number; seq: number; updated_at: Date; behind?: number | null }[];
-    gaps?: { count: number; lost: number; latest: { subscriber: string; epoch: number; from: number; to: number; reason: string; detected_at: Date }[] };
-    error?: string;
-  };
-  queues: { url: string; counts?: Record<string, Record<string, number>>; error?: string };
+  archive: { url: string; database: string; error?: string } & Partial<Omit<ArchiveStats, 'cursors'>> & {
+      cursors?: (ArchiveStats['cursors'][number] & { behind?: number | null })[];
+    };
+  queues: { url: string; counts?: QueueCounts; error?: string };
 }
 
 export async function collectStatus(settings: ReactorSettings): Promise<StatusReport> {
@@ -36,6 +25,7 @@ export async function collectStatus(settings: ReactorSettings): Promise<StatusRe
 }
 
 async function routerStatus(s: ReactorSettings): Promise<StatusReport['router']> {
+  const { ReplayClient } = await import('../wire/replay-client.js');
   const client = new ReplayClient(s.sub.replayUri, 2000);
   try {
     const r = await client.status();
@@ -49,57 +39,26 @@ async function routerStatus(s: ReactorSettings): Promise<StatusReport['router']>
 
 async function archiveStatus(s: ReactorSettings): Promise<StatusReport['archive']> {
   const base = { url: redact(s.mongo.url), database: s.mongo.database };
-  const client = new MongoClient(s.mongo.url, { serverSelectionTimeoutMS: 3000 });
+  const { MongoArchive } = await import('../archive/mongo-archive.js');
+  const { silentLogger } = await import('../logger.js');
+  let archive;
   try {
-    await client.connect();
-    const db = client.db(s.mongo.database);
-    const byStatus = await db.collection(RESULTS_COLLECTION).aggregate<{ _id: string; n: number }>([{ $group: { _id: '$status', n: { $sum: 1 } } }]).toArray();
-    const gaps = db.collection(GAPS_COLLECTION);
-    const lost = await gaps.aggregate<{ n: number; lost: number }>([{ $group: { _id: null, n: { $sum: 1 }, lost: { $sum: '$count' } } }]).toArray();
-    return {
-      ...base,
-      events: await db.collection(EVENTS_COLLECTION).estimatedDocumentCount(),
-      results: Object.fromEntries(byStatus.map((r) => [r._id, r.n])),
-      dead: await db.collection(RESULTS_COLLECTION).countDocuments({ dead: true }),
-      cursors: (await db.collection(CURSORS_COLLECTION).find().toArray()).map((c) => ({ name: String(c._id), epoch: c['epoch'], seq: c['seq'], updated_at: c['updated_at'] })),
-      gaps: {
-        count: lost[0]?.n ?? 0,
-        lost: lost[0]?.lost ?? 0,
-        latest: (await gaps.find().sort({ detected_at: -1 }).limit(5).toArray()).map((g) => ({
-          subscriber: g['subscriber'],
-          epoch: g['epoch'],
-          from: g['from'],
-          to: g['to'],
-          reason: g['reason'],
-          detected_at: g['detected_at'],
-        })),
-      },
-    };
+    archive = await MongoArchive.connect({ url: s.mongo.url, database: s.mongo.database, log: silentLogger(), serverSelectionTimeoutMS: 3000, ensureIndexes: false });
+    return { ...base, ...(await archive.stats()) };
   } catch (err) {
     return { ...base, error: (err as Error).message };
   } finally {
-    await client.close();
+    await archive?.close();
   }
 }
 
 async function queueStatus(s: ReactorSettings): Promise<StatusReport['queues']> {
   const url = redact(s.redisUrl);
-  const names = queueNames(s.queue.name);
-  const connection = { ...redisConnection(s.redisUrl), enableOfflineQueue: false, retryStrategy: () => null };
-  const queues = [names.normal, names.exclusive].map((n) => new Queue(n, { connection, prefix: s.queue.prefix }));
-  for (const q of queues) q.on('error', () => undefined);
+  const { readQueueCounts } = await import('../queue/queue-counts.js');
   try {
-    const counts: Record<string, Record<string, number>> = {};
-    for (const q of queues) {
-      const reading = q.getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed');
-      if (!(await settlesWithin(reading, 3000))) throw new Error('no answer within 3000 ms');
-      counts[q.name] = await reading;
-    }
-    return { url, counts };
+    return { url, counts: await readQueueCounts(s.redisUrl, s.queue) };
   } catch (err) {
     return { url, error: (err as Error).message };
-  } finally {
-    await Promise.allSettled(queues.map((q) => q.close()));
   }
 }
 

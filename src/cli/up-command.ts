@@ -2,21 +2,19 @@ import type { Command } from 'commander';
 import { ulid } from 'ulid';
 import type { Logger } from '../logger.js';
 import type { ReactorSettings } from '../config/settings.js';
-import { loadHandlersFile } from '../config/handlers-file.js';
-import { MongoArchive } from '../archive/mongo-archive.js';
-import { RouterClient } from '../wire/router-client.js';
-import { startLocalServices } from '../devstack/services.js';
-import { startRouterDaemon } from '../daemons/router-daemon.js';
-import { startSubDaemon } from '../daemons/sub-daemon.js';
-import { startWorkerDaemon } from '../daemons/worker-daemon.js';
+import { CloserStack } from '../lifecycle/closers.js';
+import type { RouterDaemon } from '../daemons/router-daemon.js';
+import type { RunningDaemons } from '../daemons/start-daemons.js';
 import { addDaemonOptions, loadForDaemon, parsePositiveInt, reportError, type DaemonFlags } from './common.js';
 import { EXIT } from './exit-codes.js';
-import { runDaemons } from './run-daemons.js';
 
 interface UpFlags extends DaemonFlags {
   localServices?: boolean;
   demo?: boolean;
 }
+
+/** How long `--demo` waits for the handlers' results. */
+const DEMO_WAIT_MS = 60_000;
 
 export function configureUpCommand(cmd: Command, result: { code: number }): Command {
   addDaemonOptions(cmd.description('Run router, subscriber and worker in one process (quickstart)'));
@@ -36,43 +34,49 @@ export function configureUpCommand(cmd: Command, result: { code: number }): Comm
 async function up(flags: UpFlags): Promise<number> {
   // Configuration first: a mistake is reported before any server is started.
   const { settings, log } = loadForDaemon(flags, 'event-reactor');
-  let stopServices: (() => Promise<void>) | undefined;
+  // The same closer stack as the daemons' own: local servers at the bottom, closed last.
+  const closers = new CloserStack(log);
+  let killServices: (() => void) | undefined;
   if (flags.localServices) {
+    const { startLocalServices } = await import('../devstack/services.js');
     const services = await startLocalServices({ redisUrl: flags.redisUrl ?? process.env['REDIS_URL'], mongoUrl: flags.mongoUrl ?? process.env['MONGO_URL'], log });
-    stopServices = () => services.stop();
+    closers.push('local services', () => services.stop());
+    killServices = () => services.killNow();
     settings.redisUrl = services.redisUrl;
     settings.mongo = { ...settings.mongo, url: services.mongoUrl };
   }
+  const parts = ['router', 'sub', 'worker'] as const;
+  const { runDaemons } = await import('./run-daemons.js');
+  if (!flags.demo) return runDaemons(parts, settings, log, { closers, ...(killServices ? { onForcedExit: killServices } : {}) });
+  const { startDaemons } = await import('../daemons/start-daemons.js');
+  const running = await startDaemons(parts, settings, log.child({}, { level: 'warn' }), closers);
   try {
-    if (!flags.demo) return await runDaemons(['router', 'sub', 'worker'], settings, log, stopServices);
-    return await demo(settings, log, stopServices);
-  } catch (err) {
-    await stopServices?.();
-    throw err;
+    return await demo(running, settings, log);
+  } finally {
+    await running.close();
   }
 }
 
-/** Start everything, fire `local:zmq.test`, wait for its results, print them, stop. */
-async function demo(settings: ReactorSettings, log: Logger, stopServices: (() => Promise<void>) | undefined): Promise<number> {
-  const quiet = log.child({}, { level: 'warn' });
-  const router = await startRouterDaemon(settings, quiet);
-  const sub = await startSubDaemon(settings, quiet);
-  const worker = await startWorkerDaemon(settings, quiet);
-  const archive = await MongoArchive.connect({ url: settings.mongo.url, database: settings.mongo.database, log: quiet });
-  const client = new RouterClient({ uri: router.endpoints.rep[0] ?? settings.worker.routerUri ?? 'tcp://127.0.0.1:55055', timeoutMs: 5000 });
+/** Fire `local:zmq.test`, wait for its results, print them and the archived event. */
+async function demo(running: RunningDaemons, settings: ReactorSettings, log: Logger): Promise<number> {
+  const { RouterClient } = await import('../wire/router-client.js');
+  const { MongoArchive } = await import('../archive/mongo-archive.js');
+  const { loadHandlersFile } = await import('../config/handlers-file.js');
+  const router = running.daemons.find((d): d is RouterDaemon => d.name === 'router');
+  const archive = await MongoArchive.connect({ url: settings.mongo.url, database: settings.mongo.database, log: log.child({}, { level: 'warn' }), ensureIndexes: false });
+  const client = new RouterClient({ uri: router?.endpoints.rep[0] ?? settings.worker.routerUri ?? 'tcp://127.0.0.1:55055', timeoutMs: 5000 });
   try {
     const key = 'local:zmq.test';
     const expected = loadHandlersFile(settings.handlersFile).table.get(key)?.length ?? 0;
     const sent = { id: ulid(), namespace: 'local', event_type: 'zmq.test', payload: { message: 'hello from event-reactor', host: process.env['HOSTNAME'] ?? 'localhost' } };
     out(`\n==> fire-event -e zmq.test -n local -d '${JSON.stringify(sent.payload)}'`);
-    const published = await client.send(sent);
-    out(JSON.stringify(published));
+    out(JSON.stringify(await client.send(sent)));
     out(`\n==> waiting for ${expected} handler result(s) for ${key} in MongoDB (${settings.mongo.database}.results)`);
-    const deadline = Date.now() + 60_000;
-    let results = await archive.results.find({ event_id: sent.id }).toArray();
+    const deadline = Date.now() + DEMO_WAIT_MS;
+    let results = await archive.resultsForEvent(sent.id);
     while (results.length < expected && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 200));
-      results = await archive.results.find({ event_id: sent.id }).toArray();
+      results = await archive.resultsForEvent(sent.id);
     }
     let failed = results.length < expected;
     for (const r of results) {
@@ -81,18 +85,13 @@ async function demo(settings: ReactorSettings, log: Logger, stopServices: (() =>
       out(typeof r.data === 'string' ? r.data.trimEnd() : JSON.stringify(r.data, null, 2));
       if (r.error) out(`error: ${r.error}`);
     }
-    const archived = await archive.events.findOne({ _id: sent.id as never });
     out(`\n==> archived event (${settings.mongo.database}.events):`);
-    out(JSON.stringify(archived, null, 2));
-    if (results.length < expected) out(`\nonly ${results.length} of ${expected} results arrived within 60 s`);
+    out(JSON.stringify(await archive.getEvent(sent.id), null, 2));
+    if (results.length < expected) out(`\nonly ${results.length} of ${expected} results arrived within ${DEMO_WAIT_MS / 1000} s`);
     return failed ? EXIT.FAILURE : EXIT.OK;
   } finally {
     client.close();
-    await router.close();
-    await sub.close();
-    await worker.close();
     await archive.close();
-    await stopServices?.();
   }
 }
 

@@ -68,7 +68,7 @@ export function buildHandlers(file: string, raw: unknown): LoadedHandlers {
         return;
       }
       seen.add(id);
-      const spec: HandlerSpec = { id, key, driver: entry.driver, handler: entry.handler, exclusive: entry.exclusive ?? false };
+      const spec: HandlerSpec = { id, key, driver: entry.driver, command: entry.handler, exclusive: entry.exclusive ?? false };
       if (entry.timeout !== undefined) spec.timeoutMs = entry.timeout * 1000;
       if (entry.retries !== undefined) spec.retries = entry.retries;
       if (entry.backoff !== undefined) spec.backoffMs = entry.backoff * 1000;

@@ -20,6 +20,12 @@ export interface LocalServices {
   started: LocalService[];
   /** Stop every started server. Idempotent: every call returns the same promise. */
   stop(): Promise<void>;
+  /**
+   * SIGKILL every started server at once, synchronously: for a process about to be forced
+   * out (second signal, shutdown deadline), where {@link stop} would not get to finish.
+   * Their temporary directories stay behind.
+   */
+  killNow(): void;
 }
 
 /**
@@ -50,7 +56,17 @@ export async function startLocalServices(options: LocalServicesOptions): Promise
       if (failed) throw failed.reason;
     }));
 
-  return { redisUrl: redis.value.url, mongoUrl: mongo.value.url, started, stop };
+  const killNow = (): void => {
+    for (const s of started) {
+      try {
+        process.kill(s.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  };
+
+  return { redisUrl: redis.value.url, mongoUrl: mongo.value.url, started, stop, killNow };
 }
 
 interface Provided {

@@ -26,20 +26,20 @@ const MAX_ARG_BYTES = 128 * 1024 - 1;
  * The process runs in its own process group so a timeout kills everything it started.
  */
 export class ShellDriver implements HandlerDriver {
-  readonly #o: ShellDriverOptions;
+  readonly #options: ShellDriverOptions;
   readonly #paths = new HandlerPathCache();
 
   constructor(options: ShellDriverOptions) {
-    this.#o = options;
+    this.#options = options;
   }
 
   /** Resolve the command: inside the handler directory if it names a file there, else PATH. */
   resolveCommand(argv0: string): string {
     if (argv0.includes('/') && argv0.startsWith('/')) return argv0;
-    const inDir = this.#paths.resolve(this.#o.handlersDir, argv0, 'shell handler command');
+    const inDir = this.#paths.resolve(this.#options.handlersDir, argv0, 'shell handler command');
     if (inDir) return inDir;
     if (argv0.includes('/')) {
-      throw new HandlerRefusedError(`shell handler command "${argv0}" not found in the handler directory ${this.#o.handlersDir}`);
+      throw new HandlerRefusedError(`shell handler command "${argv0}" not found in the handler directory ${this.#options.handlersDir}`);
     }
     return argv0;
   }
@@ -48,7 +48,7 @@ export class ShellDriver implements HandlerDriver {
     let argv: string[];
     let file: string;
     try {
-      argv = splitArgv(spec.handler);
+      argv = splitArgv(spec.command);
       file = this.resolveCommand(argv[0]!);
     } catch (err) {
       return Promise.resolve(refused(err));
@@ -67,11 +67,11 @@ export class ShellDriver implements HandlerDriver {
     };
     if (tooLong) env['EVENT_JSON_ON_STDIN_ONLY'] = '1';
     return new Promise<RunOutcome>((resolve) => {
-      const stdout = new HeadBuffer(this.#o.outputLimitBytes);
+      const stdout = new HeadBuffer(this.#options.outputLimitBytes);
       const stderr = new TailBuffer(STDERR_TAIL);
       let timedOut = false;
       let settled = false;
-      const child = spawn(file, args, { cwd: this.#o.handlersDir, env, detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
+      const child = spawn(file, args, { cwd: this.#options.handlersDir, env, detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
       const killGroup = (sig: NodeJS.Signals): void => {
         if (child.pid === undefined) return;
         try {
@@ -83,7 +83,7 @@ export class ShellDriver implements HandlerDriver {
       let killTimer: NodeJS.Timeout | undefined;
       const stop = (): void => {
         killGroup('SIGTERM');
-        killTimer = setTimeout(() => killGroup('SIGKILL'), this.#o.killGraceMs ?? 2000);
+        killTimer = setTimeout(() => killGroup('SIGKILL'), this.#options.killGraceMs ?? 2000);
         killTimer.unref();
       };
       const timer = setTimeout(() => {
@@ -107,7 +107,7 @@ export class ShellDriver implements HandlerDriver {
       child.on('error', (err: NodeJS.ErrnoException) => {
         const why =
           err.code === 'ENOENT'
-            ? `command not found: "${argv[0]}" (looked in ${this.#o.handlersDir} and PATH)`
+            ? `command not found: "${argv[0]}" (looked in ${this.#options.handlersDir} and PATH)`
             : err.code === 'EACCES'
               ? `command is not executable: ${file}`
               : `cannot start "${argv[0]}": ${err.message}`;

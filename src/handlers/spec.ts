@@ -9,7 +9,11 @@ export interface HandlerSpec {
   /** The `namespace:event_type` key it is registered under. */
   key: string;
   driver: DriverName;
-  handler: string;
+  /**
+   * What to run: the entry's `handler` string in event-handlers.json. A command line for
+   * `shell` (split into argv without a shell), `module.function` for `tsfunc`.
+   */
+  command: string;
   /** Run one at a time across all workers. */
   exclusive: boolean;
   /** Per-handler timeout in ms; undefined = the worker's default. */

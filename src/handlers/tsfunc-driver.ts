@@ -30,12 +30,12 @@ export interface TsHandlerContext {
  * again when its file changes.
  */
 export class TsfuncDriver implements HandlerDriver {
-  readonly #o: TsfuncDriverOptions;
+  readonly #options: TsfuncDriverOptions;
   readonly #cache = new Map<string, { mtimeMs: number; mod: Promise<Record<string, unknown>> }>();
   readonly #paths = new HandlerPathCache();
 
   constructor(options: TsfuncDriverOptions) {
-    this.#o = options;
+    this.#options = options;
   }
 
   /** Find the module file and function name for a handler string. */
@@ -44,10 +44,10 @@ export class TsfuncDriver implements HandlerDriver {
     const modName = handler.slice(0, dot);
     const fn = handler.slice(dot + 1);
     for (const ext of EXTENSIONS) {
-      const found = this.#paths.resolveFile(this.#o.handlersDir, modName + ext, 'tsfunc module');
+      const found = this.#paths.resolveFile(this.#options.handlersDir, modName + ext, 'tsfunc module');
       if (found) return { file: found.path, fn, mtimeMs: found.mtimeMs };
     }
-    throw new HandlerRefusedError(`tsfunc module "${modName}" not found in ${this.#o.handlersDir} (tried ${EXTENSIONS.join(', ')})`);
+    throw new HandlerRefusedError(`tsfunc module "${modName}" not found in ${this.#options.handlersDir} (tried ${EXTENSIONS.join(', ')})`);
   }
 
   async load(handler: string): Promise<TsHandler> {
@@ -80,7 +80,7 @@ export class TsfuncDriver implements HandlerDriver {
   async run(spec: HandlerSpec, event: ReactorEvent, ctx: RunContext): Promise<RunOutcome> {
     let fn: TsHandler;
     try {
-      fn = await this.load(spec.handler);
+      fn = await this.load(spec.command);
     } catch (err) {
       return refused(err);
     }
@@ -127,7 +127,7 @@ export class TsfuncDriver implements HandlerDriver {
       return { data: `[return value is not JSON-serialisable: ${(err as Error).message}]` };
     }
     if (json === undefined) return { data: null };
-    if (Buffer.byteLength(json) <= this.#o.outputLimitBytes) return { data: JSON.parse(json) as unknown };
-    return { data: Buffer.from(json).subarray(0, this.#o.outputLimitBytes).toString('utf8'), dataTruncated: true };
+    if (Buffer.byteLength(json) <= this.#options.outputLimitBytes) return { data: JSON.parse(json) as unknown };
+    return { data: Buffer.from(json).subarray(0, this.#options.outputLimitBytes).toString('utf8'), dataTruncated: true };
   }
 }

@@ -18,14 +18,14 @@ export interface BatcherOptions<T> {
 }
 
 export class Batcher<T> {
-  readonly #o: BatcherOptions<T>;
+  readonly #options: BatcherOptions<T>;
   #items: T[] = [];
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
   #stopping = false;
 
   constructor(options: BatcherOptions<T>) {
-    this.#o = options;
+    this.#options = options;
   }
 
   /** Items waiting plus the batch being flushed. */
@@ -37,8 +37,8 @@ export class Batcher<T> {
 
   add(item: T): void {
     this.#items.push(item);
-    if (this.#items.length >= this.#o.maxItems) this.#kick();
-    else this.#timer ??= setTimeout(() => this.#kick(), this.#o.maxDelayMs);
+    if (this.#items.length >= this.#options.maxItems) this.#kick();
+    else this.#timer ??= setTimeout(() => this.#kick(), this.#options.maxDelayMs);
   }
 
   /** Resolves once the current flush (if any) is done: for backpressure. */
@@ -69,18 +69,18 @@ export class Batcher<T> {
   }
 
   async #loop(): Promise<void> {
-    const batch = this.#items.splice(0, this.#o.maxItems);
+    const batch = this.#items.splice(0, this.#options.maxItems);
     this.#inFlight = batch.length;
     let attempt = 0;
     for (;;) {
       try {
-        await this.#o.flush(batch);
+        await this.#options.flush(batch);
         this.#inFlight = 0;
         return;
       } catch (err) {
         attempt++;
-        this.#o.onError(err, batch.length, attempt);
-        await new Promise((r) => setTimeout(r, retryDelay(attempt, this.#o.maxBackoffMs)));
+        this.#options.onError(err, batch.length, attempt);
+        await new Promise((r) => setTimeout(r, retryDelay(attempt, this.#options.maxBackoffMs)));
       }
     }
   }

@@ -178,7 +178,7 @@ function describe(job: Job<HandlerJobData>): DeadJob {
     queue: job.queueName,
     key: handler.key,
     driver: handler.driver,
-    handler: handler.handler,
+    handler: handler.command,
     eventId: event.id,
     attempts: job.attemptsMade,
     failedReason: job.failedReason ?? '',

@@ -45,7 +45,7 @@ export interface HandlerWorkerOptions {
  * completed without running the handler a second time.
  */
 export class HandlerWorker {
-  readonly #o: HandlerWorkerOptions;
+  readonly #options: HandlerWorkerOptions;
   readonly #workers: Worker<HandlerJobData>[];
   readonly #m;
   /** One controller per running handler; aborted when the shutdown grace runs out. */
@@ -57,7 +57,7 @@ export class HandlerWorker {
   #closing: Promise<void> | undefined;
 
   constructor(options: HandlerWorkerOptions) {
-    this.#o = options;
+    this.#options = options;
     const names = queueNames(options.queue.name);
     const common = {
       connection: redisConnection(options.redisUrl),
@@ -92,8 +92,8 @@ export class HandlerWorker {
 
   /** Start taking jobs. */
   start(): void {
-    for (const w of this.#workers) void w.run().catch((err: unknown) => this.#o.log.error({ err }, 'worker stopped'));
-    this.#o.log.info({ queue: this.#o.queue.name, concurrency: this.#o.settings.concurrency }, 'worker started');
+    for (const w of this.#workers) void w.run().catch((err: unknown) => this.#options.log.error({ err }, 'worker stopped'));
+    this.#options.log.info({ queue: this.#options.queue.name, concurrency: this.#options.settings.concurrency }, 'worker started');
   }
 
   async #process(job: Job<HandlerJobData>, token: string | undefined, bullSignal: AbortSignal | undefined): Promise<void> {
@@ -102,13 +102,13 @@ export class HandlerWorker {
     // not one (see #requeue). attemptsStarted counts every start, so it numbers results.
     const attempt = job.attemptsMade + 1;
     const run = Math.max(job.attemptsStarted, attempt);
-    const log = this.#o.log.child({ eventId: event.id, handler: handler.handler, driver: handler.driver, jobId: job.id, attempt, run });
+    const log = this.#options.log.child({ eventId: event.id, handler: handler.command, driver: handler.driver, jobId: job.id, attempt, run });
     if (this.#aborting) {
       // Taken from the queue just as the grace ran out: give it back without running it.
       return this.#requeue(job, token, log);
     }
-    const timeoutMs = handler.timeoutMs ?? this.#o.settings.timeoutMs;
-    const fire: FireFunction = (e) => this.#o.fire({ ...e, parent_event: event.id, trace_id: event.trace_id });
+    const timeoutMs = handler.timeoutMs ?? this.#options.settings.timeoutMs;
+    const fire: FireFunction = (e) => this.#options.fire({ ...e, parent_event: event.id, trace_id: event.trace_id });
     const controller = new AbortController();
     const onBullAbort = (): void => controller.abort(bullSignal?.reason);
     bullSignal?.addEventListener('abort', onBullAbort, { once: true });
@@ -121,7 +121,7 @@ export class HandlerWorker {
         // archived. Then the job is done; running the handler again would duplicate it.
         let earlier: string | undefined;
         try {
-          earlier = await this.#o.results.findOk(earlierRuns(job.id ?? '', run), controller.signal);
+          earlier = await this.#options.results.findOk(earlierRuns(job.id ?? '', run), controller.signal);
         } catch (err) {
           if (err instanceof ShutdownAbortError) return await this.#requeue(job, token, log);
           throw err;
@@ -133,7 +133,7 @@ export class HandlerWorker {
         }
       }
       log.debug('handler started');
-      result = await runHandler(this.#o.drivers, handler, event, { id: job.id ?? '', run }, {
+      result = await runHandler(this.#options.drivers, handler, event, { id: job.id ?? '', run }, {
         log,
         signal: controller.signal,
         timeoutMs,
@@ -163,7 +163,7 @@ export class HandlerWorker {
       // run must not hold the job until the hard deadline kills the worker.
       return this.#requeue(job, token, log, () => this.#writeBounded(result, log));
     }
-    await this.#o.results.write(result);
+    await this.#options.results.write(result);
     if (result.status === 'ok') {
       log.info({ status: result.status, durationMs: result.duration_ms }, 'handler finished');
       return;
@@ -188,11 +188,11 @@ export class HandlerWorker {
     const { event, handler } = job.data;
     const id = job.id ?? '';
     const run = job.attemptsStarted;
-    const log = this.#o.log.child({ eventId: event.id, handler: handler.handler, driver: handler.driver, jobId: id, run });
+    const log = this.#options.log.child({ eventId: event.id, handler: handler.command, driver: handler.driver, jobId: id, run });
     const controller = new AbortController();
     this.#running.add(controller);
     const writing = (async () => {
-      const ok = await this.#o.results.findOk(earlierRuns(id, run + 1), controller.signal);
+      const ok = await this.#options.results.findOk(earlierRuns(id, run + 1), controller.signal);
       if (ok !== undefined) {
         log.warn({ resultId: ok }, 'job failed as stalled after its handler had run ok; nothing to add');
         return;
@@ -201,7 +201,7 @@ export class HandlerWorker {
       const now = new Date();
       const result = describeRun(handler, event, { id, run }, Math.max(1, job.attemptsMade), { status: 'error', error: err.message, errorCode: err.code, data: null }, now, now);
       result.dead = true;
-      await this.#o.results.write(result);
+      await this.#options.results.write(result);
       this.#m.dead.inc({ driver: handler.driver });
       log.error({ stalls: err.stalls, error: err.message }, 'job moved to the dead-letter queue');
     })()
@@ -228,7 +228,7 @@ export class HandlerWorker {
 
   /** Archive `result`, waiting at most {@link SHUTDOWN_WRITE_WAIT_MS}; the write goes on in the background. */
   async #writeBounded(result: HandlerResult, log: Logger): Promise<void> {
-    if (!(await settlesWithin(this.#o.results.write(result), SHUTDOWN_WRITE_WAIT_MS))) log.warn({ resultId: result._id, waitedMs: SHUTDOWN_WRITE_WAIT_MS }, 'result of the aborted run not archived yet (MongoDB unreachable?); the job is requeued all the same');
+    if (!(await settlesWithin(this.#options.results.write(result), SHUTDOWN_WRITE_WAIT_MS))) log.warn({ resultId: result._id, waitedMs: SHUTDOWN_WRITE_WAIT_MS }, 'result of the aborted run not archived yet (MongoDB unreachable?); the job is requeued all the same');
   }
 
   /**
@@ -240,8 +240,8 @@ export class HandlerWorker {
    */
   close(): Promise<void> {
     this.#closing ??= this.#shutdown().then(
-      () => this.#o.log.info('worker closed'),
-      (err: unknown) => this.#o.log.error({ err: coerceError(err) }, 'worker close failed'),
+      () => this.#options.log.info('worker closed'),
+      (err: unknown) => this.#options.log.error({ err: coerceError(err) }, 'worker close failed'),
     );
     return this.#closing;
   }
@@ -249,10 +249,10 @@ export class HandlerWorker {
   async #shutdown(): Promise<void> {
     // Closed once the workers are, and the dead results of stalled jobs are written.
     const closed = Promise.all(this.#workers.map((w) => w.close())).then(() => Promise.allSettled([...this.#stalledWrites]));
-    const graceMs = this.#o.settings.shutdownGraceMs;
+    const graceMs = this.#options.settings.shutdownGraceMs;
     if (await settlesWithin(closed, graceMs)) return;
     this.#aborting = new ShutdownAbortError(graceMs);
-    this.#o.log.warn({ graceMs, running: this.#running.size }, 'shutdown grace over; aborting running handlers');
+    this.#options.log.warn({ graceMs, running: this.#running.size }, 'shutdown grace over; aborting running handlers');
     for (const c of this.#running) c.abort(this.#aborting);
     await closed;
   }

@@ -43,7 +43,7 @@ export interface SubscriberOptions {
  * A range the router no longer holds is counted, logged and recorded in `gaps`.
  */
 export class Subscriber {
-  readonly #o: SubscriberOptions;
+  readonly #options: SubscriberOptions;
   readonly #log: Logger;
   readonly #sock: zmq.Subscriber;
   readonly #replay: ReplayClient;
@@ -63,7 +63,7 @@ export class Subscriber {
   #closing: Promise<void> | undefined;
 
   constructor(options: SubscriberOptions) {
-    this.#o = options;
+    this.#options = options;
     this.#log = options.log;
     this.#sock = new zmq.Subscriber({ receiveHighWaterMark: 100_000, linger: 0 });
     this.#replay = new ReplayClient(options.settings.replayUri);
@@ -93,13 +93,13 @@ export class Subscriber {
 
   /** Load the saved cursor, connect to the PUB stream, and catch up on what was missed. */
   async start(): Promise<void> {
-    this.#position = await this.#o.archive.loadCursor(this.#o.settings.name);
-    this.#sock.connect(this.#o.settings.publisherUri);
+    this.#position = await this.#options.archive.loadCursor(this.#options.settings.name);
+    this.#sock.connect(this.#options.settings.publisherUri);
     this.#sock.subscribe();
     this.#loop = this.#receive();
-    this.#log.info({ publisher: this.#o.settings.publisherUri, replay: this.#o.settings.replayUri, cursor: this.#position ?? null, keys: this.#o.matcher.size }, 'subscriber connected');
+    this.#log.info({ publisher: this.#options.settings.publisherUri, replay: this.#options.settings.replayUri, cursor: this.#position ?? null, keys: this.#options.matcher.size }, 'subscriber connected');
     this.#startRepair();
-    const idleMs = this.#o.idleCheckMs ?? 5000;
+    const idleMs = this.#options.idleCheckMs ?? 5000;
     this.#idleTimer = setInterval(() => {
       if (!this.#repairing && Date.now() - this.#lastLiveAt >= idleMs) this.#startRepair();
     }, idleMs);
@@ -234,7 +234,7 @@ export class Subscriber {
    * or undefined when it could not be reached.
    */
   async #fetchMissed(): Promise<number | undefined> {
-    const attempts = this.#o.replayAttempts ?? 5;
+    const attempts = this.#options.replayAttempts ?? 5;
     let replayed = 0;
     for (let failures = 0; ; ) {
       const p = this.#position;
@@ -287,8 +287,8 @@ export class Subscriber {
     const count = to - from + 1;
     this.#m.lost.inc(count);
     this.#log.error({ epoch, from, to, count, reason }, 'events lost: sequence gap could not be repaired');
-    const writing = this.#o.archive
-      .recordGap({ subscriber: this.#o.settings.name, epoch, from, to, count, reason, detected_at: new Date() })
+    const writing = this.#options.archive
+      .recordGap({ subscriber: this.#options.settings.name, epoch, from, to, count, reason, detected_at: new Date() })
       .catch((err: unknown) => this.#log.error({ err: coerceError(err), epoch, from, to }, 'could not record gap'))
       .finally(() => this.#gapWrites.delete(writing));
     this.#gapWrites.add(writing);
@@ -296,20 +296,20 @@ export class Subscriber {
 
   async #flush(items: Batched[]): Promise<void> {
     const events = items.map((i) => i.event);
-    const { inserted, duplicates } = await this.#o.archive.insertEvents(events);
+    const { inserted, duplicates } = await this.#options.archive.insertEvents(events);
     this.#m.archived.inc(inserted);
     if (duplicates > 0) this.#m.duplicates.inc(duplicates);
     const jobs: HandlerJobData[] = [];
     for (const event of events) {
-      for (const handler of this.#o.matcher.match(eventKey(event))) jobs.push({ event, handler });
+      for (const handler of this.#options.matcher.match(eventKey(event))) jobs.push({ event, handler });
     }
     if (jobs.length > 0) {
-      await this.#o.queue.addBulk(jobs);
+      await this.#options.queue.addBulk(jobs);
       this.#m.enqueued.inc(jobs.length);
     }
     // Sequenced events reach the batcher in order: the last one's position is the cursor.
     const cursor = items.findLast((i) => i.cursor)?.cursor;
-    if (cursor) await this.#o.archive.saveCursor(this.#o.settings.name, cursor);
+    if (cursor) await this.#options.archive.saveCursor(this.#options.settings.name, cursor);
     this.#log.debug({ events: events.length, inserted, duplicates, jobs: jobs.length }, 'batch flushed');
   }
 

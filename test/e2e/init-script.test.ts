@@ -1,6 +1,6 @@
 /**
  * init/init.d/event-reactor run as an operator would: real daemons from bin/ (which
- * need dist/cli.js), pid files and logs in a temp directory, a config on free ports.
+ * need dist/event-reactor.js), pid files and logs in a temp directory, a config on free ports.
  */
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
@@ -16,8 +16,8 @@ import { dropDatabase, uniqueName, useServices } from '../helpers/services.js';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const SCRIPT = join(REPO, 'init/init.d/event-reactor');
-const built = existsSync(join(REPO, 'dist/cli.js'));
-const opts = { skip: built ? false : 'dist/cli.js is missing: run `npm run build` first (npm test does)' };
+const built = existsSync(join(REPO, 'dist/event-reactor.js'));
+const opts = { skip: built ? false : 'dist/event-reactor.js is missing: run `npm run build` first (npm test does)' };
 
 let tmp = '';
 let env: NodeJS.ProcessEnv = {};

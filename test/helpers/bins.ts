@@ -3,8 +3,8 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-export const BUILT = existsSync(`${ROOT}dist/cli.js`);
-export const NOT_BUILT = BUILT ? false : 'dist/cli.js is missing: run `npm run build` (npm test does)';
+export const BUILT = existsSync(`${ROOT}dist/event-reactor.js`);
+export const NOT_BUILT = BUILT ? false : 'dist/event-reactor.js is missing: run `npm run build` (npm test does)';
 
 export interface Running {
   child: ChildProcess;

@@ -17,7 +17,7 @@ function script(dir: string, name: string, body: string): void {
   chmodSync(join(dir, name), 0o755);
 }
 
-const spec = (handler: string): HandlerSpec => ({ id: 'h', key: 'local:zmq.test', driver: 'shell', handler, exclusive: false });
+const spec = (command: string): HandlerSpec => ({ id: 'h', key: 'local:zmq.test', driver: 'shell', command, exclusive: false });
 
 test('shell driver - event JSON is the last argument and on stdin; env carries id, type, namespace', async () => {
   const { dir, driver } = setup();

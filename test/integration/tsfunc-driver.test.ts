@@ -16,7 +16,7 @@ function setup(files: Record<string, string>): TsfuncDriver {
   return new TsfuncDriver({ handlersDir: dir, outputLimitBytes: 200 });
 }
 
-const spec = (handler: string): HandlerSpec => ({ id: 'h', key: 'local:zmq.test', driver: 'tsfunc', handler, exclusive: false });
+const spec = (command: string): HandlerSpec => ({ id: 'h', key: 'local:zmq.test', driver: 'tsfunc', command, exclusive: false });
 
 test('tsfunc driver - runs a TypeScript function without a build step and keeps its return value', async () => {
   const driver = setup({

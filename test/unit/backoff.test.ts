@@ -37,7 +37,7 @@ test('backoff - the BullMQ strategy reads the base delay from the job', async ()
 });
 
 function data(over: Partial<HandlerSpec> = {}): HandlerJobData {
-  return { event: sampleEvent(), handler: { id: 'h1', key: 'local:zmq.test', driver: 'shell', handler: 'x.sh', exclusive: false, ...over } };
+  return { event: sampleEvent(), handler: { id: 'h1', key: 'local:zmq.test', driver: 'shell', command: 'x.sh', exclusive: false, ...over } };
 }
 
 test('job options - attempts are 1 + retries and backoff uses the jitter strategy; worker defaults fill gaps', () => {

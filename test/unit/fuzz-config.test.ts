@@ -270,7 +270,7 @@ function assertUsableHandlers(loaded: LoadedHandlers, raw: unknown): void {
     for (const spec of specs) {
       assert.equal(spec.key, key);
       assert.ok(spec.driver === 'shell' || spec.driver === 'tsfunc');
-      assert.ok(typeof spec.handler === 'string' && spec.handler.trim().length > 0);
+      assert.ok(typeof spec.command === 'string' && spec.command.trim().length > 0);
       assert.match(spec.id, /^[0-9a-f]{16}$/);
       assert.equal(typeof spec.exclusive, 'boolean');
       if (spec.timeoutMs !== undefined) assert.ok(spec.timeoutMs > 0 && Number.isFinite(spec.timeoutMs));

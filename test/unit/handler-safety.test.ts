@@ -7,7 +7,7 @@ import { HandlerRefusedError } from '../../src/errors.js';
 import { assertSafeForRoot } from '../../src/handlers/handler-safety.js';
 import { ShellDriver } from '../../src/handlers/shell-driver.js';
 import { TsfuncDriver } from '../../src/handlers/tsfunc-driver.js';
-import { checkConfig } from '../../src/cli/check-config-command.js';
+import { checkConfig } from '../../src/config/check-config.js';
 import { runContext, sampleEvent } from '../helpers/events.js';
 
 const AS_ROOT = process.getuid?.() === 0;
@@ -91,7 +91,7 @@ test('handler safety - the shell driver records a refusal instead of running the
   const { dir, script } = setup();
   chmodSync(script, 0o777);
   const driver = new ShellDriver({ handlersDir: dir, outputLimitBytes: 1024 });
-  const out = await driver.run({ id: 'h', key: 'local:t', driver: 'shell', handler: 'sub/x.sh', exclusive: false }, sampleEvent(), runContext());
+  const out = await driver.run({ id: 'h', key: 'local:t', driver: 'shell', command: 'sub/x.sh', exclusive: false }, sampleEvent(), runContext());
   assert.equal(out.status, 'error');
   assert.equal(out.errorCode, 'ERR_HANDLER_REFUSED');
   assert.match(out.error ?? '', /sub\/x\.sh is writable by group and others \(mode 0777\)/);
@@ -108,7 +108,7 @@ test('handler safety - the tsfunc driver refuses a group-writable module', { ski
   chmodSync(module, 0o664);
   const driver = new TsfuncDriver({ handlersDir: dir, outputLimitBytes: 1024 });
   assert.throws(() => driver.locate('mod.run'), refused(/mod\.ts is writable by its group \(mode 0664\)/));
-  const out = await driver.run({ id: 'h', key: 'local:t', driver: 'tsfunc', handler: 'mod.run', exclusive: false }, sampleEvent(), runContext());
+  const out = await driver.run({ id: 'h', key: 'local:t', driver: 'tsfunc', command: 'mod.run', exclusive: false }, sampleEvent(), runContext());
   assert.equal(out.errorCode, 'ERR_HANDLER_REFUSED');
 });
 

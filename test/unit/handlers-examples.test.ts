@@ -312,7 +312,7 @@ test('handlers-examples - http-check run by the tsfunc driver stores a refused c
   const url = server.url;
   await server.close();
   const driver = new TsfuncDriver({ handlersDir: join(HANDLERS, 'tsfunc'), outputLimitBytes: 65_536 });
-  const spec: HandlerSpec = { id: 'http-check', key: 'local:check.http', driver: 'tsfunc', handler: 'http-check.check', exclusive: false };
+  const spec: HandlerSpec = { id: 'http-check', key: 'local:check.http', driver: 'tsfunc', command: 'http-check.check', exclusive: false };
   const { fire, log, signal, attempt } = fakeContext();
   const outcome = await driver.run(spec, event('check.http', { url }), { fire, log, signal, attempt, timeoutMs: 5000 });
   assert.equal(outcome.status, 'error');

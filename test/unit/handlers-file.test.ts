@@ -12,7 +12,7 @@ test('handlers file - EventReactor sample loads; pyfunc entries are skipped with
   const specs = table.get('local:zmq.test')!;
   assert.equal(specs.length, 1);
   assert.equal(specs[0]!.driver, 'shell');
-  assert.equal(specs[0]!.handler, 'echo');
+  assert.equal(specs[0]!.command, 'echo');
   assert.equal(specs[0]!.exclusive, false);
   assert.deepEqual(warnings.map((w) => w.path), ['local:zmq.test[1].driver', 'local:zmq.test[2].driver']);
   assert.match(warnings[0]!.message, /pyfunc/);

@@ -1,6 +1,9 @@
 import { Command, CommanderError } from 'commander';
 import { EXIT } from './exit-codes.js';
 
+/** The version every bin prints with `--version`. */
+export const VERSION = '0.1.0';
+
 /** A commander program whose actions return exit codes, with usage errors mapped to 64. */
 export function newProgram(name: string, description: string): Command {
   return new Command(name).description(description).showHelpAfterError('(run with --help for usage)').exitOverride();

@@ -1,0 +1,26 @@
+import { configureCheckConfigCommand } from '../check-config-command.js';
+import { newProgram, runProgram, VERSION } from '../commander-program.js';
+import { configureDaemonCommand } from '../daemon-command.js';
+import { configureDlqCommand } from '../dlq-command.js';
+import { configureFireCommand } from '../fire-command.js';
+import { runMain } from '../run-main.js';
+import { configureStatusCommand } from '../status-command.js';
+import { configureUpCommand } from '../up-command.js';
+
+/**
+ * `event-reactor <command>`. Each command loads what it works with only when it runs,
+ * so `event-reactor router` costs what `event-router` does.
+ */
+export function main(): void {
+  runMain((argv) => {
+    const result = { code: 0 };
+    const program = newProgram('event-reactor', 'event-reactor: ZeroMQ event router, subscriber and handler workers').version(VERSION);
+    for (const part of ['router', 'sub', 'worker'] as const) configureDaemonCommand(program.command(part).exitOverride(), part, result);
+    configureFireCommand(program.command('fire').exitOverride(), result);
+    configureCheckConfigCommand(program.command('check-config').exitOverride(), result);
+    configureDlqCommand(program.command('dlq').exitOverride(), result);
+    configureUpCommand(program.command('up').exitOverride(), result);
+    configureStatusCommand(program.command('status').exitOverride(), result);
+    return runProgram(program, argv, result);
+  });
+}

@@ -1,2 +1,0 @@
-export { main } from './main.js';
-export { runDaemonProgram, runFireProgram, runReactorProgram } from './programs.js';

@@ -1,0 +1,58 @@
+import { ConfigError, type ConfigProblem } from '../errors.js';
+import { ShellDriver } from '../handlers/shell-driver.js';
+import { TsfuncDriver } from '../handlers/tsfunc-driver.js';
+import { splitArgv } from '../handlers/argv.js';
+import { loadConfig } from './load.js';
+import { loadHandlersFile } from './handlers-file.js';
+
+export interface CheckReport {
+  problems: ConfigProblem[];
+  warnings: ConfigProblem[];
+  keys: number;
+  handlers: number;
+}
+
+/**
+ * Validate config.json and event-handlers.json with the same code the daemons use,
+ * collecting every problem, and check that each handler can be found.
+ */
+export function checkConfig(path: string | undefined, handlersFile: string | undefined): CheckReport {
+  const report: CheckReport = { problems: [], warnings: [], keys: 0, handlers: 0 };
+  let loaded;
+  try {
+    loaded = loadConfig({ path, overrides: handlersFile ? { handlersFile } : {} });
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    report.problems.push(...err.problems);
+    return report;
+  }
+  const { settings } = loaded;
+  report.warnings.push(...loaded.warnings);
+  let table;
+  try {
+    const h = loadHandlersFile(settings.handlersFile);
+    table = h.table;
+    report.warnings.push(...h.warnings);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    report.problems.push(...err.problems);
+    return report;
+  }
+  const opts = { handlersDir: settings.handlersDir, outputLimitBytes: settings.worker.outputLimitBytes };
+  const shell = new ShellDriver(opts);
+  const tsfunc = new TsfuncDriver(opts);
+  for (const [key, specs] of table) {
+    if (specs.length > 0) report.keys++;
+    specs.forEach((spec, i) => {
+      report.handlers++;
+      const at = `${key}[${i}].handler`;
+      try {
+        if (spec.driver === 'tsfunc') tsfunc.locate(spec.command);
+        else shell.resolveCommand(splitArgv(spec.command)[0]!);
+      } catch (err) {
+        report.problems.push({ file: settings.handlersFile, path: at, message: (err as Error).message });
+      }
+    });
+  }
+  return report;
+}
