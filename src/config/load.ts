@@ -3,9 +3,9 @@ import { resolve } from 'node:path';
 import type { z } from 'zod';
 import { ConfigError, type ConfigProblem } from '../errors.js';
 import { toPinoLevel } from '../logger.js';
-import { DEFAULT_MAX_EVENT_BYTES } from '../event/event.js';
 import { configFileSchema, zmqInputConfigSchema, type ConfigFile } from './schema.js';
 import { connectUri, DEFAULT_CONFIG_PATH, resolveFrom } from './paths.js';
+import { unknownKeys } from './unknown-keys.js';
 import type { ReactorSettings } from './settings.js';
 
 /** Values that win over config.json (from command-line flags). */
@@ -64,8 +64,6 @@ export function zodProblems(file: string, error: z.ZodError, prefix: readonly Pr
   return error.issues.map((issue) => ({ file, path: keyPath([...prefix, ...issue.path]), message: issue.message }));
 }
 
-const KNOWN_TOP = new Set(Object.keys(configFileSchema.shape));
-
 /** Read and validate config.json; every problem is reported at once. */
 export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
   const env = options.env ?? process.env;
@@ -85,11 +83,11 @@ export function buildSettings(file: string, raw: unknown, env: NodeJS.ProcessEnv
     warnings.push({ file, path, message });
   };
 
-  for (const key of Object.keys(cfg)) {
-    if (key === 'celery') warn(key, 'EventReactor\'s Celery settings are not used: handlers run on BullMQ workers configured by "redis" and "worker"; ignored');
-    else if (!KNOWN_TOP.has(key)) warn(keyPath([key]), 'unknown key; ignored');
+  for (const path of unknownKeys(configFileSchema, raw)) {
+    if (path.length === 1 && path[0] === 'celery') warn('celery', 'EventReactor\'s Celery settings are not used: handlers run on BullMQ workers configured by "redis" and "worker"; ignored');
+    else warn(keyPath(path), 'unknown key; ignored');
   }
-  if (cfg.logging?.format !== undefined) warn('logging.format', 'Python logging format is not used: logs are JSON lines (pino); ignored');
+  if (cfg.logging.format !== undefined) warn('logging.format', 'Python logging format is not used: logs are JSON lines (pino); ignored');
 
   const agg = cfg.aggregator?.config ?? {};
   const pullBind = endpoint(agg, 45454);
@@ -104,6 +102,7 @@ export function buildSettings(file: string, raw: unknown, env: NodeJS.ProcessEnv
       return;
     }
     const fc = zmqInputConfigSchema.safeParse(feeder.config ?? {});
+    for (const path of unknownKeys(zmqInputConfigSchema, feeder.config, [...pathOf(at), 'config'])) warn(keyPath(path), 'unknown key; ignored');
     if (!fc.success) {
       problems.push(...zodProblems(file, fc.error, [...pathOf(at), 'config']));
       return;
@@ -131,14 +130,15 @@ export function buildSettings(file: string, raw: unknown, env: NodeJS.ProcessEnv
   });
   if (!pub) problems.push({ file, path: 'outputs', message: 'needs one output with "handler": "zeromq"' });
 
-  const levelName = overrides.logLevel ?? env['EVENT_REACTOR_LOG_LEVEL'] ?? cfg.logging?.loglevel ?? 'INFO';
+  const levelName = overrides.logLevel ?? env['EVENT_REACTOR_LOG_LEVEL'] ?? cfg.logging.loglevel;
   const logLevel = toPinoLevel(levelName);
   if (!logLevel) problems.push({ file, path: 'logging.loglevel', message: `unknown level "${levelName}" (use DEBUG, INFO, WARNING, ERROR or CRITICAL)` });
 
   if (problems.length > 0 || !pub || !logLevel) throw new ConfigError(problems);
 
   const firstRep = rep[0];
-  const replayBind = cfg.router?.replay_bind ?? 'tcp://127.0.0.1:55001';
+  const { router, subscriber, worker, queue } = cfg;
+  const replayBind = router.replay_bind;
   const settings: ReactorSettings = {
     configFile: file,
     logLevel,
@@ -149,37 +149,37 @@ export function buildSettings(file: string, raw: unknown, env: NodeJS.ProcessEnv
       pubBind: pub.bind,
       framing: pub.framing,
       pubHighWaterMark: pub.hwm,
-      maxEventBytes: cfg.router?.max_event_bytes ?? DEFAULT_MAX_EVENT_BYTES,
-      refusalLogIntervalMs: cfg.router?.refusal_log_interval_ms ?? 5000,
+      maxEventBytes: router.max_event_bytes,
+      refusalLogIntervalMs: router.refusal_log_interval_ms,
       replayBind,
-      replayMaxEvents: cfg.router?.replay_max_events ?? 100_000,
-      replayMaxBytes: cfg.router?.replay_max_bytes ?? 64 * 1024 * 1024,
+      replayMaxEvents: router.replay_max_events,
+      replayMaxBytes: router.replay_max_bytes,
     },
     sub: {
-      publisherUri: cfg.subscriber?.publisher_uri ?? connectUri(pub.bind),
-      batchSize: cfg.subscriber?.batch_size ?? 500,
-      batchMs: cfg.subscriber?.batch_ms ?? 20,
-      replayUri: cfg.subscriber?.replay_uri ?? connectUri(replayBind),
-      name: cfg.subscriber?.name ?? 'default',
+      publisherUri: subscriber.publisher_uri ?? connectUri(pub.bind),
+      batchSize: subscriber.batch_size,
+      batchMs: subscriber.batch_ms,
+      replayUri: subscriber.replay_uri ?? connectUri(replayBind),
+      name: subscriber.name,
     },
     worker: {
-      concurrency: overrides.concurrency ?? cfg.worker?.concurrency ?? 16,
-      timeoutMs: (cfg.worker?.timeout ?? 60) * 1000,
-      outputLimitBytes: cfg.worker?.output_limit ?? 65_536,
-      routerUri: cfg.worker?.router_uri ?? (firstRep ? connectUri(firstRep.bind) : undefined),
-      retries: cfg.worker?.retries ?? 2,
-      backoffMs: (cfg.worker?.backoff ?? 1) * 1000,
-      shutdownGraceMs: (cfg.worker?.shutdown_grace ?? 10) * 1000,
-      lockDurationMs: (cfg.worker?.lock_duration ?? 30) * 1000,
+      concurrency: overrides.concurrency ?? worker.concurrency,
+      timeoutMs: worker.timeout * 1000,
+      outputLimitBytes: worker.output_limit,
+      routerUri: worker.router_uri ?? (firstRep ? connectUri(firstRep.bind) : undefined),
+      retries: worker.retries,
+      backoffMs: worker.backoff * 1000,
+      shutdownGraceMs: worker.shutdown_grace * 1000,
+      lockDurationMs: worker.lock_duration * 1000,
     },
-    queue: { name: cfg.queue?.name ?? 'event-reactor', prefix: cfg.queue?.prefix ?? 'bull' },
-    redisUrl: overrides.redisUrl ?? env['REDIS_URL'] ?? cfg.redis?.url ?? 'redis://127.0.0.1:6379',
+    queue: { name: queue.name, prefix: queue.prefix },
+    redisUrl: overrides.redisUrl ?? env['REDIS_URL'] ?? cfg.redis.url,
     mongo: {
-      url: overrides.mongoUrl ?? env['MONGO_URL'] ?? cfg.mongodb?.url ?? 'mongodb://127.0.0.1:27017',
-      database: cfg.mongodb?.database ?? 'event_reactor',
+      url: overrides.mongoUrl ?? env['MONGO_URL'] ?? cfg.mongodb.url,
+      database: cfg.mongodb.database,
     },
-    handlersDir: overrides.handlersDir ? resolve(overrides.handlersDir) : resolveFrom(file, cfg.event_handlers_dir ?? 'event-handlers'),
-    handlersFile: overrides.handlersFile ? resolve(overrides.handlersFile) : resolveFrom(file, cfg.event_handlers ?? 'event-handlers.json'),
+    handlersDir: overrides.handlersDir ? resolve(overrides.handlersDir) : resolveFrom(file, cfg.event_handlers_dir),
+    handlersFile: overrides.handlersFile ? resolve(overrides.handlersFile) : resolveFrom(file, cfg.event_handlers),
   };
   return { settings, warnings };
 }

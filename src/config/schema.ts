@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULT_MAX_EVENT_BYTES } from '../event/event.js';
 
 /**
  * The shape of config.json: EventReactor's file (`aggregator`, `feeds.feeders[]`,
@@ -73,89 +74,89 @@ export const configFileSchema = z.looseObject({
   outputs: z.array(outputSchema).optional(),
   logging: z
     .looseObject({
-      /** EventReactor level name (`DEBUG`, `INFO`, `WARNING`, `ERROR`, `CRITICAL`) or a pino level. Default `INFO`. */
-      loglevel: z.string().optional(),
+      /** EventReactor level name (`DEBUG`, `INFO`, `WARNING`, `ERROR`, `CRITICAL`) or a pino level; env `EVENT_REACTOR_LOG_LEVEL` and `-l` override. */
+      loglevel: z.string().default('INFO'),
       format: z.string().optional(),
     })
-    .optional(),
+    .prefault({}),
   mongodb: z
     .looseObject({
-      /** Default `mongodb://127.0.0.1:27017`; env `MONGO_URL` overrides. */
-      url: z.string().min(1).optional(),
-      /** Default `event_reactor`. */
-      database: z.string().min(1).regex(/^[^/\\. "$*<>:|?]+$/, 'must be a valid MongoDB database name').optional(),
+      /** MongoDB connection string; env `MONGO_URL` and `--mongo-url` override. */
+      url: z.string().min(1).default('mongodb://127.0.0.1:27017'),
+      /** Database of the archive. */
+      database: z.string().min(1).regex(/^[^/\\. "$*<>:|?]+$/, 'must be a valid MongoDB database name').default('event_reactor'),
     })
-    .optional(),
+    .prefault({}),
   redis: z
     .looseObject({
-      /** Default `redis://127.0.0.1:6379`; env `REDIS_URL` overrides. */
-      url: z.string().min(1).optional(),
+      /** Redis URL (BullMQ); env `REDIS_URL` and `--redis-url` override. */
+      url: z.string().min(1).default('redis://127.0.0.1:6379'),
     })
-    .optional(),
-  /** Directory of handler scripts and tsfunc modules. Default `event-handlers` beside config.json. */
-  event_handlers_dir: z.string().min(1).optional(),
-  /** Path of event-handlers.json. Default `event-handlers.json` beside config.json. */
-  event_handlers: z.string().min(1).optional(),
+    .prefault({}),
+  /** Directory of handler scripts and tsfunc modules, relative to config.json's directory. */
+  event_handlers_dir: z.string().min(1).default('event-handlers'),
+  /** Path of the handler table, relative to config.json's directory. */
+  event_handlers: z.string().min(1).default('event-handlers.json'),
   router: z
     .looseObject({
-      /** Largest accepted event in bytes. Default 1048576 (1 MiB). */
-      max_event_bytes: positiveInt.optional(),
-      /** At most one log line per refusal reason per this many ms. Default 5000. */
-      refusal_log_interval_ms: positiveInt.optional(),
-      /** Bind URI of the replay socket (ZeroMQ REP) that serves missed events. Default `tcp://127.0.0.1:55001`. */
-      replay_bind: z.string().min(1).optional(),
-      /** Most events kept for replay. Default 100000. */
-      replay_max_events: positiveInt.optional(),
-      /** Most bytes of event JSON kept for replay. Default 67108864 (64 MiB). */
-      replay_max_bytes: positiveInt.optional(),
+      /** Largest accepted event, in bytes (1 MiB). */
+      max_event_bytes: positiveInt.default(DEFAULT_MAX_EVENT_BYTES),
+      /** At most one log line per refusal reason per this many ms. */
+      refusal_log_interval_ms: positiveInt.default(5000),
+      /** Bind URI of the replay socket (ZeroMQ REP) that serves missed events. */
+      replay_bind: z.string().min(1).default('tcp://127.0.0.1:55001'),
+      /** Most events kept for replay. */
+      replay_max_events: positiveInt.default(100_000),
+      /** Most bytes of event JSON kept for replay (64 MiB). */
+      replay_max_bytes: positiveInt.default(67_108_864),
     })
-    .optional(),
+    .prefault({}),
   subscriber: z
     .looseObject({
       /** PUB endpoint to subscribe to. Default: the `zeromq` output, connected on 127.0.0.1. */
       publisher_uri: z.string().min(1).optional(),
-      /** Flush the archive/enqueue batch at this many events. Default 500. */
-      batch_size: positiveInt.optional(),
-      /** ...or after this many ms. Default 20. */
-      batch_ms: positiveInt.optional(),
+      /** Flush the archive/enqueue batch at this many events. */
+      batch_size: positiveInt.default(500),
+      /** ...or after this many ms. */
+      batch_ms: positiveInt.default(20),
       /** Router replay endpoint. Default: `router.replay_bind` connected on 127.0.0.1. */
       replay_uri: z.string().min(1).optional(),
-      /** Name under which this subscriber's cursor is saved (collection `cursors`). Default `default`. */
-      name: z.string().min(1).max(128).optional(),
+      /** Name under which this subscriber's cursor is saved (collection `cursors`). */
+      name: z.string().min(1).max(128).default('default'),
     })
-    .optional(),
+    .prefault({}),
   worker: z
     .looseObject({
-      /** Jobs run at once per worker process. Default 16. */
-      concurrency: positiveInt.optional(),
-      /** Default handler timeout in seconds. Default 60. */
-      timeout: seconds.optional(),
-      /** Most bytes of handler output kept in a result. Default 65536. */
-      output_limit: positiveInt.optional(),
+      /** Jobs run at once per worker process; `--concurrency` overrides. */
+      concurrency: positiveInt.default(16),
+      /** Handler timeout in seconds, for entries without their own. */
+      timeout: seconds.default(60),
+      /** Most bytes of handler output kept in a result. */
+      output_limit: positiveInt.default(65_536),
       /** Router REP endpoint used by `fire()` in tsfunc handlers. Default: the ZMQInput feeder on 127.0.0.1. */
       router_uri: z.string().min(1).optional(),
-      /** Default extra attempts after a failed run. Default 2. */
-      retries: z.number().int().min(0).max(100).optional(),
-      /** Default base delay in seconds for exponential backoff with jitter between attempts. Default 1. */
-      backoff: z.number().min(0).max(86_400).optional(),
-      /** Seconds running jobs get to finish at shutdown before they are aborted (and retried later). Default 10. */
-      shutdown_grace: z.number().min(0).max(3600).optional(),
+      /** Extra attempts after a failed run, for entries without their own. */
+      retries: z.number().int().min(0).max(100).default(2),
+      /** Base delay in seconds of the exponential backoff with jitter between attempts, for entries without their own. */
+      backoff: z.number().min(0).max(86_400).default(1),
+      /** Seconds running jobs get to finish at shutdown before they are aborted (and retried later). */
+      shutdown_grace: z.number().min(0).max(3600).default(10),
       /**
        * Seconds a running job's lock lasts unless its worker renews it (every half of this).
        * A job whose worker died or lost Redis for longer is taken as stalled and run again
-       * elsewhere; stalled jobs are looked for at this interval too. Default 30.
+       * elsewhere; stalled jobs are looked for at this interval too.
        */
-      lock_duration: z.number().min(1).max(3600).optional(),
+      lock_duration: z.number().min(1).max(3600).default(30),
     })
-    .optional(),
+    .prefault({}),
   queue: z
     .looseObject({
-      /** BullMQ queue name. Default `event-reactor`. */
-      name: z.string().min(1).regex(/^[^:]+$/, 'must not contain ":"').optional(),
-      /** BullMQ key prefix in Redis. Default `bull`. */
-      prefix: z.string().min(1).optional(),
+      /** BullMQ queue name. */
+      name: z.string().min(1).regex(/^[^:]+$/, 'must not contain ":"').default('event-reactor'),
+      /** BullMQ key prefix in Redis. */
+      prefix: z.string().min(1).default('bull'),
     })
-    .optional(),
+    .prefault({}),
 });
 
 export type ConfigFile = z.infer<typeof configFileSchema>;

@@ -12,6 +12,7 @@ import type { HandlerSpec } from '../handlers/spec.js';
 import { jitterBackoffStrategy } from './backoff.js';
 import { queueNames, redisConnection } from './connection.js';
 import type { HandlerJobData } from './job.js';
+import { afterEarlierCheck, afterRun, beforeRun } from './run-verdict.js';
 import { settlesWithin } from '../lifecycle/settles-within.js';
 
 /** How long a shutdown waits for the record of an aborted run before going on without it. */
@@ -103,10 +104,9 @@ export class HandlerWorker {
     const attempt = job.attemptsMade + 1;
     const run = Math.max(job.attemptsStarted, attempt);
     const log = this.#options.log.child({ eventId: event.id, handler: handler.command, driver: handler.driver, jobId: job.id, attempt, run });
-    if (this.#aborting) {
-      // Taken from the queue just as the grace ran out: give it back without running it.
-      return this.#requeue(job, token, log);
-    }
+    const start = beforeRun({ attempt, run, shuttingDown: this.#aborting !== undefined });
+    // Taken from the queue just as the grace ran out: give it back without running it.
+    if (start === 'requeue') return this.#requeue(job, token, log);
     const timeoutMs = handler.timeoutMs ?? this.#options.settings.timeoutMs;
     const fire: FireFunction = (e) => this.#options.fire({ ...e, parent_event: event.id, trace_id: event.trace_id });
     const controller = new AbortController();
@@ -115,10 +115,7 @@ export class HandlerWorker {
     this.#running.add(controller);
     let result;
     try {
-      if (run > attempt) {
-        // An earlier start ended neither completed nor failed: its worker died, or lost
-        // its lock in a Redis outage, perhaps after the handler ran and its result was
-        // archived. Then the job is done; running the handler again would duplicate it.
+      if (start === 'check-earlier') {
         let earlier: string | undefined;
         try {
           earlier = await this.#options.results.findOk(earlierRuns(job.id ?? '', run), controller.signal);
@@ -126,7 +123,7 @@ export class HandlerWorker {
           if (err instanceof ShutdownAbortError) return await this.#requeue(job, token, log);
           throw err;
         }
-        if (earlier !== undefined) {
+        if (afterEarlierCheck(earlier) === 'already-ran') {
           this.#m.alreadyRan.inc({ driver: handler.driver });
           log.info({ resultId: earlier }, 'handler already ran; job completed without running it again');
           return;
@@ -145,18 +142,23 @@ export class HandlerWorker {
       bullSignal?.removeEventListener('abort', onBullAbort);
     }
     const reason: unknown = controller.signal.reason;
-    const shutdown = result.status !== 'ok' && reason instanceof ShutdownAbortError;
-    if (shutdown) {
+    const verdict = afterRun({
+      status: result.status,
+      errorCode: result.error_code,
+      abortedByShutdown: reason instanceof ShutdownAbortError,
+      attempt,
+      attempts: job.opts.attempts ?? 1,
+    });
+    if (verdict === 'requeue' && reason instanceof ShutdownAbortError) {
       result.status = 'error';
       result.error = reason.message;
       result.error_code = reason.code;
     }
-    const refused = result.error_code === 'ERR_HANDLER_REFUSED';
-    const dead = !shutdown && result.status !== 'ok' && (refused || attempt >= (job.opts.attempts ?? 1));
+    const dead = verdict === 'dead' || verdict === 'refused';
     if (dead) result.dead = true;
     this.#m.runs.inc({ driver: handler.driver, status: result.status });
     this.#m.duration.observe({ driver: handler.driver }, result.duration_ms / 1000);
-    if (shutdown) {
+    if (verdict === 'requeue') {
       log.warn({ durationMs: result.duration_ms }, 'handler aborted by shutdown');
       this.#m.requeued.inc({ driver: handler.driver });
       // The job goes back first: if MongoDB is down, waiting for the record of the aborted
@@ -164,7 +166,7 @@ export class HandlerWorker {
       return this.#requeue(job, token, log, () => this.#writeBounded(result, log));
     }
     await this.#options.results.write(result);
-    if (result.status === 'ok') {
+    if (verdict === 'ok') {
       log.info({ status: result.status, durationMs: result.duration_ms }, 'handler finished');
       return;
     }
@@ -175,7 +177,7 @@ export class HandlerWorker {
     }
     const message = result.error ?? 'handler failed';
     // BullMQ fails an UnrecoverableError at once, whatever attempts are left.
-    if (refused) throw new UnrecoverableError(message);
+    if (verdict === 'refused') throw new UnrecoverableError(message);
     throw new HandlerError(message, { exitCode: result.code ?? null, signal: result.signal ?? null, stderrTail: result.stderr ?? '' });
   }
 

@@ -12,13 +12,8 @@ import type { HandlerJobData } from '../queue/job.js';
 import { bodyOf } from '../wire/framing.js';
 import { Batcher } from '../lifecycle/batcher.js';
 import type { Matcher } from './matcher.js';
+import { Sequencer, type LostRange, type Taken } from './sequencer.js';
 import { ReplayClient } from '../wire/replay-client.js';
-
-/** An event waiting to be stored; `cursor` is set on events taken in sequence. */
-interface Batched {
-  event: ReactorEvent;
-  cursor?: Cursor;
-}
 
 export interface SubscriberOptions {
   settings: SubSettings;
@@ -47,13 +42,11 @@ export class Subscriber {
   readonly #log: Logger;
   readonly #sock: zmq.Subscriber;
   readonly #replay: ReplayClient;
-  readonly #batcher: Batcher<Batched>;
+  readonly #batcher: Batcher<Taken>;
   readonly #maxBuffered: number;
   readonly #m;
-  /** Last event handed to the batcher, in sequence. */
-  #position: Cursor | undefined;
-  /** Live events that arrived ahead of a gap, held while the gap is repaired. */
-  #pending: ReactorEvent[] = [];
+  /** Position in the router's stream and the live events held during a repair; set by start(). */
+  #sequencer: Sequencer = new Sequencer(undefined, 0);
   #repairing: Promise<void> | undefined;
   /** Gap records being written; close() waits for them. */
   readonly #gapWrites = new Set<Promise<void>>();
@@ -80,7 +73,7 @@ export class Subscriber {
       lost: counter(r, 'sub_events_lost_total', 'Events in gaps the router could no longer replay'),
       flushErrors: counter(r, 'sub_flush_errors_total', 'Failed archive/enqueue batch attempts (retried)'),
     };
-    this.#batcher = new Batcher<Batched>({
+    this.#batcher = new Batcher<Taken>({
       maxItems: options.settings.batchSize,
       maxDelayMs: options.settings.batchMs,
       flush: (events) => this.#flush(events),
@@ -93,11 +86,11 @@ export class Subscriber {
 
   /** Load the saved cursor, connect to the PUB stream, and catch up on what was missed. */
   async start(): Promise<void> {
-    this.#position = await this.#options.archive.loadCursor(this.#options.settings.name);
+    this.#sequencer = new Sequencer(await this.#options.archive.loadCursor(this.#options.settings.name), this.#maxBuffered);
     this.#sock.connect(this.#options.settings.publisherUri);
     this.#sock.subscribe();
     this.#loop = this.#receive();
-    this.#log.info({ publisher: this.#options.settings.publisherUri, replay: this.#options.settings.replayUri, cursor: this.#position ?? null, keys: this.#options.matcher.size }, 'subscriber connected');
+    this.#log.info({ publisher: this.#options.settings.publisherUri, replay: this.#options.settings.replayUri, cursor: this.#sequencer.position ?? null, keys: this.#options.matcher.size }, 'subscriber connected');
     this.#startRepair();
     const idleMs = this.#options.idleCheckMs ?? 5000;
     this.#idleTimer = setInterval(() => {
@@ -133,59 +126,25 @@ export class Subscriber {
     }
   }
 
-  /**
-   * Where `e` stands against our position: a repeat, the next in sequence, one that
-   * cannot be sequenced (from a legacy publisher without `seq`, or from an older router
-   * run, e.g. a late replay: archived as it comes, the archive dedups), or one after a gap.
-   */
-  #classify(e: ReactorEvent): 'duplicate' | 'next' | 'unsequenced' | 'gap' {
-    if (e.seq <= 0) return 'unsequenced';
-    const p = this.#position;
-    if (p && e.epoch === p.epoch) {
-      if (e.seq <= p.seq) return 'duplicate';
-      if (e.seq === p.seq + 1) return 'next';
-    }
-    if (p && e.epoch < p.epoch) return 'unsequenced';
-    return 'gap';
-  }
-
-  /** A live event: accept it in sequence, drop a repeat, or hold it and repair a gap. */
+  /** A live event: taken in sequence, dropped as a repeat, or held while a gap is repaired. */
   #offer(e: ReactorEvent): void {
-    if (this.#repairing && e.seq > 0) {
-      if (this.#pending.length < this.#maxBuffered) this.#pending.push(e);
-      // else: dropped here, fetched again by the repair from the router's buffer.
-      return;
-    }
-    const verdict = this.#classify(e);
-    if (verdict === 'gap') {
+    const d = this.#sequencer.offer(e, this.#repairing !== undefined);
+    if (d.action === 'take') this.#batcher.add(d.taken);
+    else if (d.action === 'duplicate') this.#m.duplicates.inc();
+    else if (d.action === 'hold' && d.repair) {
       this.#m.gaps.inc();
-      this.#pending.push(e);
       this.#startRepair();
-    } else {
-      this.#take(e, verdict);
     }
-  }
-
-  /** Act on an event that is not after a gap. */
-  #take(e: ReactorEvent, verdict: 'duplicate' | 'next' | 'unsequenced'): void {
-    if (verdict === 'duplicate') this.#m.duplicates.inc();
-    else if (verdict === 'next') this.#accept(e);
-    else this.#batcher.add({ event: e });
-  }
-
-  /** The next event in sequence: it moves our position, and the cursor once it is stored. */
-  #accept(e: ReactorEvent): void {
-    this.#position = { epoch: e.epoch, seq: e.seq };
-    this.#batcher.add({ event: e, cursor: this.#position });
+    // 'drop': the hold is full; the repair fetches the event again from the router's buffer.
   }
 
   #startRepair(): void {
     if (this.#repairing || this.#closing) return;
     const started = Date.now();
-    const from = this.#position;
+    const from = this.#sequencer.position;
     this.#repairing = this.#repair()
       .then((replayed) => {
-        if (replayed > 0) this.#log.info({ replayed, from: from ?? null, to: this.#position ?? null, ms: Date.now() - started }, 'caught up from the replay socket');
+        if (replayed > 0) this.#log.info({ replayed, from: from ?? null, to: this.#sequencer.position ?? null, ms: Date.now() - started }, 'caught up from the replay socket');
       })
       .catch((err: unknown) => this.#log.error({ err: coerceError(err) }, 'replay repair failed'))
       .finally(() => {
@@ -204,28 +163,20 @@ export class Subscriber {
       if (fetched === undefined && this.#closing) {
         // Shutting down with the router out of reach: keep the cursor before the gap and
         // let the next start fetch it (and the held events) from the router's buffer.
-        this.#pending = [];
+        this.#sequencer.dropHeld();
         return replayed;
       }
       replayed += fetched ?? 0;
-      const held = this.#pending.sort((a, b) => a.epoch - b.epoch || a.seq - b.seq);
-      this.#pending = [];
-      let i = 0;
-      for (; i < held.length; i++) {
-        const e = held[i]!;
-        const verdict = this.#classify(e);
-        if (verdict !== 'gap') {
-          this.#take(e, verdict);
-        } else if (fetched === undefined) {
-          // The router could not be asked: what lies before this event is lost for good.
-          this.#lose(this.#position, e, 'replay socket unreachable');
-          this.#accept(e);
-        } else {
-          break;
-        }
+      const released = this.#sequencer.release(fetched !== undefined);
+      for (const t of released.taken) this.#batcher.add(t);
+      if (released.duplicates > 0) this.#m.duplicates.inc(released.duplicates);
+      for (const l of released.lost) this.#recordLost(l);
+      if (released.blind) this.#log.warn({ ...released.blind, reason: 'replay socket unreachable' }, 'starting from a live event without replay');
+      if (released.done) return replayed;
+      if (this.#closing) {
+        this.#sequencer.dropHeld();
+        return replayed;
       }
-      if (i >= held.length || this.#closing) return replayed;
-      this.#pending = held.slice(i).concat(this.#pending);
     }
   }
 
@@ -237,7 +188,7 @@ export class Subscriber {
     const attempts = this.#options.replayAttempts ?? 5;
     let replayed = 0;
     for (let failures = 0; ; ) {
-      const p = this.#position;
+      const p = this.#sequencer.position;
       let reply;
       try {
         reply = await this.#replay.since(p?.epoch ?? 0, p?.seq ?? 0);
@@ -248,42 +199,19 @@ export class Subscriber {
         await new Promise((r) => setTimeout(r, Math.min(1000 * failures, 5000)));
         continue;
       }
-      if (reply.epoch_changed) {
-        if (p) this.#log.warn({ previous: p, epoch: reply.epoch }, 'router restarted since our last event; continuing with its new epoch');
-        else this.#log.info({ epoch: reply.epoch, firstSeq: reply.first_seq }, 'no saved cursor; starting from the oldest buffered event');
-        this.#position = { epoch: reply.epoch, seq: 0 };
-      }
-      if (reply.missed) {
-        if (p && !reply.epoch_changed) {
-          this.#recordLost(reply.missed.epoch, reply.missed.from, reply.missed.to, 'no longer in the router replay buffer');
-        }
-        this.#position = { epoch: reply.missed.epoch, seq: reply.missed.to };
-      }
-      for (const value of reply.events) {
-        const e = publishedFromValue(value);
-        const q = this.#position!;
-        if (e.epoch === q.epoch && e.seq === q.seq + 1) {
-          this.#m.replayed.inc();
-          replayed++;
-          this.#accept(e);
-        }
-      }
+      const step = this.#sequencer.applyReplay({ ...reply, events: reply.events.map(publishedFromValue) });
+      if (step.epochChanged?.previous) this.#log.warn({ previous: step.epochChanged.previous, epoch: step.epochChanged.epoch }, 'router restarted since our last event; continuing with its new epoch');
+      else if (step.epochChanged) this.#log.info({ epoch: reply.epoch, firstSeq: reply.first_seq }, 'no saved cursor; starting from the oldest buffered event');
+      if (step.lost) this.#recordLost(step.lost);
+      for (const t of step.taken) this.#batcher.add(t);
+      this.#m.replayed.inc(step.taken.length);
+      replayed += step.taken.length;
       if (!reply.more) return replayed;
       if (this.#batcher.buffered >= this.#maxBuffered) await this.#batcher.settled();
     }
   }
 
-  #lose(p: Cursor | undefined, next: ReactorEvent, reason: string): void {
-    if (!p) {
-      // A new subscriber that never reached the router: it cannot tell what it missed.
-      this.#log.warn({ epoch: next.epoch, seq: next.seq, reason }, 'starting from a live event without replay');
-      return;
-    }
-    const from = p.epoch === next.epoch ? p.seq + 1 : 1;
-    if (next.seq > from) this.#recordLost(next.epoch, from, next.seq - 1, reason);
-  }
-
-  #recordLost(epoch: number, from: number, to: number, reason: string): void {
+  #recordLost({ epoch, from, to, reason }: LostRange): void {
     const count = to - from + 1;
     this.#m.lost.inc(count);
     this.#log.error({ epoch, from, to, count, reason }, 'events lost: sequence gap could not be repaired');
@@ -294,7 +222,7 @@ export class Subscriber {
     this.#gapWrites.add(writing);
   }
 
-  async #flush(items: Batched[]): Promise<void> {
+  async #flush(items: Taken[]): Promise<void> {
     const events = items.map((i) => i.event);
     const { inserted, duplicates } = await this.#options.archive.insertEvents(events);
     this.#m.archived.inc(inserted);
@@ -315,7 +243,7 @@ export class Subscriber {
 
   /** Last (epoch, seq) handed on for archiving. */
   get position(): Cursor | undefined {
-    return this.#position;
+    return this.#sequencer.position;
   }
 
   /** Stop receiving, flush what was received and save the cursor. Idempotent. */
@@ -328,7 +256,7 @@ export class Subscriber {
       this.#replay.close();
       await this.#batcher.drain();
       await Promise.all(this.#gapWrites);
-      this.#log.info({ position: this.#position ?? null }, 'subscriber closed');
+      this.#log.info({ position: this.#sequencer.position ?? null }, 'subscriber closed');
     })();
     return this.#closing;
   }

@@ -94,3 +94,27 @@ test('config - worker.lock_duration sets the job lock and stalled check in ms (d
   const problems = problemsOf(() => buildSettings('/c.json', { ...base, worker: { lock_duration: 0.5 } }, {}, {}));
   assert.deepEqual(problems.map((p) => p.path), ['worker.lock_duration']);
 });
+
+test('config - unknown keys warn with their key path at every depth, and are ignored', () => {
+  const raw = {
+    worker: { concurency: 4 },
+    router: { replay_max_event: 5 },
+    outputs: [{ handler: 'zeromq', config: { port: 1, prot: 'tcp' } }],
+    feeds: { feeders: [{ handler: 'ZMQInput', config: { uri: 'tcp://*:1', urii: 'x' } }] },
+    mongodb: { url: 'mongodb://x', datbase: 'y' },
+  };
+  const { settings, warnings } = buildSettings('/c.json', raw, {}, {});
+  assert.deepEqual(warnings.map((w) => w.path).sort(), ['feeds.feeders[0].config.urii', 'mongodb.datbase', 'outputs[0].config.prot', 'router.replay_max_event', 'worker.concurency']);
+  for (const w of warnings) assert.equal(w.message, 'unknown key; ignored');
+  assert.equal(settings.worker.concurrency, 16, 'the misspelt key does not set anything');
+});
+
+test('config - defaults come from the schema, one value per key', () => {
+  const { settings } = buildSettings('/etc/x/config.json', {}, {}, {});
+  assert.equal(settings.router.replayMaxBytes, 64 * 1024 * 1024);
+  assert.equal(settings.sub.batchSize, 500);
+  assert.equal(settings.worker.shutdownGraceMs, 10_000);
+  assert.equal(settings.queue.name, 'event-reactor');
+  assert.equal(settings.handlersDir, '/etc/x/event-handlers');
+  assert.equal(settings.mongo.database, 'event_reactor');
+});
