@@ -60,7 +60,12 @@ function ensureBuilt(): void {
 }
 
 /** Wait until `count()` reaches `target`; gives up when it stops moving for STALL_MS. */
-async function pollCount(what: string, count: () => Promise<number>, target: number, intervalMs: number): Promise<{ n: number; at: number; polls: number; pollMs: number }> {
+async function pollCount(
+  what: string,
+  count: () => Promise<number>,
+  target: number,
+  intervalMs: number,
+): Promise<{ n: number; at: number; polls: number; pollMs: number }> {
   let last = -1;
   let lastChange = performance.now();
   let polls = 0;
@@ -129,7 +134,10 @@ async function throughputPhase(db: Db, push: zmq.Push, events: number, pids: Rec
   const cpuPct = Object.fromEntries(Object.keys(pids).map((k) => [k, round((100 * (cpu1[k]! - cpu0[k]!) * 1000) / totalMs)]));
   const cpuUsPerEvent = Object.fromEntries(Object.keys(pids).map((k) => [k, round(((cpu1[k]! - cpu0[k]!) * 1e6) / events)]));
 
-  const evDocs = await db.collection('events').find({ key: KEYS.tput }, { projection: { received_at: 1 } }).toArray();
+  const evDocs = await db
+    .collection('events')
+    .find({ key: KEYS.tput }, { projection: { received_at: 1 } })
+    .toArray();
   const resDocs = await results.find({ key: KEYS.tput }, { projection: { start: 1, end: 1, status: 1 } }).toArray();
   const ms = (d: unknown): number => (d instanceof Date ? d.getTime() - t0 : Number.NaN);
   const maxOf = (xs: number[]): number => (xs.length > 0 ? xs.reduce((a, b) => Math.max(a, b)) : Number.NaN);
@@ -167,8 +175,14 @@ async function latencyPhase(db: Db, push: zmq.Push, rate: number, seconds: numbe
   const base = await completed();
   const paced = await sendPaced({ rate, count, send: (i) => push.send(eventJson('bench.lat', { i, sent_at: Date.now() })) });
   await pollCount('latency results', async () => (await completed()) - base, count, 100);
-  const evDocs = await db.collection('events').find({ key: KEYS.lat }, { projection: { payload: 1, received_at: 1 } }).toArray();
-  const resDocs = await db.collection('results').find({ key: KEYS.lat }, { projection: { event_id: 1, start: 1 } }).toArray();
+  const evDocs = await db
+    .collection('events')
+    .find({ key: KEYS.lat }, { projection: { payload: 1, received_at: 1 } })
+    .toArray();
+  const resDocs = await db
+    .collection('results')
+    .find({ key: KEYS.lat }, { projection: { event_id: 1, start: 1 } })
+    .toArray();
   const sentAt = new Map<string, number>();
   const archived: number[] = [];
   for (const e of evDocs) {
@@ -182,7 +196,14 @@ async function latencyPhase(db: Db, push: zmq.Push, rate: number, seconds: numbe
     const s = sentAt.get(String(r['event_id']));
     if (s !== undefined && r['start'] instanceof Date) started.push(r['start'].getTime() - s);
   }
-  return { rate, sent: paced.sent, maxSendLagMs: paced.maxLagMs, results: resDocs.length, handlerStart: latencySummary(started), archived: latencySummary(archived) };
+  return {
+    rate,
+    sent: paced.sent,
+    maxSendLagMs: paced.maxLagMs,
+    results: resDocs.length,
+    handlerStart: latencySummary(started),
+    archived: latencySummary(archived),
+  };
 }
 
 async function main(): Promise<void> {
@@ -205,8 +226,16 @@ async function main(): Promise<void> {
   const queueName = runName('bench-e2e');
   const cleanup = async (): Promise<void> => {
     await procs.stopAll(3000);
-    if (client && process.env['MONGO_URL']) await client.db(database).dropDatabase().catch(() => undefined);
-    if (client && process.env['MONGO_URL']) await client.db(`${database}_bare`).dropDatabase().catch(() => undefined);
+    if (client && process.env['MONGO_URL'])
+      await client
+        .db(database)
+        .dropDatabase()
+        .catch(() => undefined);
+    if (client && process.env['MONGO_URL'])
+      await client
+        .db(`${database}_bare`)
+        .dropDatabase()
+        .catch(() => undefined);
     await client?.close().catch(() => undefined);
     if (services && process.env['REDIS_URL']) {
       for (const name of [queueName, `${queueName}-exclusive`]) {
@@ -331,26 +360,45 @@ async function main(): Promise<void> {
     }
 
     const f = (x: number): string => fmtInt(x);
-    const cpu = (m: Record<string, number>): string => Object.entries(m).map(([k, v]) => `${k} ${f(v)}`).join(', ');
+    const cpu = (m: Record<string, number>): string =>
+      Object.entries(m)
+        .map(([k, v]) => `${k} ${f(v)}`)
+        .join(', ');
     const cpuTotal = Object.values(tput.cpuUsPerEvent).reduce((a, b) => a + b, 0);
     printTable(
       `End to end: router -> sub -> worker (no-op tsfunc), 1 KB events, worker concurrency ${concurrency}, log level ${logLevel}`,
       ['measure', 'value', 'note'],
       [
-        ['(a) throughput, events/s', f(tput.eventsPerS), `${f(events)} events; target >= ${f(TARGET_EVENTS_PER_S)}/s: ${tput.eventsPerS >= TARGET_EVENTS_PER_S ? 'met' : 'NOT met'}`],
+        [
+          '(a) throughput, events/s',
+          f(tput.eventsPerS),
+          `${f(events)} events; target >= ${f(TARGET_EVENTS_PER_S)}/s: ${tput.eventsPerS >= TARGET_EVENTS_PER_S ? 'met' : 'NOT met'}`,
+        ],
         ['    events archived / results ok', `${f(tput.archived)} / ${f(tput.resultsOk)}`, `of ${f(events)} sent`],
         ['    pushed / last archived', `${f(tput.sendMs)} / ${f(tput.lastArchivedMs)} ms`, 'after the first push'],
         ['    first start / last end', `${f(tput.firstStartMs)} / ${f(tput.lastEndMs)} ms`, 'handler runs, after the first push'],
         ['    all results stored', `${f(tput.totalMs)} ms`, 'jobs completed, polled every 50 ms'],
         ['    CPU, % of one core', f(Object.values(tput.cpuPct).reduce((a, b) => a + b, 0)), `${cpu(tput.cpuPct)} (2 cores = 200)`],
         ['    CPU, µs per event', f(cpuTotal), `${cpu(tput.cpuUsPerEvent)}: at most ${f(2e6 / cpuTotal)} events/s on 2 cores`],
-        ['(b) fire -> handler start p50 / p99', `${lat.handlerStart.p50} / ${lat.handlerStart.p99} ms`, `${f(lat.sent)} events at ${rate}/s; max ${lat.handlerStart.max} ms`],
+        [
+          '(b) fire -> handler start p50 / p99',
+          `${lat.handlerStart.p50} / ${lat.handlerStart.p99} ms`,
+          `${f(lat.sent)} events at ${rate}/s; max ${lat.handlerStart.max} ms`,
+        ],
         ['    fire -> archived p50 / p99', `${lat.archived.p50} / ${lat.archived.p99} ms`, 'events.received_at'],
         ['    bare PUSH->PULL hop p50 / p99', `${round(hop.p50, 3)} / ${round(hop.p99, 3)} ms`, `${f(hop.n)} events, ${rate}/s, one process`],
         ...(mongoBare && mongoIndexed && bull
           ? [
-              ['(c) bare insertMany, docs/s', f(mongoBare.value.docsPerS), `500 per batch, ${round(mongoBare.value.medianBatchMs)} ms/batch; CPU µs/doc: ${cpu(mongoBare.cpuUsPerItem)}`],
-              ['    same + events indexes, docs/s', f(mongoIndexed.value.docsPerS), `${round(mongoIndexed.value.medianBatchMs)} ms/batch; CPU µs/doc: ${cpu(mongoIndexed.cpuUsPerItem)}`],
+              [
+                '(c) bare insertMany, docs/s',
+                f(mongoBare.value.docsPerS),
+                `500 per batch, ${round(mongoBare.value.medianBatchMs)} ms/batch; CPU µs/doc: ${cpu(mongoBare.cpuUsPerItem)}`,
+              ],
+              [
+                '    same + events indexes, docs/s',
+                f(mongoIndexed.value.docsPerS),
+                `${round(mongoIndexed.value.medianBatchMs)} ms/batch; CPU µs/doc: ${cpu(mongoIndexed.cpuUsPerItem)}`,
+              ],
               ['    bare BullMQ addBulk, jobs/s', f(bull.value.addPerS), '500 per batch, 1 KB event per job'],
               ['    bare BullMQ worker, jobs/s', f(bull.value.processPerS), `no-op, concurrency ${concurrency}; add+run CPU µs/job: ${cpu(bull.cpuUsPerItem)}`],
             ]
@@ -365,7 +413,13 @@ async function main(): Promise<void> {
       events,
       concurrency,
       log_level: logLevel,
-      throughput: { ...tput, eventsPerS: round(tput.eventsPerS), pollMeanMs: round(tput.pollMeanMs, 1), target_events_per_s: TARGET_EVENTS_PER_S, target_met: tput.eventsPerS >= TARGET_EVENTS_PER_S },
+      throughput: {
+        ...tput,
+        eventsPerS: round(tput.eventsPerS),
+        pollMeanMs: round(tput.pollMeanMs, 1),
+        target_events_per_s: TARGET_EVENTS_PER_S,
+        target_met: tput.eventsPerS >= TARGET_EVENTS_PER_S,
+      },
       latency: lat,
       hop_latency_ms: { n: hop.n, p50: round(hop.p50, 3), p99: round(hop.p99, 3), max: round(hop.max, 3) },
       baselines: baselines ? { mongo_insert_plain: mongoBare, mongo_insert_indexed: mongoIndexed, bullmq: bull } : null,

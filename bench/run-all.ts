@@ -55,7 +55,7 @@ function headline(o: Outcome): string {
   if (!f) return 'no figures';
   switch (o.name) {
     case 'router-throughput':
-      return `router ${fmtInt(Number(f['router_events_per_s']))}/s vs bare ${fmtInt(Number(f['baseline_events_per_s']))}/s = ${f['ratio']}`;
+      return `router ${fmtInt(Number(f['router_events_per_s']))}/s vs bare ${fmtInt(Number(f['baseline_events_per_s']))}/s = ${Number(f['ratio'])}`;
     case 'e2e': {
       const t = f['throughput'] as { eventsPerS: number };
       const l = f['latency'] as { handlerStart: { p50: number; p99: number } };

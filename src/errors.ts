@@ -106,11 +106,7 @@ export class HandlerError extends ReactorError {
   readonly signal: string | null;
   readonly stderrTail: string;
 
-  constructor(
-    message: string,
-    details: { exitCode?: number | null; signal?: string | null; stderrTail?: string } = {},
-    options?: { cause?: unknown },
-  ) {
+  constructor(message: string, details: { exitCode?: number | null; signal?: string | null; stderrTail?: string } = {}, options?: { cause?: unknown }) {
     super('ERR_HANDLER', message, options);
     this.exitCode = details.exitCode ?? null;
     this.signal = details.signal ?? null;

@@ -1,41 +1,58 @@
-/** event-reactor public API. */
-export { ReactorError, ConfigError, EventValidationError, TransportError, TimeoutError, HandlerError, HandlerTimeoutError, HandlerRefusedError, ShutdownAbortError, ArchiveError, QueueError, ServiceError, coerceError } from './errors.js';
-export type { ErrorCode, ConfigProblem, EventRefusal } from './errors.js';
-export { EventStamper } from './router/stamper.js';
-export { eventKey, DEFAULT_MAX_EVENT_BYTES } from './event/event.js';
-export { parseIncoming, parsePublished, validateFields } from './event/validate.js';
-export type { ReactorEvent, IngestLimits } from './event/event.js';
-export type { IncomingEvent } from './event/validate.js';
+/**
+ * event-reactor's public API: what a program embedding it needs. Start the daemons
+ * (`startDaemons`, or one part with `startRouterDaemon`, `startSubDaemon`,
+ * `startWorkerDaemon`) from settings loaded with `loadConfig`; fire events with
+ * `RouterClient`; write tsfunc handlers against `TsHandler`. Everything else is internal
+ * (`event-reactor/internal`) and may change between releases.
+ */
+
+// Configuration
+export { loadConfig, buildSettings } from './config/load.js';
+export type { LoadConfigOptions, LoadedConfig, ConfigOverrides } from './config/load.js';
+export type { ReactorSettings, RouterSettings, SubSettings, WorkerSettings, QueueSettings } from './config/settings.js';
+
+// Daemons
+export { startDaemons, PART_ORDER } from './daemons/start-daemons.js';
+export type { Part, RunningDaemons } from './daemons/start-daemons.js';
+export { startRouterDaemon } from './daemons/router-daemon.js';
+export type { RouterDaemon } from './daemons/router-daemon.js';
+export { startSubDaemon } from './daemons/sub-daemon.js';
+export type { SubDaemon } from './daemons/sub-daemon.js';
+export { startWorkerDaemon } from './daemons/worker-daemon.js';
+export type { WorkerDaemon } from './daemons/worker-daemon.js';
+export type { Daemon } from './daemons/daemon.js';
+
+// Firing events
+export { RouterClient } from './wire/router-client.js';
+export type { RouterClientOptions } from './wire/router-client.js';
+
+// Events, handlers and results
+export { eventKey } from './event/event.js';
+export type { ReactorEvent } from './event/event.js';
+export type { TsHandler, TsHandlerContext } from './handlers/tsfunc-driver.js';
+export type { FireFunction, FollowUpEvent } from './handlers/driver.js';
+export type { HandlerResult, ResultStatus } from './handlers/result.js';
+
+// Logging
 export { createLogger, silentLogger } from './logger.js';
 export type { Logger } from './logger.js';
-export { loadConfig, buildSettings } from './config/load.js';
-export { loadHandlersFile, buildHandlers } from './config/handlers-file.js';
-export type { ReactorSettings, RouterSettings, SubSettings, WorkerSettings, QueueSettings } from './config/settings.js';
-export { Router } from './router/router.js';
-export type { RouterOptions, RouterEndpoints } from './router/router.js';
-export { encodeFrames, bodyOf } from './wire/framing.js';
-export type { Framing } from './wire/framing.js';
-export { Subscriber } from './sub/subscriber.js';
-export { Matcher } from './sub/matcher.js';
-export { JobQueue } from './queue/job-queue.js';
-export type { JobQueueOptions, RetryDefaults } from './queue/job-queue.js';
-export { DeadLetters } from './queue/dead-letters.js';
-export type { DeadLettersOptions, DeadJob } from './queue/dead-letters.js';
-export { HandlerWorker } from './queue/handler-worker.js';
-export { jobIdFor } from './queue/job.js';
-export type { HandlerJobData } from './queue/job.js';
-export { MongoArchive, EVENTS_COLLECTION, RESULTS_COLLECTION } from './archive/mongo-archive.js';
-export type { Archive } from './archive/archive.js';
-export type { HandlerResult, ResultStatus } from './handlers/result.js';
-export { ShellDriver } from './handlers/shell-driver.js';
-export { TsfuncDriver } from './handlers/tsfunc-driver.js';
-export type { TsHandler, TsHandlerContext } from './handlers/tsfunc-driver.js';
-export type { HandlerDriver, RunContext, RunOutcome, FireFunction, FollowUpEvent } from './handlers/driver.js';
-export type { HandlerSpec, DriverName } from './handlers/spec.js';
-export { splitArgv } from './handlers/argv.js';
-export { RouterClient } from './wire/router-client.js';
-export { RouterRefusedError } from './errors.js';
-export type { RouterClientOptions } from './wire/router-client.js';
-export { startRouterDaemon } from './daemons/router-daemon.js';
-export { startSubDaemon } from './daemons/sub-daemon.js';
-export { startWorkerDaemon } from './daemons/worker-daemon.js';
+
+// Errors
+export {
+  ReactorError,
+  ConfigError,
+  EventValidationError,
+  RouterRefusedError,
+  TransportError,
+  TimeoutError,
+  HandlerError,
+  HandlerTimeoutError,
+  HandlerRefusedError,
+  ShutdownAbortError,
+  JobStalledError,
+  ArchiveError,
+  QueueError,
+  ServiceError,
+  coerceError,
+} from './errors.js';
+export type { ErrorCode, ConfigProblem, EventRefusal } from './errors.js';

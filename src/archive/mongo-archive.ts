@@ -211,7 +211,10 @@ export class MongoArchive implements Archive, ArchiveReader {
   }
 
   resultsForEvent(eventId: string): Promise<HandlerResult[]> {
-    return this.#read(`read the results of event ${eventId}`, () => this.results.find({ event_id: eventId }).sort({ start: 1 }).toArray() as Promise<HandlerResult[]>);
+    return this.#read(
+      `read the results of event ${eventId}`,
+      () => this.results.find({ event_id: eventId }).sort({ start: 1 }).toArray() as Promise<HandlerResult[]>,
+    );
   }
 
   /** Run a query; a failure becomes an ArchiveError saying what was being read. */
@@ -273,4 +276,3 @@ function toTextEventDoc(e: ReactorEvent, receivedAt: Date, reason: string): Docu
   doc['received_at'] = receivedAt;
   return doc;
 }
-

@@ -12,7 +12,7 @@ export function newProgram(name: string, description: string): Command {
 /** Parse argv, run the action, and return the exit code. Never calls process.exit itself. */
 export async function runProgram(program: Command, argv: readonly string[], result: { code: number }): Promise<number> {
   try {
-    await program.parseAsync(argv as string[]);
+    await program.parseAsync(argv);
     return result.code;
   } catch (err) {
     if (err instanceof CommanderError) {

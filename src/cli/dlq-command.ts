@@ -49,7 +49,13 @@ export function configureDlqCommand(cmd: Command, result: { code: number }): Com
         const job = await dl.get(jobId);
         if (!job) return notFound(jobId, settings);
         const { MongoArchive } = await import('../archive/mongo-archive.js');
-        const archive = await MongoArchive.connect({ url: settings.mongo.url, database: settings.mongo.database, log, serverSelectionTimeoutMS: 5000, ensureIndexes: false });
+        const archive = await MongoArchive.connect({
+          url: settings.mongo.url,
+          database: settings.mongo.database,
+          log,
+          serverSelectionTimeoutMS: 5000,
+          ensureIndexes: false,
+        });
         try {
           const results = await archive.resultsForJob(job.id);
           process.stdout.write(`${JSON.stringify({ ...summary(job), event: job.data.event, handler_spec: job.data.handler, results }, null, 2)}\n`);
@@ -60,7 +66,14 @@ export function configureDlqCommand(cmd: Command, result: { code: number }): Com
       });
     });
 
-  const oneOrAll = (verb: 'retry' | 'purge', done: string, description: string, all: string, one: (dl: DeadLetters, id: string) => Promise<boolean>, every: (dl: DeadLetters) => Promise<number>): void => {
+  const oneOrAll = (
+    verb: 'retry' | 'purge',
+    done: string,
+    description: string,
+    all: string,
+    one: (dl: DeadLetters, id: string) => Promise<boolean>,
+    every: (dl: DeadLetters) => Promise<number>,
+  ): void => {
     sub(verb, description)
       .argument('[jobId]', 'job id, as printed by "dlq list"')
       .option('--all', all)
@@ -73,8 +86,22 @@ export function configureDlqCommand(cmd: Command, result: { code: number }): Com
           }));
       });
   };
-  oneOrAll('retry', 'retried', 'Put a dead job (or all of them) back in its queue with its attempts reset', 'retry every dead job', (dl, id) => dl.retry(id), (dl) => dl.retryAll());
-  oneOrAll('purge', 'purged', 'Delete a dead job (or all of them) from Redis; results stay in MongoDB', 'delete every dead job', (dl, id) => dl.purge(id), (dl) => dl.purgeAll());
+  oneOrAll(
+    'retry',
+    'retried',
+    'Put a dead job (or all of them) back in its queue with its attempts reset',
+    'retry every dead job',
+    (dl, id) => dl.retry(id),
+    (dl) => dl.retryAll(),
+  );
+  oneOrAll(
+    'purge',
+    'purged',
+    'Delete a dead job (or all of them) from Redis; results stay in MongoDB',
+    'delete every dead job',
+    (dl, id) => dl.purge(id),
+    (dl) => dl.purgeAll(),
+  );
   return cmd;
 }
 

@@ -58,13 +58,13 @@ function parseCount(v: string): number {
 
 export function configureFireCommand(cmd: Command, result: { code: number }): Command {
   return cmd
-    .description('Fire one event at the router (EventReactor\'s fire-event)')
+    .description("Fire one event at the router (EventReactor's fire-event)")
     .option('-d, --data <json>', 'payload: JSON text, @file, or - for stdin (default {})')
     .addOption(new Option('-p, --payload <json>', 'same as --data').hideHelp())
     .requiredOption('-e, --event-type <type>', 'event type (required)')
     .option('-n, --namespace <ns>', 'namespace', 'local')
     .option('-u, --uri <uri>', 'router endpoint (REP for REQ, PULL for PUSH)', 'tcp://127.0.0.1:55055')
-    .option('-z, --zmq-type <type>', 'REQ (wait for the router\'s reply) or PUSH (fire and forget)', 'REQ')
+    .option('-z, --zmq-type <type>', "REQ (wait for the router's reply) or PUSH (fire and forget)", 'REQ')
     .option('--timeout <seconds>', 'give up after this long without an answer', parseSeconds, 5)
     .option('--retries <n>', 'REQ only: try again this many times after a timeout, with the same event id', parseCount, 0)
     .option('--id <id>', 'event id (default: a new ULID, kept across retries)')

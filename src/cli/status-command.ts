@@ -43,7 +43,13 @@ async function archiveStatus(s: ReactorSettings): Promise<StatusReport['archive'
   const { silentLogger } = await import('../logger.js');
   let archive;
   try {
-    archive = await MongoArchive.connect({ url: s.mongo.url, database: s.mongo.database, log: silentLogger(), serverSelectionTimeoutMS: 3000, ensureIndexes: false });
+    archive = await MongoArchive.connect({
+      url: s.mongo.url,
+      database: s.mongo.database,
+      log: silentLogger(),
+      serverSelectionTimeoutMS: 3000,
+      ensureIndexes: false,
+    });
     return { ...base, ...(await archive.stats()) };
   } catch (err) {
     return { ...base, error: (err as Error).message };
@@ -65,21 +71,38 @@ async function queueStatus(s: ReactorSettings): Promise<StatusReport['queues']> 
 export function formatStatus(r: StatusReport): string {
   const lines: string[] = [];
   const rt = r.router;
-  lines.push(rt.error ? `router    ${rt.endpoint}: UNREACHABLE (${rt.error})` : `router    ${rt.endpoint}: epoch ${rt.epoch}, last seq ${rt.last_seq}, replay buffer ${rt.buffered} events (seq ${rt.first_seq ?? '-'}..${rt.last_seq}), ${rt.buffer_bytes} bytes`);
+  lines.push(
+    rt.error
+      ? `router    ${rt.endpoint}: UNREACHABLE (${rt.error})`
+      : `router    ${rt.endpoint}: epoch ${rt.epoch}, last seq ${rt.last_seq}, replay buffer ${rt.buffered} events (seq ${rt.first_seq ?? '-'}..${rt.last_seq}), ${rt.buffer_bytes} bytes`,
+  );
   const a = r.archive;
   if (a.error) {
     lines.push(`archive   ${a.url} ${a.database}: UNREACHABLE (${a.error})`);
   } else {
-    const res = Object.entries(a.results ?? {}).map(([k, v]) => `${k} ${v}`).join(', ') || 'none';
+    const res =
+      Object.entries(a.results ?? {})
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ') || 'none';
     lines.push(`archive   ${a.url} ${a.database}: ${a.events} events; results: ${res}; dead-lettered ${a.dead}`);
-    for (const c of a.cursors ?? []) lines.push(`cursor    ${c.name}: epoch ${c.epoch} seq ${c.seq}${c.behind === null || c.behind === undefined ? ' (other epoch than the router)' : `, ${c.behind} behind`} (saved ${new Date(c.updated_at).toISOString()})`);
+    for (const c of a.cursors ?? [])
+      lines.push(
+        `cursor    ${c.name}: epoch ${c.epoch} seq ${c.seq}${c.behind === null || c.behind === undefined ? ' (other epoch than the router)' : `, ${c.behind} behind`} (saved ${new Date(c.updated_at).toISOString()})`,
+      );
     const g = a.gaps!;
     lines.push(g.count === 0 ? 'gaps      none: no event lost' : `gaps      ${g.count} unrepairable gap(s), ${g.lost} event(s) lost`);
-    for (const x of g.latest) lines.push(`          ${x.subscriber}: epoch ${x.epoch} seq ${x.from}..${x.to} (${x.reason}) at ${new Date(x.detected_at).toISOString()}`);
+    for (const x of g.latest)
+      lines.push(`          ${x.subscriber}: epoch ${x.epoch} seq ${x.from}..${x.to} (${x.reason}) at ${new Date(x.detected_at).toISOString()}`);
   }
   const q = r.queues;
   if (q.error) lines.push(`queues    ${q.url}: UNREACHABLE (${q.error})`);
-  else for (const [name, c] of Object.entries(q.counts ?? {})) lines.push(`queue     ${name}: ${Object.entries(c).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  else
+    for (const [name, c] of Object.entries(q.counts ?? {}))
+      lines.push(
+        `queue     ${name}: ${Object.entries(c)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(', ')}`,
+      );
   return `${lines.join('\n')}\n`;
 }
 

@@ -39,7 +39,11 @@ async function up(flags: UpFlags): Promise<number> {
   let killServices: (() => void) | undefined;
   if (flags.localServices) {
     const { startLocalServices } = await import('../devstack/services.js');
-    const services = await startLocalServices({ redisUrl: flags.redisUrl ?? process.env['REDIS_URL'], mongoUrl: flags.mongoUrl ?? process.env['MONGO_URL'], log });
+    const services = await startLocalServices({
+      redisUrl: flags.redisUrl ?? process.env['REDIS_URL'],
+      mongoUrl: flags.mongoUrl ?? process.env['MONGO_URL'],
+      log,
+    });
     closers.push('local services', () => services.stop());
     killServices = () => services.killNow();
     settings.redisUrl = services.redisUrl;
@@ -63,12 +67,22 @@ async function demo(running: RunningDaemons, settings: ReactorSettings, log: Log
   const { MongoArchive } = await import('../archive/mongo-archive.js');
   const { loadHandlersFile } = await import('../config/handlers-file.js');
   const router = running.daemons.find((d): d is RouterDaemon => d.name === 'router');
-  const archive = await MongoArchive.connect({ url: settings.mongo.url, database: settings.mongo.database, log: log.child({}, { level: 'warn' }), ensureIndexes: false });
+  const archive = await MongoArchive.connect({
+    url: settings.mongo.url,
+    database: settings.mongo.database,
+    log: log.child({}, { level: 'warn' }),
+    ensureIndexes: false,
+  });
   const client = new RouterClient({ uri: router?.endpoints.rep[0] ?? settings.worker.routerUri ?? 'tcp://127.0.0.1:55055', timeoutMs: 5000 });
   try {
     const key = 'local:zmq.test';
     const expected = loadHandlersFile(settings.handlersFile).table.get(key)?.length ?? 0;
-    const sent = { id: ulid(), namespace: 'local', event_type: 'zmq.test', payload: { message: 'hello from event-reactor', host: process.env['HOSTNAME'] ?? 'localhost' } };
+    const sent = {
+      id: ulid(),
+      namespace: 'local',
+      event_type: 'zmq.test',
+      payload: { message: 'hello from event-reactor', host: process.env['HOSTNAME'] ?? 'localhost' },
+    };
     out(`\n==> fire-event -e zmq.test -n local -d '${JSON.stringify(sent.payload)}'`);
     out(JSON.stringify(await client.send(sent)));
     out(`\n==> waiting for ${expected} handler result(s) for ${key} in MongoDB (${settings.mongo.database}.results)`);

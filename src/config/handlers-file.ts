@@ -40,7 +40,11 @@ export function buildHandlers(file: string, raw: unknown): LoadedHandlers {
         }
       }
       if (entry.driver === 'pyfunc') {
-        warnings.push({ file, path: `${at}.driver`, message: 'EventReactor\'s Python driver "pyfunc" is not supported (use "tsfunc"); this handler is skipped' });
+        warnings.push({
+          file,
+          path: `${at}.driver`,
+          message: 'EventReactor\'s Python driver "pyfunc" is not supported (use "tsfunc"); this handler is skipped',
+        });
         return;
       }
       if (entry.driver !== 'shell' && entry.driver !== 'tsfunc') {

@@ -84,7 +84,8 @@ export function buildSettings(file: string, raw: unknown, env: NodeJS.ProcessEnv
   };
 
   for (const path of unknownKeys(configFileSchema, raw)) {
-    if (path.length === 1 && path[0] === 'celery') warn('celery', 'EventReactor\'s Celery settings are not used: handlers run on BullMQ workers configured by "redis" and "worker"; ignored');
+    if (path.length === 1 && path[0] === 'celery')
+      warn('celery', 'EventReactor\'s Celery settings are not used: handlers run on BullMQ workers configured by "redis" and "worker"; ignored');
     else warn(keyPath(path), 'unknown key; ignored');
   }
   if (cfg.logging.format !== undefined) warn('logging.format', 'Python logging format is not used: logs are JSON lines (pino); ignored');
@@ -190,7 +191,10 @@ function pathOf(dotted: string): PropertyKey[] {
   return out;
 }
 
-function endpoint(c: { uri?: string | undefined; protocol?: string | undefined; listen_address?: string | undefined; port?: number | undefined }, defaultPort: number): string {
+function endpoint(
+  c: { uri?: string | undefined; protocol?: string | undefined; listen_address?: string | undefined; port?: number | undefined },
+  defaultPort: number,
+): string {
   if (c.uri) return c.uri;
   const protocol = c.protocol ?? 'tcp';
   if (protocol === 'ipc') return `ipc://${c.listen_address ?? '/tmp/event-reactor.ipc'}`;

@@ -84,7 +84,11 @@ export const configFileSchema = z.looseObject({
       /** MongoDB connection string; env `MONGO_URL` and `--mongo-url` override. */
       url: z.string().min(1).default('mongodb://127.0.0.1:27017'),
       /** Database of the archive. */
-      database: z.string().min(1).regex(/^[^/\\. "$*<>:|?]+$/, 'must be a valid MongoDB database name').default('event_reactor'),
+      database: z
+        .string()
+        .min(1)
+        .regex(/^[^/\\. "$*<>:|?]+$/, 'must be a valid MongoDB database name')
+        .default('event_reactor'),
     })
     .prefault({}),
   redis: z
@@ -152,7 +156,11 @@ export const configFileSchema = z.looseObject({
   queue: z
     .looseObject({
       /** BullMQ queue name. */
-      name: z.string().min(1).regex(/^[^:]+$/, 'must not contain ":"').default('event-reactor'),
+      name: z
+        .string()
+        .min(1)
+        .regex(/^[^:]+$/, 'must not contain ":"')
+        .default('event-reactor'),
       /** BullMQ key prefix in Redis. */
       prefix: z.string().min(1).default('bull'),
     })
@@ -178,5 +186,3 @@ export const handlerSpecSchema = z.looseObject({
 });
 
 export const handlersFileSchema = z.record(z.string(), z.array(handlerSpecSchema));
-
-export type HandlerSpecFile = z.infer<typeof handlerSpecSchema>;

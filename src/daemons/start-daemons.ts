@@ -35,7 +35,12 @@ export interface RunningDaemons {
  * it received, then workers finish their jobs. If a part fails to start, what was started
  * is closed before the error is thrown.
  */
-export async function startDaemons(parts: readonly Part[], settings: ReactorSettings, log: Logger, closers: CloserStack = new CloserStack(log)): Promise<RunningDaemons> {
+export async function startDaemons(
+  parts: readonly Part[],
+  settings: ReactorSettings,
+  log: Logger,
+  closers: CloserStack = new CloserStack(log),
+): Promise<RunningDaemons> {
   const daemons: Daemon[] = [];
   try {
     for (const part of PART_ORDER.filter((p) => parts.includes(p))) {

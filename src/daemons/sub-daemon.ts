@@ -23,7 +23,12 @@ export async function startSubDaemon(settings: ReactorSettings, log: Logger): Pr
   try {
     const archive = await MongoArchive.connect({ url: settings.mongo.url, database: settings.mongo.database, log: slog });
     closers.push('archive', () => archive.close());
-    const queue = new JobQueue({ redisUrl: settings.redisUrl, queue: settings.queue, log: slog, defaults: { retries: settings.worker.retries, backoffMs: settings.worker.backoffMs } });
+    const queue = new JobQueue({
+      redisUrl: settings.redisUrl,
+      queue: settings.queue,
+      log: slog,
+      defaults: { retries: settings.worker.retries, backoffMs: settings.worker.backoffMs },
+    });
     closers.push('queue', () => queue.close());
     await queue.start();
     const registry = createRegistry('sub');

@@ -42,7 +42,8 @@ export async function startWorkerDaemon(settings: ReactorSettings, log: Logger):
     // Closed after the worker, before the archive: results still being written (a
     // shutdown does not wait for the record of an aborted run) are stored first.
     closers.push('results', async () => {
-      if (!(await settlesWithin(results.drain(), RESULTS_DRAIN_MS))) wlog.warn({ waitedMs: RESULTS_DRAIN_MS }, 'results of aborted runs not stored (MongoDB unreachable); their jobs were requeued');
+      if (!(await settlesWithin(results.drain(), RESULTS_DRAIN_MS)))
+        wlog.warn({ waitedMs: RESULTS_DRAIN_MS }, 'results of aborted runs not stored (MongoDB unreachable); their jobs were requeued');
     });
     const worker = new HandlerWorker({
       redisUrl: settings.redisUrl,

@@ -170,9 +170,7 @@ async function spawnService(options: SpawnServiceOptions): Promise<SpawnedServic
   const exitController = new AbortController();
   const exitedPromise = new Promise<void>((resolve) => {
     child.once('exit', (code, signal) => {
-      exitController.abort(
-        new ServiceError(`${name} exited ${signal ? `on signal ${signal}` : `with code ${String(code)}`}`),
-      );
+      exitController.abort(new ServiceError(`${name} exited ${signal ? `on signal ${signal}` : `with code ${String(code)}`}`));
       log.debug({ code, signal }, 'service exited');
       resolve();
     });

@@ -114,7 +114,7 @@ export async function startMongo(options: StartMongoOptions): Promise<LocalServi
 export interface ServerCommand {
   name: 'mongod' | 'ferretdb';
   command: string;
-  args(port: number, dir: string): string[];
+  args: (port: number, dir: string) => string[];
 }
 
 /**

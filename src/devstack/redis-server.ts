@@ -103,9 +103,5 @@ export function pingRedis(host: string, port: number, timeoutMs = 1000): Promise
 }
 
 async function findRedisServer(): Promise<string | undefined> {
-  return (
-    (await findExecutable('redis-server')) ??
-    (await findExecutable('/usr/bin/redis-server')) ??
-    (await findExecutable('/usr/sbin/redis-server'))
-  );
+  return (await findExecutable('redis-server')) ?? (await findExecutable('/usr/bin/redis-server')) ?? (await findExecutable('/usr/sbin/redis-server'));
 }

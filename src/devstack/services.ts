@@ -38,10 +38,7 @@ export interface LocalServices {
  */
 export async function startLocalServices(options: LocalServicesOptions): Promise<LocalServices> {
   const { log } = options;
-  const [redis, mongo] = await Promise.allSettled([
-    provide(options.redisUrl, () => startRedis({ log })),
-    provide(options.mongoUrl, () => startMongo({ log })),
-  ]);
+  const [redis, mongo] = await Promise.allSettled([provide(options.redisUrl, () => startRedis({ log })), provide(options.mongoUrl, () => startMongo({ log }))]);
 
   const started = [redis, mongo].flatMap((r) => (r.status === 'fulfilled' && r.value.service ? [r.value.service] : []));
   if (redis.status === 'rejected' || mongo.status === 'rejected') {

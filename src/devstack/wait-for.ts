@@ -58,11 +58,7 @@ export async function waitFor(check: () => Promise<boolean>, options: WaitForOpt
   }
 }
 
-type Outcome =
-  | { kind: 'done'; value: boolean }
-  | { kind: 'failed'; error: unknown }
-  | { kind: 'deadline' }
-  | { kind: 'aborted' };
+type Outcome = { kind: 'done'; value: boolean } | { kind: 'failed'; error: unknown } | { kind: 'deadline' } | { kind: 'aborted' };
 
 /** Run one check, but settle no later than `ms` from now or when `signal` aborts. */
 async function raceDeadline(check: () => Promise<boolean>, ms: number, signal: AbortSignal | undefined): Promise<Outcome> {

@@ -117,7 +117,13 @@ export class ShellDriver implements HandlerDriver {
         if (killTimer && !timedOut) clearTimeout(killTimer);
         const base = { data: stdout.toString(), stderr: stderr.toString(), ...(stdout.truncated ? { dataTruncated: true } : {}) };
         if (timedOut) {
-          finish({ ...base, status: 'timeout', error: `handler timed out after ${ctx.timeoutMs} ms; process group killed`, errorCode: 'ERR_HANDLER_TIMEOUT', ...(signal ? { signal } : {}) });
+          finish({
+            ...base,
+            status: 'timeout',
+            error: `handler timed out after ${ctx.timeoutMs} ms; process group killed`,
+            errorCode: 'ERR_HANDLER_TIMEOUT',
+            ...(signal ? { signal } : {}),
+          });
         } else if (code === 0) {
           finish({ ...base, status: 'ok', code: 0 });
         } else if (signal) {

@@ -87,7 +87,9 @@ export class HandlerWorker {
       duration: histogram(r, 'worker_handler_duration_seconds', 'Handler run time', [0.005, 0.05, 0.5, 5, 60], ['driver']),
       dead: counter(r, 'worker_jobs_dead_total', 'Jobs moved to the dead-letter queue after their last failed attempt', ['driver']),
       requeued: counter(r, 'worker_jobs_requeued_total', 'Jobs put back in the queue because shutdown aborted them', ['driver']),
-      alreadyRan: counter(r, 'worker_jobs_already_ran_total', 'Restarted jobs completed without running, an earlier run having archived an ok result', ['driver']),
+      alreadyRan: counter(r, 'worker_jobs_already_ran_total', 'Restarted jobs completed without running, an earlier run having archived an ok result', [
+        'driver',
+      ]),
     };
   }
 
@@ -130,13 +132,19 @@ export class HandlerWorker {
         }
       }
       log.debug('handler started');
-      result = await runHandler(this.#options.drivers, handler, event, { id: job.id ?? '', run }, {
-        log,
-        signal: controller.signal,
-        timeoutMs,
-        attempt,
-        fire,
-      });
+      result = await runHandler(
+        this.#options.drivers,
+        handler,
+        event,
+        { id: job.id ?? '', run },
+        {
+          log,
+          signal: controller.signal,
+          timeoutMs,
+          attempt,
+          fire,
+        },
+      );
     } finally {
       this.#running.delete(controller);
       bullSignal?.removeEventListener('abort', onBullAbort);
@@ -170,7 +178,10 @@ export class HandlerWorker {
       log.info({ status: result.status, durationMs: result.duration_ms }, 'handler finished');
       return;
     }
-    log.warn({ status: result.status, error: result.error, code: result.code, errorCode: result.error_code, durationMs: result.duration_ms, dead }, 'handler failed');
+    log.warn(
+      { status: result.status, error: result.error, code: result.code, errorCode: result.error_code, durationMs: result.duration_ms, dead },
+      'handler failed',
+    );
     if (dead) {
       this.#m.dead.inc({ driver: handler.driver });
       log.error({ attempts: attempt, error: result.error }, 'job moved to the dead-letter queue');
@@ -201,7 +212,15 @@ export class HandlerWorker {
       }
       const err = new JobStalledError(job.stalledCounter, job.deferredFailure);
       const now = new Date();
-      const result = describeRun(handler, event, { id, run }, Math.max(1, job.attemptsMade), { status: 'error', error: err.message, errorCode: err.code, data: null }, now, now);
+      const result = describeRun(
+        handler,
+        event,
+        { id, run },
+        Math.max(1, job.attemptsMade),
+        { status: 'error', error: err.message, errorCode: err.code, data: null },
+        now,
+        now,
+      );
       result.dead = true;
       await this.#options.results.write(result);
       this.#m.dead.inc({ driver: handler.driver });
@@ -230,7 +249,11 @@ export class HandlerWorker {
 
   /** Archive `result`, waiting at most {@link SHUTDOWN_WRITE_WAIT_MS}; the write goes on in the background. */
   async #writeBounded(result: HandlerResult, log: Logger): Promise<void> {
-    if (!(await settlesWithin(this.#options.results.write(result), SHUTDOWN_WRITE_WAIT_MS))) log.warn({ resultId: result._id, waitedMs: SHUTDOWN_WRITE_WAIT_MS }, 'result of the aborted run not archived yet (MongoDB unreachable?); the job is requeued all the same');
+    if (!(await settlesWithin(this.#options.results.write(result), SHUTDOWN_WRITE_WAIT_MS)))
+      log.warn(
+        { resultId: result._id, waitedMs: SHUTDOWN_WRITE_WAIT_MS },
+        'result of the aborted run not archived yet (MongoDB unreachable?); the job is requeued all the same',
+      );
   }
 
   /**

@@ -82,10 +82,7 @@ export class JobQueue {
       (data.handler.exclusive ? exclusive : normal).push(job);
     }
     try {
-      await Promise.all([
-        normal.length > 0 ? this.#normal.addBulk(normal) : undefined,
-        exclusive.length > 0 ? this.#exclusive.addBulk(exclusive) : undefined,
-      ]);
+      await Promise.all([normal.length > 0 ? this.#normal.addBulk(normal) : undefined, exclusive.length > 0 ? this.#exclusive.addBulk(exclusive) : undefined]);
     } catch (err) {
       throw new QueueError(`cannot enqueue ${jobs.length} jobs: ${(err as Error).message}`, { cause: err });
     }

@@ -90,7 +90,15 @@ export class Subscriber {
     this.#sock.connect(this.#options.settings.publisherUri);
     this.#sock.subscribe();
     this.#loop = this.#receive();
-    this.#log.info({ publisher: this.#options.settings.publisherUri, replay: this.#options.settings.replayUri, cursor: this.#sequencer.position ?? null, keys: this.#options.matcher.size }, 'subscriber connected');
+    this.#log.info(
+      {
+        publisher: this.#options.settings.publisherUri,
+        replay: this.#options.settings.replayUri,
+        cursor: this.#sequencer.position ?? null,
+        keys: this.#options.matcher.size,
+      },
+      'subscriber connected',
+    );
     this.#startRepair();
     const idleMs = this.#options.idleCheckMs ?? 5000;
     this.#idleTimer = setInterval(() => {
@@ -144,7 +152,8 @@ export class Subscriber {
     const from = this.#sequencer.position;
     this.#repairing = this.#repair()
       .then((replayed) => {
-        if (replayed > 0) this.#log.info({ replayed, from: from ?? null, to: this.#sequencer.position ?? null, ms: Date.now() - started }, 'caught up from the replay socket');
+        if (replayed > 0)
+          this.#log.info({ replayed, from: from ?? null, to: this.#sequencer.position ?? null, ms: Date.now() - started }, 'caught up from the replay socket');
       })
       .catch((err: unknown) => this.#log.error({ err: coerceError(err) }, 'replay repair failed'))
       .finally(() => {
@@ -187,7 +196,7 @@ export class Subscriber {
   async #fetchMissed(): Promise<number | undefined> {
     const attempts = this.#options.replayAttempts ?? 5;
     let replayed = 0;
-    for (let failures = 0; ; ) {
+    for (let failures = 0; ;) {
       const p = this.#sequencer.position;
       let reply;
       try {
@@ -200,7 +209,11 @@ export class Subscriber {
         continue;
       }
       const step = this.#sequencer.applyReplay({ ...reply, events: reply.events.map(publishedFromValue) });
-      if (step.epochChanged?.previous) this.#log.warn({ previous: step.epochChanged.previous, epoch: step.epochChanged.epoch }, 'router restarted since our last event; continuing with its new epoch');
+      if (step.epochChanged?.previous)
+        this.#log.warn(
+          { previous: step.epochChanged.previous, epoch: step.epochChanged.epoch },
+          'router restarted since our last event; continuing with its new epoch',
+        );
       else if (step.epochChanged) this.#log.info({ epoch: reply.epoch, firstSeq: reply.first_seq }, 'no saved cursor; starting from the oldest buffered event');
       if (step.lost) this.#recordLost(step.lost);
       for (const t of step.taken) this.#batcher.add(t);

@@ -51,5 +51,8 @@ export function parseReplayRequest(text: string): ReplayRequest | string {
   }
   const limit = r['limit'];
   if (limit !== undefined && (!Number.isInteger(limit) || (limit as number) < 1)) return '"limit" must be a positive integer';
-  return { since: { epoch: since['epoch'] as number, seq: since['seq'] as number }, limit: Math.min((limit as number | undefined) ?? REPLAY_DEFAULT_LIMIT, REPLAY_MAX_LIMIT) };
+  return {
+    since: { epoch: since['epoch'] as number, seq: since['seq'] as number },
+    limit: Math.min((limit as number | undefined) ?? REPLAY_DEFAULT_LIMIT, REPLAY_MAX_LIMIT),
+  };
 }

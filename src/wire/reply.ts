@@ -11,7 +11,8 @@ export function parseReply<T = ReactorEvent>(text: string): T {
   }
   const v = value as { error?: { code?: unknown; message?: unknown } };
   if (v && typeof v === 'object' && v.error && typeof v.error === 'object') {
-    throw new RouterRefusedError(String(v.error.code ?? 'unknown'), String(v.error.message ?? 'refused'));
+    const { code, message } = v.error;
+    throw new RouterRefusedError(typeof code === 'string' ? code : 'unknown', typeof message === 'string' ? message : 'refused');
   }
   return value as T;
 }

@@ -55,7 +55,9 @@ export class ReqSocket {
       }
     }
     const tries = this.#retries + 1;
-    throw new TimeoutError(`no reply from ${this.#peer} at ${this.#uri} within ${this.#timeoutMs} ms (${tries} ${tries === 1 ? 'try' : 'tries'})`, { cause: lastErr });
+    throw new TimeoutError(`no reply from ${this.#peer} at ${this.#uri} within ${this.#timeoutMs} ms (${tries} ${tries === 1 ? 'try' : 'tries'})`, {
+      cause: lastErr,
+    });
   }
 
   #connect(): zmq.Request {

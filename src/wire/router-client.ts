@@ -25,4 +25,3 @@ export class RouterClient {
     this.#sock.close();
   }
 }
-

@@ -37,7 +37,8 @@ before(async () => {
     },
     files: {
       'echo-args.sh': '#!/bin/sh\nprintf "%s|" "$@"\necho\n',
-      'sum.ts': 'export function total(e: { payload: { values?: number[] } }): number {\n  return (e.payload.values ?? []).reduce((a, b) => a + b, 0);\n}\nexport function refuse(): never {\n  throw new Error(\'no values today\');\n}\n',
+      'sum.ts':
+        "export function total(e: { payload: { values?: number[] } }): number {\n  return (e.payload.values ?? []).reduce((a, b) => a + b, 0);\n}\nexport function refuse(): never {\n  throw new Error('no values today');\n}\n",
     },
     extra: { logging: { loglevel: 'INFO' } },
   });
@@ -183,7 +184,13 @@ test('cli - dlq lists, shows, retries and purges a job that failed every attempt
   assert.equal(shown.code, 0, shown.stderr);
   const doc = JSON.parse(shown.stdout);
   assert.equal(doc.event.id, eventId);
-  assert.deepEqual(doc.results.map((r: { attempt: number; dead?: boolean }) => [r.attempt, r.dead ?? false]), [[1, false], [2, true]]);
+  assert.deepEqual(
+    doc.results.map((r: { attempt: number; dead?: boolean }) => [r.attempt, r.dead ?? false]),
+    [
+      [1, false],
+      [2, true],
+    ],
+  );
 
   assert.equal((await runBin('event-reactor', ['dlq', 'retry', ...c])).code, 64, 'neither a job id nor --all');
   const missing = await runBin('event-reactor', ['dlq', 'show', 'no-such-job', ...c]);

@@ -144,7 +144,8 @@ test('init script - start router checks the config, writes the pid file and leav
     const deadline = Date.now() + 15_000;
     while (!(await canConnect('127.0.0.1', cfg.ports.rep)) && Date.now() < deadline) await new Promise((res) => setTimeout(res, 100));
     assert.ok(await canConnect('127.0.0.1', cfg.ports.rep), 'router REP port is not listening');
-    while (!/"msg":"started"/.test(readFileSync(join(logdir, 'event-router.log'), 'utf8')) && Date.now() < deadline) await new Promise((res) => setTimeout(res, 100));
+    while (!/"msg":"started"/.test(readFileSync(join(logdir, 'event-router.log'), 'utf8')) && Date.now() < deadline)
+      await new Promise((res) => setTimeout(res, 100));
     assert.match(readFileSync(join(logdir, 'event-router.log'), 'utf8'), /"msg":"started"/);
   } finally {
     await initScript(['stop', 'router']);

@@ -38,7 +38,10 @@ async function restartRouter(name: string, signal: 'SIGTERM' | 'SIGKILL'): Promi
   if (signal === 'SIGTERM') await stack.router.stop();
   else await stack.router.kill('SIGKILL');
   const exit = await stack.router.exited;
-  const cli = feeder.fireCli(Array.from({ length: CLI_EVENTS }, (_, i) => `${name}-cli-${i}`), 10);
+  const cli = feeder.fireCli(
+    Array.from({ length: CLI_EVENTS }, (_, i) => `${name}-cli-${i}`),
+    10,
+  );
   const burst = feeder.pushMeasured(PUSH_WHILE_DOWN, { group: 'push_while_down' });
   await sleep(2000);
   await stack.startOne(stack.router);

@@ -33,15 +33,27 @@ const COLUMNS: [string, string][] = [
   ['seconds', 's'],
 ];
 
+function cell(v: unknown): string {
+  if (v === undefined || v === null) return '';
+  if (typeof v === 'string') return v;
+  return JSON.stringify(v);
+}
+
 function table(rows: Record<string, unknown>[]): string {
-  const cells = [COLUMNS.map(([, h]) => h), ...rows.map((r) => COLUMNS.map(([k]) => String(r[k] ?? '')))];
+  const cells = [COLUMNS.map(([, h]) => h), ...rows.map((r) => COLUMNS.map(([k]) => cell(r[k])))];
   const widths = COLUMNS.map((_, i) => Math.max(...cells.map((c) => c[i]!.length)));
   return cells.map((c) => c.map((v, i) => (i === 0 ? v.padEnd(widths[i]!) : v.padStart(widths[i]!))).join('  ')).join('\n');
 }
 
 async function main(): Promise<number> {
   const args = process.argv.slice(2);
-  const files = args.length > 0 ? args : readdirSync(here).filter((f) => f.endsWith('.test.ts')).sort().map((f) => relative(process.cwd(), join(here, f)));
+  const files =
+    args.length > 0
+      ? args
+      : readdirSync(here)
+          .filter((f) => f.endsWith('.test.ts'))
+          .sort()
+          .map((f) => relative(process.cwd(), join(here, f)));
   const timeoutS = Number(process.env['FAULT_TEST_TIMEOUT_S'] ?? 600);
   const dir = mkdtempSync(join(tmpdir(), 'er-faults-'));
   const summaryFile = join(dir, 'summaries.jsonl');
@@ -71,7 +83,11 @@ async function main(): Promise<number> {
   });
   let rows: Record<string, unknown>[] = [];
   try {
-    rows = readFileSync(summaryFile, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+    rows = readFileSync(summaryFile, 'utf8')
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
   } catch {
     // no scenario got as far as its summary
   }

@@ -18,7 +18,10 @@ test('faults - kill -9 of a worker mid-job (two workers, each once): its jobs ru
   const [first, second] = stack.workers as [(typeof stack.workers)[0], (typeof stack.workers)[0]];
   const feeding = feeder.run();
   const kills: { worker: string; at: number; active_jobs: number; taken_over_after_s: number | null }[] = [];
-  for (const [share, victim, survivor] of [[0.3, first, second], [0.6, second, first]] as const) {
+  for (const [share, victim, survivor] of [
+    [0.3, first, second],
+    [0.6, second, first],
+  ] as const) {
     await feeder.waitDispatched(Math.floor(FAULT_EVENTS * share));
     let active = 0;
     for (const deadline = Date.now() + 30_000; (active = await s.tally.activeJobs()) < 4; await sleep(5)) {
@@ -27,7 +30,10 @@ test('faults - kill -9 of a worker mid-job (two workers, each once): its jobs ru
     await victim.kill('SIGKILL');
     const at = s.seconds;
     // The survivor finds the victim's jobs stalled once their locks expire, and runs them.
-    const takenOver = await survivor.waitForLine(/job stalled/, 20_000).then(() => s!.seconds - at, () => null);
+    const takenOver = await survivor.waitForLine(/job stalled/, 20_000).then(
+      () => s!.seconds - at,
+      () => null,
+    );
     kills.push({ worker: victim.name, at: Math.round(at * 10) / 10, active_jobs: active, taken_over_after_s: takenOver && Math.round(takenOver * 10) / 10 });
     // Let those runs finish before the next kill, so that no job is caught in both.
     await sleep(2000);

@@ -30,9 +30,9 @@ export function startBin(name: string, args: string[], env: NodeJS.ProcessEnv = 
       }
     }
   };
-  child.stdout!.on('data', onData);
-  child.stderr!.on('data', onData);
-  child.stdin!.end(input ?? '');
+  child.stdout.on('data', onData);
+  child.stderr.on('data', onData);
+  child.stdin.end(input ?? '');
   const exited = new Promise<number | string>((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal ?? -1)));
   return {
     child,
@@ -54,7 +54,12 @@ export function startBin(name: string, args: string[], env: NodeJS.ProcessEnv = 
 }
 
 /** Run bin/<name> to completion. */
-export async function runBin(name: string, args: string[], env: NodeJS.ProcessEnv = {}, input?: string): Promise<{ code: number | string; stdout: string; stderr: string; ms: number }> {
+export async function runBin(
+  name: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  input?: string,
+): Promise<{ code: number | string; stdout: string; stderr: string; ms: number }> {
   const started = Date.now();
   const child = spawn(process.execPath, [`${ROOT}bin/${name}`, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
   let stdout = '';

@@ -105,23 +105,31 @@ const eventText = fc
   .map((e) => b(JSON.stringify(e)));
 /** Valid events with random extras, some spelled with whitespace and unicode escapes. */
 const goodEventText = fc
-  .tuple(goodName, fc.option(goodName, { nil: undefined }), fc.jsonValue({ maxDepth: 3 }), fc.dictionary(fc.string({ maxLength: 6 }), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 3 }), fc.boolean())
+  .tuple(
+    goodName,
+    fc.option(goodName, { nil: undefined }),
+    fc.jsonValue({ maxDepth: 3 }),
+    fc.dictionary(fc.string({ maxLength: 6 }), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 3 }),
+    fc.boolean(),
+  )
   .map(([type, ns, payload, extra, spaced]) => {
     const e: Record<string, unknown> = { ...extra, event_type: type, payload };
     if (ns !== undefined) e['namespace'] = ns;
     const text = JSON.stringify(e, null, spaced ? 1 : undefined);
     return b(spaced ? `\r\n ${text.replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)}\t` : text);
   });
-const protoText = fc.constantFrom(
-  '{"event_type":"p","__proto__":{"polluted":1}}',
-  '{"__proto__":{"event_type":"p"}}',
-  '{"event_type":"p","constructor":{"prototype":{"polluted":1}},"epoch":3}',
-  '\uFEFF{"event_type":"bom"}',
-  '\uFEFF\uFEFF{"event_type":"bom2"}',
-  '{"event_type":"a","event_type":"dup"}',
-  '{"event_type":"dup","event_type":"a b"}',
-  '{"event_type":"a","timestamp":1e400}',
-).map(b);
+const protoText = fc
+  .constantFrom(
+    '{"event_type":"p","__proto__":{"polluted":1}}',
+    '{"__proto__":{"event_type":"p"}}',
+    '{"event_type":"p","constructor":{"prototype":{"polluted":1}},"epoch":3}',
+    '\uFEFF{"event_type":"bom"}',
+    '\uFEFF\uFEFF{"event_type":"bom2"}',
+    '{"event_type":"a","event_type":"dup"}',
+    '{"event_type":"dup","event_type":"a b"}',
+    '{"event_type":"a","timestamp":1e400}',
+  )
+  .map(b);
 const singleFrame = fc.oneof(
   { weight: 3, arbitrary: fc.uint8Array({ maxLength: 300 }).map((u) => Buffer.from(u)) },
   { weight: 2, arbitrary: fc.string({ unit: 'binary', maxLength: 200 }).map(b) },
@@ -224,7 +232,10 @@ test('fuzz router - every hostile REP request gets the reply parseIncoming predi
 test('fuzz router - a PULL blast of 2000 bad messages is counted exactly and the router keeps serving', async (t) => {
   t.diagnostic(`FUZZ_SEED=${SEED}`);
   const { ep, registry } = await startRouter();
-  const bad = fc.sample(messageArb.filter((m) => !verdict(m, 'feed').accepted), { numRuns: 1990, seed: SEED + 1 });
+  const bad = fc.sample(
+    messageArb.filter((m) => !verdict(m, 'feed').accepted),
+    { numRuns: 1990, seed: SEED + 1 },
+  );
   bad.push(...specialMessages().filter((m) => !verdict(m, 'feed').accepted));
   while (bad.length < 2000) bad.push([Buffer.alloc(0)]);
   bad.length = 2000;

@@ -46,7 +46,8 @@ before(async () => {
     files: {
       'record.sh': '#!/bin/sh\nfor last; do :; done\nprintf "%s\\n" "$last" >> "$(dirname "$0")/runs.log"\necho "ran $EVENT_ID"\n',
       'slow.sh': '#!/bin/sh\nsleep 30\n',
-      'chain.ts': 'export async function follow(e: { id: string; payload: { n?: number } }, ctx: { fire(e: object): Promise<{ id: string }> }) {\n  const f = await ctx.fire({ event_type: "pipe.followup", payload: { from: e.id } });\n  return { followup: f.id };\n}\n',
+      'chain.ts':
+        'export async function follow(e: { id: string; payload: { n?: number } }, ctx: { fire(e: object): Promise<{ id: string }> }) {\n  const f = await ctx.fire({ event_type: "pipe.followup", payload: { from: e.id } });\n  return { followup: f.id };\n}\n',
     },
   });
   const log = silentLogger();

@@ -94,15 +94,25 @@ test('replay - the replay socket serves events after a position, and a missed ra
   const p = await ports();
   const { router, client } = await startRouter(p, { replayMaxEvents: 5 });
   const replay = new ReplayClient(`tcp://127.0.0.1:${p.replay}`);
-  cleanup.push(() => router.close(), () => client.close(), () => replay.close());
+  cleanup.push(
+    () => router.close(),
+    () => client.close(),
+    () => replay.close(),
+  );
   await fireMany(client, 8, 'proto');
   const r = await replay.since(router.epoch, 5);
-  assert.deepEqual(r.events.map((e) => e.seq), [6, 7, 8]);
+  assert.deepEqual(
+    r.events.map((e) => e.seq),
+    [6, 7, 8],
+  );
   assert.equal(r.missed, null);
   assert.equal(r.more, false);
   const old = await replay.since(router.epoch, 1);
   assert.deepEqual(old.missed, { epoch: router.epoch, from: 2, to: 3 });
-  assert.deepEqual(old.events.map((e) => e.seq), [4, 5, 6, 7, 8]);
+  assert.deepEqual(
+    old.events.map((e) => e.seq),
+    [4, 5, 6, 7, 8],
+  );
   const other = await replay.since(router.epoch - 1, 100);
   assert.equal(other.epoch_changed, true);
   const status = await replay.status();
@@ -113,7 +123,10 @@ test('replay - the replay socket serves events after a position, and a missed ra
 test('replay - a subscriber stopped while events flow catches up from its cursor on restart', async () => {
   const p = await ports();
   const { router, client } = await startRouter(p);
-  cleanup.push(() => router.close(), () => client.close());
+  cleanup.push(
+    () => router.close(),
+    () => client.close(),
+  );
   const name = uniqueName('sub');
   const first = await startSub(p, name);
   const before = await fireMany(client, 20, 'before');
@@ -122,7 +135,10 @@ test('replay - a subscriber stopped while events flow catches up from its cursor
   await first.archive.close();
   const during = await fireMany(client, 50, 'during');
   const second = await startSub(p, name);
-  cleanup.push(() => second.sub.close(), () => second.archive.close());
+  cleanup.push(
+    () => second.sub.close(),
+    () => second.archive.close(),
+  );
   await eventually(async () => (await archivedCount(during)) === 50, 'events fired while down archived');
   const after = await fireMany(client, 10, 'after');
   await eventually(async () => (await archivedCount(after)) === 10, 'live events after catch-up archived');
@@ -136,7 +152,10 @@ test('replay - a subscriber stopped while events flow catches up from its cursor
 test('replay - a gap the buffer cannot fill is counted and recorded with its exact range', async () => {
   const p = await ports();
   const { router, client } = await startRouter(p, { replayMaxEvents: 10 });
-  cleanup.push(() => router.close(), () => client.close());
+  cleanup.push(
+    () => router.close(),
+    () => client.close(),
+  );
   const name = uniqueName('gap');
   const first = await startSub(p, name);
   const seen = await fireMany(client, 5, 'seen');
@@ -145,7 +164,10 @@ test('replay - a gap the buffer cannot fill is counted and recorded with its exa
   await first.archive.close();
   await fireMany(client, 30, 'while-down');
   const second = await startSub(p, name);
-  cleanup.push(() => second.sub.close(), () => second.archive.close());
+  cleanup.push(
+    () => second.sub.close(),
+    () => second.archive.close(),
+  );
   const gap = await eventually(() => db.collection('gaps').findOne({ subscriber: name }), 'gap recorded');
   assert.equal(gap['epoch'], router.epoch);
   assert.equal(gap['from'], 6);
@@ -160,14 +182,20 @@ test('replay - after a router restart the subscriber follows the new epoch', asy
   const one = await startRouter(p);
   const name = uniqueName('restart');
   const s = await startSub(p, name);
-  cleanup.push(() => s.sub.close(), () => s.archive.close());
+  cleanup.push(
+    () => s.sub.close(),
+    () => s.archive.close(),
+  );
   const a = await fireMany(one.client, 5, 'epoch1');
   await eventually(async () => (await archivedCount(a)) === 5, 'epoch 1 archived');
   await one.router.close();
   one.client.close();
   // ZeroMQ releases the old listening sockets in its I/O thread, a moment after close.
   const two = await eventually(() => startRouter(p).catch(() => undefined), 'router restarted on the same ports', 5000);
-  cleanup.push(() => two.router.close(), () => two.client.close());
+  cleanup.push(
+    () => two.router.close(),
+    () => two.client.close(),
+  );
   assert.notEqual(two.router.epoch, one.router.epoch);
   const b = await fireMany(two.client, 5, 'epoch2');
   await eventually(async () => (await archivedCount(b)) === 5, 'epoch 2 archived');

@@ -85,10 +85,22 @@ const resultsN = (jobId: string, n: number) =>
 test('retries - a handler failing twice then succeeding leaves three results, attempts 1..3, the last ok, none dead', async () => {
   const { jobId } = await enqueue('local:retry.flaky');
   const rs = await resultsN(jobId, 3);
-  assert.deepEqual(rs.map((r) => r['_id']), [`${jobId}#1`, `${jobId}#2`, `${jobId}#3`]);
-  assert.deepEqual(rs.map((r) => r['attempt']), [1, 2, 3]);
-  assert.deepEqual(rs.map((r) => r['status']), ['error', 'error', 'ok']);
-  assert.deepEqual(rs.map((r) => r['code']), [3, 3, 0]);
+  assert.deepEqual(
+    rs.map((r) => r['_id']),
+    [`${jobId}#1`, `${jobId}#2`, `${jobId}#3`],
+  );
+  assert.deepEqual(
+    rs.map((r) => r['attempt']),
+    [1, 2, 3],
+  );
+  assert.deepEqual(
+    rs.map((r) => r['status']),
+    ['error', 'error', 'ok'],
+  );
+  assert.deepEqual(
+    rs.map((r) => r['code']),
+    [3, 3, 0],
+  );
   assert.equal(rs[2]!['data'], 'ok on try 3\n');
   assert.ok(rs.every((r) => r['dead'] === undefined));
   assert.equal(await dead.get(jobId), undefined);
@@ -109,8 +121,14 @@ test('retries - a handler that always fails is dead after 1 + retries attempts; 
   const job = await eventually(() => dead.get(jobId), 'job in the dead-letter queue');
   const rs = await results(jobId);
   assert.equal(rs.length, 2);
-  assert.deepEqual(rs.map((r) => r['attempt']), [1, 2]);
-  assert.deepEqual(rs.map((r) => r['status']), ['error', 'error']);
+  assert.deepEqual(
+    rs.map((r) => r['attempt']),
+    [1, 2],
+  );
+  assert.deepEqual(
+    rs.map((r) => r['status']),
+    ['error', 'error'],
+  );
   assert.equal(rs[0]!['dead'], undefined);
   assert.equal(rs[1]!['dead'], true);
   assert.equal(job.attempts, 2);
@@ -156,7 +174,10 @@ test('dead letters - retry re-runs a dead job with fresh attempts once its handl
   try {
     assert.equal(await dead.retry(jobId), true);
     const rs = await resultsN(jobId, 3);
-    assert.deepEqual(rs.map((r) => r['_id']), [`${jobId}#1`, `${jobId}#2`, `${jobId}#3`]);
+    assert.deepEqual(
+      rs.map((r) => r['_id']),
+      [`${jobId}#1`, `${jobId}#2`, `${jobId}#3`],
+    );
     assert.equal(rs[2]!['status'], 'ok');
     assert.equal(rs[2]!['attempt'], 1);
     assert.equal(rs[2]!['run'], 3);
@@ -180,7 +201,10 @@ test('dead letters - purge removes a dead job from Redis and keeps its results',
 test('dead letters - retry resets the stall count too, so a job dead as stalled gets its full allowance again', async () => {
   const { jobId } = await enqueue('local:retry.broken');
   await eventually(() => dead.get(jobId), 'job in the dead-letter queue');
-  const inspect = new Queue(queueNames(cfg.settings.queue.name).normal, { connection: redisConnection(cfg.settings.redisUrl), prefix: cfg.settings.queue.prefix });
+  const inspect = new Queue(queueNames(cfg.settings.queue.name).normal, {
+    connection: redisConnection(cfg.settings.redisUrl),
+    prefix: cfg.settings.queue.prefix,
+  });
   try {
     const client = await inspect.getBackend().client;
     await client.hset(inspect.toKey(jobId), { stc: 1 });

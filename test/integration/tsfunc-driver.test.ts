@@ -28,7 +28,9 @@ test('tsfunc driver - runs a TypeScript function without a build step and keeps 
 });
 
 test('tsfunc driver - .mjs modules in subdirectories work and fire() reaches the context', async () => {
-  const driver = setup({ 'ops/chain.mjs': 'export async function next(e, ctx) { const f = await ctx.fire({ event_type: e.event_type + ".next" }); return f.id; }\n' });
+  const driver = setup({
+    'ops/chain.mjs': 'export async function next(e, ctx) { const f = await ctx.fire({ event_type: e.event_type + ".next" }); return f.id; }\n',
+  });
   const ctx = runContext();
   const out = await driver.run(spec('ops/chain.next'), sampleEvent(), ctx);
   assert.equal(out.status, 'ok');
@@ -46,7 +48,8 @@ test('tsfunc driver - a thrown error becomes an error result with its message', 
 
 test('tsfunc driver - timeout aborts the signal and reports timeout', async () => {
   const driver = setup({
-    'slow.ts': 'export function wait(_e: unknown, ctx: { signal: AbortSignal }): Promise<void> { return new Promise((resolve) => ctx.signal.addEventListener("abort", () => { (globalThis as Record<string, unknown>).erAbortSeen = ctx.signal.reason; resolve(); })); }\n',
+    'slow.ts':
+      'export function wait(_e: unknown, ctx: { signal: AbortSignal }): Promise<void> { return new Promise((resolve) => ctx.signal.addEventListener("abort", () => { (globalThis as Record<string, unknown>).erAbortSeen = ctx.signal.reason; resolve(); })); }\n',
   });
   const seen = globalThis as Record<string, unknown>;
   delete seen['erAbortSeen'];

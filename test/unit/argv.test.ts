@@ -16,7 +16,11 @@ test('argv - splits on whitespace and honours quotes and escapes', () => {
 test('argv - quoted operators are plain words; bare ones are refused', () => {
   assert.deepEqual(splitArgv(`grep '|' file`), ['grep', '|', 'file']);
   for (const cmd of ['a | b', 'a > out', 'a && b', 'a ; b', 'a &']) {
-    assert.throws(() => splitArgv(cmd), (err: unknown) => err instanceof HandlerRefusedError && /without a shell/.test(err.message), cmd);
+    assert.throws(
+      () => splitArgv(cmd),
+      (err: unknown) => err instanceof HandlerRefusedError && /without a shell/.test(err.message),
+      cmd,
+    );
   }
 });
 

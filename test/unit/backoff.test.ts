@@ -7,11 +7,26 @@ import type { HandlerSpec } from '../../src/handlers/spec.js';
 import { sampleEvent } from '../helpers/events.js';
 
 test('backoff - base × 2^(attempt-1), scaled by a jitter factor in [0.5, 1.5)', () => {
-  assert.equal(backoffDelay(1, 1000, () => 0), 500);
-  assert.equal(backoffDelay(1, 1000, () => 0.5), 1000);
-  assert.equal(backoffDelay(2, 1000, () => 0.5), 2000);
-  assert.equal(backoffDelay(3, 1000, () => 0.5), 4000);
-  assert.equal(backoffDelay(3, 1000, () => 0.999), 5996);
+  assert.equal(
+    backoffDelay(1, 1000, () => 0),
+    500,
+  );
+  assert.equal(
+    backoffDelay(1, 1000, () => 0.5),
+    1000,
+  );
+  assert.equal(
+    backoffDelay(2, 1000, () => 0.5),
+    2000,
+  );
+  assert.equal(
+    backoffDelay(3, 1000, () => 0.5),
+    4000,
+  );
+  assert.equal(
+    backoffDelay(3, 1000, () => 0.999),
+    5996,
+  );
   for (let i = 0; i < 200; i++) {
     const d = backoffDelay(4, 100);
     assert.ok(d >= 400 && d < 1200, `delay ${d} outside [400, 1200)`);
@@ -19,8 +34,14 @@ test('backoff - base × 2^(attempt-1), scaled by a jitter factor in [0.5, 1.5)',
 });
 
 test('backoff - capped at one hour, even for huge attempt counts', () => {
-  assert.equal(backoffDelay(30, 1000, () => 0.99), MAX_BACKOFF_MS);
-  assert.equal(backoffDelay(10_000, 1000, () => 0), MAX_BACKOFF_MS);
+  assert.equal(
+    backoffDelay(30, 1000, () => 0.99),
+    MAX_BACKOFF_MS,
+  );
+  assert.equal(
+    backoffDelay(10_000, 1000, () => 0),
+    MAX_BACKOFF_MS,
+  );
   assert.ok(Number.isFinite(backoffDelay(10_000, 86_400_000)));
 });
 

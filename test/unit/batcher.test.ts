@@ -39,7 +39,11 @@ test('batcher - a failed flush is retried with the same items, nothing lost', as
   b.add(2);
   await b.drain();
   assert.equal(calls, 3);
-  assert.deepEqual(seen, [[1, 2], [1, 2], [1, 2]]);
+  assert.deepEqual(seen, [
+    [1, 2],
+    [1, 2],
+    [1, 2],
+  ]);
   assert.deepEqual(errors, [102, 202]);
   assert.equal(b.buffered, 0);
 });

@@ -66,7 +66,12 @@ test('config - every problem is reported with file and key path', () => {
 
 test('config - a REP feeder of the wrong type and an unknown level are errors', () => {
   const problems = problemsOf(() =>
-    buildSettings('/c.json', { feeds: { feeders: [{ handler: 'ZMQInput', config: { uri: 'tcp://*:1', type: 'zmq.PULL' } }] }, logging: { loglevel: 'LOUD' } }, {}, {}),
+    buildSettings(
+      '/c.json',
+      { feeds: { feeders: [{ handler: 'ZMQInput', config: { uri: 'tcp://*:1', type: 'zmq.PULL' } }] }, logging: { loglevel: 'LOUD' } },
+      {},
+      {},
+    ),
   );
   assert.deepEqual(problems.map((p) => p.path).sort(), ['feeds.feeders[0].config.type', 'logging.loglevel']);
 });
@@ -92,7 +97,10 @@ test('config - worker.lock_duration sets the job lock and stalled check in ms (d
   assert.equal(buildSettings('/c.json', base, {}, {}).settings.worker.lockDurationMs, 30_000);
   assert.equal(buildSettings('/c.json', { ...base, worker: { lock_duration: 5 } }, {}, {}).settings.worker.lockDurationMs, 5000);
   const problems = problemsOf(() => buildSettings('/c.json', { ...base, worker: { lock_duration: 0.5 } }, {}, {}));
-  assert.deepEqual(problems.map((p) => p.path), ['worker.lock_duration']);
+  assert.deepEqual(
+    problems.map((p) => p.path),
+    ['worker.lock_duration'],
+  );
 });
 
 test('config - unknown keys warn with their key path at every depth, and are ignored', () => {
@@ -104,7 +112,13 @@ test('config - unknown keys warn with their key path at every depth, and are ign
     mongodb: { url: 'mongodb://x', datbase: 'y' },
   };
   const { settings, warnings } = buildSettings('/c.json', raw, {}, {});
-  assert.deepEqual(warnings.map((w) => w.path).sort(), ['feeds.feeders[0].config.urii', 'mongodb.datbase', 'outputs[0].config.prot', 'router.replay_max_event', 'worker.concurency']);
+  assert.deepEqual(warnings.map((w) => w.path).sort(), [
+    'feeds.feeders[0].config.urii',
+    'mongodb.datbase',
+    'outputs[0].config.prot',
+    'router.replay_max_event',
+    'worker.concurency',
+  ]);
   for (const w of warnings) assert.equal(w.message, 'unknown key; ignored');
   assert.equal(settings.worker.concurrency, 16, 'the misspelt key does not set anything');
 });

@@ -72,7 +72,10 @@ test('handler safety - every directory up to the handler directory is checked, a
   chmodSync(dir, 0o755);
   // Above the handler directory: whoever may write there could swap the directory itself.
   chmodSync(root, 0o777);
-  assert.throws(() => assertSafeForRoot(dir, script, 0), refused(new RegExp(`^directory ${root} is writable by group and others.*it holds the handler directory ${dir}$`)));
+  assert.throws(
+    () => assertSafeForRoot(dir, script, 0),
+    refused(new RegExp(`^directory ${root} is writable by group and others.*it holds the handler directory ${dir}$`)),
+  );
   chmodSync(root, 0o1777); // sticky, as /tmp: nobody else can rename what root owns in it
   assertSafeForRoot(dir, script, 0);
   chownSync(root, 1234, 0);
@@ -117,7 +120,15 @@ test('handler safety - check-config reports the same problem with file and key p
   chmodSync(script, 0o757);
   const config = join(root, 'config.json');
   writeFileSync(config, JSON.stringify({ event_handlers_dir: dir }));
-  writeFileSync(join(root, 'event-handlers.json'), JSON.stringify({ 'local:t': [{ driver: 'shell', handler: 'sub/x.sh' }, { driver: 'tsfunc', handler: 'mod.run' }] }));
+  writeFileSync(
+    join(root, 'event-handlers.json'),
+    JSON.stringify({
+      'local:t': [
+        { driver: 'shell', handler: 'sub/x.sh' },
+        { driver: 'tsfunc', handler: 'mod.run' },
+      ],
+    }),
+  );
   const report = checkConfig(config, undefined);
   assert.equal(report.problems.length, 1);
   assert.equal(report.problems[0]!.path, 'local:t[0].handler');

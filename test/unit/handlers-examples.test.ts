@@ -26,7 +26,17 @@ after(() => rmSync(tmp, { recursive: true, force: true }));
 let seq = 0;
 function event(eventType: string, payload: unknown, over: Partial<ReactorEvent> = {}): ReactorEvent {
   seq++;
-  return { id: `evt-${seq}`, namespace: 'local', event_type: eventType, payload, timestamp: 1_700_000_000 + seq, trace_id: `evt-${seq}`, seq, epoch: 1, ...over };
+  return {
+    id: `evt-${seq}`,
+    namespace: 'local',
+    event_type: eventType,
+    payload,
+    timestamp: 1_700_000_000 + seq,
+    trace_id: `evt-${seq}`,
+    seq,
+    epoch: 1,
+    ...over,
+  };
 }
 
 /** A handler context whose fire() records what it was given. */
@@ -39,7 +49,16 @@ function fakeContext(over: Partial<TsHandlerContext> = {}): TsHandlerContext & {
     fire: async (e) => {
       fired.push(e);
       const id = `fired-${fired.length}`;
-      return { id, namespace: e.namespace ?? 'local', event_type: e.event_type, payload: e.payload ?? {}, timestamp: 1_700_000_000, trace_id: id, seq: 0, epoch: 1 };
+      return {
+        id,
+        namespace: e.namespace ?? 'local',
+        event_type: e.event_type,
+        payload: e.payload ?? {},
+        timestamp: 1_700_000_000,
+        trace_id: id,
+        seq: 0,
+        epoch: 1,
+      };
     },
     fired,
     ...over,

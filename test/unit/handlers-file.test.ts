@@ -14,7 +14,10 @@ test('handlers file - EventReactor sample loads; pyfunc entries are skipped with
   assert.equal(specs[0]!.driver, 'shell');
   assert.equal(specs[0]!.command, 'echo');
   assert.equal(specs[0]!.exclusive, false);
-  assert.deepEqual(warnings.map((w) => w.path), ['local:zmq.test[1].driver', 'local:zmq.test[2].driver']);
+  assert.deepEqual(
+    warnings.map((w) => w.path),
+    ['local:zmq.test[1].driver', 'local:zmq.test[2].driver'],
+  );
   assert.match(warnings[0]!.message, /pyfunc/);
 });
 
@@ -22,12 +25,19 @@ test('handlers file - all mistakes are reported at once with key paths', () => {
   try {
     buildHandlers('/h.json', {
       'no-colon': [{ driver: 'shell', handler: 'x' }],
-      'a:b': [{ driver: 'perl', handler: 'x' }, { driver: 'tsfunc', handler: 'nodot' }, { driver: 'shell', handler: '   ' }],
+      'a:b': [
+        { driver: 'perl', handler: 'x' },
+        { driver: 'tsfunc', handler: 'nodot' },
+        { driver: 'shell', handler: '   ' },
+      ],
     });
     assert.fail('expected ConfigError');
   } catch (err) {
     assert.ok(err instanceof ConfigError);
-    assert.deepEqual(err.problems.map((p) => p.path), ['"no-colon"', 'a:b[0].driver', 'a:b[1].handler', 'a:b[2].handler']);
+    assert.deepEqual(
+      err.problems.map((p) => p.path),
+      ['"no-colon"', 'a:b[0].driver', 'a:b[1].handler', 'a:b[2].handler'],
+    );
     assert.ok(err.problems.every((p) => p.file === '/h.json'));
   }
 });

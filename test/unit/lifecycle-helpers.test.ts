@@ -5,7 +5,10 @@ import { redact } from '../../src/redact.js';
 import { settlesWithin } from '../../src/lifecycle/settles-within.js';
 
 test('retry delay - 200 ms doubling, capped, never NaN or 0', () => {
-  assert.deepEqual([1, 2, 3, 4].map((a) => retryDelay(a)), [200, 400, 800, 1600]);
+  assert.deepEqual(
+    [1, 2, 3, 4].map((a) => retryDelay(a)),
+    [200, 400, 800, 1600],
+  );
   assert.equal(retryDelay(100), 10_000);
   assert.equal(retryDelay(1e9, 5000), 5000);
   assert.equal(retryDelay(0), 200);

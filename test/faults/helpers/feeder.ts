@@ -79,7 +79,10 @@ export class Feeder {
   constructor(options: FeederOptions) {
     this.#o = { reqClients: 4, pushEvery: 2, shellEvery: 50, reqTimeoutMs: 2000, reqRetries: 60, padBytes: 0, ...options };
     this.#pad = this.#o.padBytes > 0 ? { pad: 'x'.repeat(this.#o.padBytes) } : {};
-    this.#clients = Array.from({ length: this.#o.reqClients }, () => new RouterClient({ uri: this.#o.reqUri, timeoutMs: this.#o.reqTimeoutMs, retries: this.#o.reqRetries }));
+    this.#clients = Array.from(
+      { length: this.#o.reqClients },
+      () => new RouterClient({ uri: this.#o.reqUri, timeoutMs: this.#o.reqTimeoutMs, retries: this.#o.reqRetries }),
+    );
     this.#push = new zmq.Push({ linger: 10_000 });
     this.#push.connect(this.#o.pullUri);
   }
@@ -157,7 +160,20 @@ export class Feeder {
       for (let id = queue.shift(); id !== undefined; id = queue.shift()) {
         const fired: Fired = { id, eventType: EVENT_TYPE, via: 'cli', acked: false, at: Date.now() };
         this.fired.set(id, fired);
-        const r = await runBin('fire-event', ['-u', this.#o.reqUri, '-e', EVENT_TYPE, '--id', id, '--timeout', '1', '--retries', String(retries), '-d', '{"via":"cli"}']);
+        const r = await runBin('fire-event', [
+          '-u',
+          this.#o.reqUri,
+          '-e',
+          EVENT_TYPE,
+          '--id',
+          id,
+          '--timeout',
+          '1',
+          '--retries',
+          String(retries),
+          '-d',
+          '{"via":"cli"}',
+        ]);
         fired.acked = r.code === 0;
         if (r.code !== 0) fired.error = `exit ${r.code}: ${r.stderr.trim()}`;
         codes.push(r.code);
@@ -187,7 +203,7 @@ export class Feeder {
   async #dispatch(): Promise<void> {
     const { total, ratePerSec, pushEvery, shellEvery, prefix } = this.#o;
     const t0 = Date.now();
-    for (let i = 0; i < total; ) {
+    for (let i = 0; i < total;) {
       const due = Math.min(total, Math.floor(((Date.now() - t0) * ratePerSec) / 1000) + 1);
       for (; i < due; i++) {
         const item = { id: `${prefix}-${i}`, eventType: i % shellEvery === 0 ? SHELL_EVENT_TYPE : EVENT_TYPE };

@@ -103,7 +103,9 @@ export class Proc {
     void this.exited.then((code) => exited.abort(new Error(`${this.#o.name} exited (${code})`)));
     await waitFor(
       async () => {
-        found = readFrom(this.#o.logFile, this.#logStart).split('\n').find((l) => re.test(l));
+        found = readFrom(this.#o.logFile, this.#logStart)
+          .split('\n')
+          .find((l) => re.test(l));
         return found !== undefined;
       },
       { timeoutMs, intervalMs: 100, what: `${this.#o.name} to log ${re}`, signal: exited.signal },

@@ -60,9 +60,11 @@ export class RestartableServer {
     this.#proc.start();
     const exited = new AbortController();
     void this.#proc.exited.then((code) => exited.abort(new Error(`${this.name} exited (${code})`)));
-    await waitFor(this.#ready, { timeoutMs: 30_000, intervalMs: 50, what: `${this.name} on port ${this.port}`, signal: exited.signal }).catch(async (err: unknown) => {
-      throw new Error(`${(err as Error).message}\n${await this.#proc.logTail()}`, { cause: err });
-    });
+    await waitFor(this.#ready, { timeoutMs: 30_000, intervalMs: 50, what: `${this.name} on port ${this.port}`, signal: exited.signal }).catch(
+      async (err: unknown) => {
+        throw new Error(`${(err as Error).message}\n${await this.#proc.logTail()}`, { cause: err });
+      },
+    );
   }
 
   /** kill -9: no chance to flush anything it had not already made durable. */

@@ -55,7 +55,14 @@ export class Stack {
   private constructor(cfg: TestConfig, tsfunc: string, workers: number, env: NodeJS.ProcessEnv) {
     this.cfg = cfg;
     const daemon = (bin: string, name: string): Proc =>
-      new Proc({ name, command: process.execPath, args: [join(ROOT, 'bin', bin), '-c', cfg.configFile, '-l', 'INFO'], cwd: ROOT, env, logFile: join(cfg.dir, `${name}.log`) });
+      new Proc({
+        name,
+        command: process.execPath,
+        args: [join(ROOT, 'bin', bin), '-c', cfg.configFile, '-l', 'INFO'],
+        cwd: ROOT,
+        env,
+        logFile: join(cfg.dir, `${name}.log`),
+      });
     this.router = daemon('event-router', 'event-router');
     this.sub = daemon('event-sub', 'event-sub');
     this.workers = Array.from({ length: workers }, (_, i) => daemon('event-worker', `event-worker-${i + 1}`));
@@ -136,7 +143,12 @@ export class Stack {
    * completed without running again, and requeued by a shutdown.
    */
   evidence(): Record<string, number> {
-    const sub = this.sub.logLines(['subscriber connected', 'caught up from the replay socket', 'events lost: sequence gap could not be repaired', 'batch failed; retrying']);
+    const sub = this.sub.logLines([
+      'subscriber connected',
+      'caught up from the replay socket',
+      'events lost: sequence gap could not be repaired',
+      'batch failed; retrying',
+    ]);
     const count = (lines: Record<string, unknown>[], msg: string): number => lines.filter((l) => l['msg'] === msg).length;
     const catchUps = sub.filter((l) => l['msg'] === 'caught up from the replay socket');
     const workers = this.workers.flatMap((w) => w.logLines(['handler already ran; job completed without running it again', 'job requeued']));

@@ -134,7 +134,12 @@ export class Tally {
 
   /** Compare what was fired with what MongoDB holds. */
   async summarize(scenario: string, fired: ReadonlyMap<string, Fired>, seconds: number): Promise<Summary> {
-    const eventIds = (await this.#db.collection('events').find({}, { projection: { _id: 1 } }).toArray()).map((d) => String(d._id));
+    const eventIds = (
+      await this.#db
+        .collection('events')
+        .find({}, { projection: { _id: 1 } })
+        .toArray()
+    ).map((d) => String(d._id));
     const results = await this.#db
       .collection('results')
       .find({}, { projection: { job_id: 1, status: 1, dead: 1, error: 1, error_code: 1, run: 1, attempt: 1 } })
