@@ -112,7 +112,7 @@ export function buildSettings(file: string, raw: unknown, env: NodeJS.ProcessEnv
       problems.push({ file, path: `${at}.config.type`, message: `ZMQInput feeders are REP sockets; got "${fc.data.type}"` });
       return;
     }
-    rep.push({ bind: fc.data.uri, namespace: fc.data.namespace ?? 'local' });
+    rep.push({ bind: fc.data.uri, namespace: fc.data.namespace ?? 'local', ...(fc.data.namespaces ? { scope: fc.data.namespaces } : {}) });
   });
 
   const outputs = cfg.outputs ?? [{ handler: 'zeromq', config: { port: 55000 } }];
@@ -146,6 +146,7 @@ export function buildSettings(file: string, raw: unknown, env: NodeJS.ProcessEnv
     router: {
       pullBind,
       pullNamespace: agg.namespace ?? 'local',
+      ...(agg.namespaces ? { pullScope: agg.namespaces } : {}),
       rep,
       pubBind: pub.bind,
       framing: pub.framing,
@@ -181,6 +182,13 @@ export function buildSettings(file: string, raw: unknown, env: NodeJS.ProcessEnv
     },
     handlersDir: overrides.handlersDir ? resolve(overrides.handlersDir) : resolveFrom(file, cfg.event_handlers_dir),
     handlersFile: overrides.handlersFile ? resolve(overrides.handlersFile) : resolveFrom(file, cfg.event_handlers),
+    security: {
+      curve: cfg.security.curve,
+      keysDir: resolveFrom(file, cfg.security.keys_dir),
+      allowInsecure: cfg.security.allow_insecure,
+      clients: new Map(Object.entries(cfg.security.clients).map(([name, c]) => [name, c.namespaces ? { namespaces: c.namespaces } : {}])),
+    },
+    secretsDir: resolveFrom(file, cfg.secrets_dir),
   };
   return { settings, warnings };
 }

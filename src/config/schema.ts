@@ -12,6 +12,10 @@ const port = z.number().int().min(0).max(65535);
 const positiveInt = z.number().int().positive();
 const seconds = z.number().positive().max(86_400);
 
+/** An event namespace: no whitespace, control characters or ":". */
+const namespaceName = z.string().regex(/^[^\s:\u0000-\u001f\u007f]{1,256}$/, 'must be a namespace: 1-256 characters, no whitespace, control characters or ":"');
+const scopeSchema = z.array(namespaceName).min(1);
+
 /** A ZeroMQ endpoint as EventReactor writes it: protocol + listen_address + port. */
 const endpointFields = {
   /** `tcp` (default) or `ipc`. */
@@ -31,6 +35,8 @@ export const aggregatorSchema = z.looseObject({
       ...endpointFields,
       /** Namespace for PULL events that carry none. Default `local`. */
       namespace: z.string().min(1).optional(),
+      /** Scope: when set, PULL accepts only events of these namespaces (see `security.clients`). */
+      namespaces: scopeSchema.optional(),
     })
     .optional(),
 });
@@ -45,6 +51,8 @@ export const zmqInputConfigSchema = z.looseObject({
   uri: z.string().min(1),
   /** Namespace for events that carry none. Default `local`. */
   namespace: z.string().min(1).optional(),
+  /** Scope: when set, this socket accepts only events of these namespaces (see `security.clients`). */
+  namespaces: scopeSchema.optional(),
   type: z.string().optional(),
 });
 
@@ -153,6 +161,28 @@ export const configFileSchema = z.looseObject({
       lock_duration: z.number().min(1).max(3600).default(30),
     })
     .prefault({}),
+  security: z
+    .looseObject({
+      /** Every router socket is a CURVE server admitting only authorized client keys (`event-reactor keys`). */
+      curve: z.boolean().default(false),
+      /** Certificates: `server.key(_secret)`, `local.key(_secret)` and `clients/*.key`; relative to config.json's directory. */
+      keys_dir: z.string().min(1).default('keys'),
+      /** With `curve` off, let the router bind addresses other hosts can reach (warned at every start). */
+      allow_insecure: z.boolean().default(false),
+      /** Limits per client name (the base name of its certificate in `keys_dir/clients`). */
+      clients: z
+        .record(
+          z.string().regex(/^[\w.-]{1,64}$/, 'must be a client name: letters, digits, "_", "." or "-"'),
+          z.looseObject({
+            /** Namespaces its events may carry; it may connect only to sockets scoped within them. */
+            namespaces: scopeSchema.optional(),
+          }),
+        )
+        .default({}),
+    })
+    .prefault({}),
+  /** Directory of the secret files handler `env` entries read (`{"secret": "NAME"}`), relative to config.json's directory. */
+  secrets_dir: z.string().min(1).default('secrets'),
   queue: z
     .looseObject({
       /** BullMQ queue name. */

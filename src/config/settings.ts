@@ -15,6 +15,18 @@ export interface ReactorSettings {
   handlersDir: string;
   /** Absolute path of event-handlers.json. */
   handlersFile: string;
+  security: SecuritySettings;
+  /** Absolute path of the secrets directory. */
+  secretsDir: string;
+}
+
+export interface SecuritySettings {
+  curve: boolean;
+  /** Absolute path of the certificates directory. */
+  keysDir: string;
+  allowInsecure: boolean;
+  /** Limits by client name. */
+  clients: ReadonlyMap<string, { namespaces?: readonly string[] }>;
 }
 
 export interface RouterSettings {
@@ -22,8 +34,10 @@ export interface RouterSettings {
   pullBind: string;
   /** Namespace given to PULL events that carry none. */
   pullNamespace: string;
-  /** REP bind URIs with their default namespaces (one per ZMQInput feeder). */
-  rep: { bind: string; namespace: string }[];
+  /** Namespaces PULL accepts; undefined = any. */
+  pullScope?: readonly string[];
+  /** REP bind URIs with their default namespaces and scopes (one per ZMQInput feeder). */
+  rep: { bind: string; namespace: string; scope?: readonly string[] }[];
   /** PUB bind URI. */
   pubBind: string;
   framing: 'multipart' | 'legacy';

@@ -3,6 +3,7 @@ import { newProgram, runProgram, VERSION } from '../commander-program.js';
 import { configureDaemonCommand } from '../daemon-command.js';
 import { configureDlqCommand } from '../dlq-command.js';
 import { configureFireCommand } from '../fire-command.js';
+import { configureKeysCommand } from '../keys-command.js';
 import { runMain } from '../run-main.js';
 import { configureStatusCommand } from '../status-command.js';
 import { configureUpCommand } from '../up-command.js';
@@ -21,6 +22,7 @@ export function main(): void {
     configureDlqCommand(program.command('dlq').exitOverride(), result);
     configureUpCommand(program.command('up').exitOverride(), result);
     configureStatusCommand(program.command('status').exitOverride(), result);
+    configureKeysCommand(program.command('keys').exitOverride(), result);
     return runProgram(program, argv, result);
   });
 }
