@@ -4,7 +4,7 @@
  * and takes keys as Z85 text, but a ZAP request carries the client's key as raw bytes.
  */
 const ALPHABET = '0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#';
-const DECODE = new Map([...ALPHABET].map((c, i) => [c, i]));
+const DECODE = new Map(ALPHABET.split('').map((c, i) => [c, i]));
 
 /** Encode bytes whose length is a multiple of 4. @throws {RangeError} otherwise */
 export function z85Encode(bytes: Uint8Array): string {
