@@ -76,6 +76,7 @@ export function buildHandlers(file: string, raw: unknown): LoadedHandlers {
       if (entry.timeout !== undefined) spec.timeoutMs = entry.timeout * 1000;
       if (entry.retries !== undefined) spec.retries = entry.retries;
       if (entry.backoff !== undefined) spec.backoffMs = entry.backoff * 1000;
+      if (entry.env !== undefined) spec.env = entry.env;
       specs.push(spec);
     });
     table.set(key, specs);

@@ -213,6 +213,13 @@ export const handlerSpecSchema = z.looseObject({
   retries: z.number().int().min(0).max(100).optional(),
   /** Base delay in seconds for exponential backoff with jitter. Default `worker.backoff` from config.json. */
   backoff: z.number().min(0).max(86_400).optional(),
+  /** Variables for the handler's environment: a string, or `{"secret": "NAME"}` read from `secrets_dir/NAME`. */
+  env: z
+    .record(
+      z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'must be an environment variable name (letters, digits, "_"; not starting with a digit)'),
+      z.union([z.string().max(65_536), z.strictObject({ secret: z.string().min(1) })]),
+    )
+    .optional(),
 });
 
 export const handlersFileSchema = z.record(z.string(), z.array(handlerSpecSchema));

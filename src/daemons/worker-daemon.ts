@@ -9,6 +9,10 @@ import { CloserStack } from '../lifecycle/closers.js';
 import type { FireFunction } from '../handlers/driver.js';
 import { ShellDriver } from '../handlers/shell-driver.js';
 import { TsfuncDriver } from '../handlers/tsfunc-driver.js';
+import { HandlerEnvironment, baseEnvironment } from '../handlers/handler-env.js';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { HandlerWorker } from '../queue/handler-worker.js';
 import type { Daemon } from './daemon.js';
 import { settlesWithin } from '../lifecycle/settles-within.js';
@@ -34,7 +38,15 @@ export async function startWorkerDaemon(settings: ReactorSettings, log: Logger):
       if (!client) return Promise.reject(new TransportError('no router REP endpoint configured (worker.router_uri or a ZMQInput feeder)'));
       return client.send(event);
     };
+    // Handlers get a TMPDIR of their own (random name, mode 0700, removed at shutdown): a
+    // predictable shared /tmp path (tsx's compile cache) could be planted by another user.
+    const tmpDir = await mkdtemp(join(tmpdir(), 'event-reactor-handlers-'));
+    closers.push('handler temp dir', () => rm(tmpDir, { recursive: true, force: true }));
+    const base = baseEnvironment(process.env, tmpDir);
+    const environment = new HandlerEnvironment(base, settings.secretsDir);
     const opts = { handlersDir: settings.handlersDir, outputLimitBytes: settings.worker.outputLimitBytes };
+    const tsfunc = new TsfuncDriver({ ...opts, env: base });
+    closers.push('tsfunc threads', () => tsfunc.close());
     const registry = createRegistry('worker');
     // Jobs wait for their result to be stored before they complete, so a long batching
     // delay would idle every concurrency slot: 2 ms, then group commit (see Batcher).
@@ -49,7 +61,8 @@ export async function startWorkerDaemon(settings: ReactorSettings, log: Logger):
       redisUrl: settings.redisUrl,
       queue: settings.queue,
       settings: settings.worker,
-      drivers: { shell: new ShellDriver(opts), tsfunc: new TsfuncDriver(opts) },
+      drivers: { shell: new ShellDriver(opts), tsfunc },
+      environment,
       results,
       fire,
       log: wlog,

@@ -23,6 +23,10 @@ export interface RunContext {
   timeoutMs: number;
   attempt: number;
   fire: FireFunction;
+  /** The handler's whole environment: the allow-listed variables, `EVENT_*`, and the entry's `env` with its secrets. */
+  env: Record<string, string>;
+  /** Hides the run's secret values (`***`) in text, or in every string of a JSON value; for what the handler logs. */
+  mask: <T>(value: T) => T;
 }
 
 /** How one handler run ended. */

@@ -1,7 +1,9 @@
 import { hostname } from 'node:os';
 import type { ReactorEvent } from '../event/event.js';
 import type { HandlerResult } from './result.js';
-import type { HandlerDriver, RunContext, RunOutcome } from './driver.js';
+import { HandlerRefusedError } from '../errors.js';
+import { refused, type HandlerDriver, type RunContext, type RunOutcome } from './driver.js';
+import { masker, type HandlerEnvironment } from './handler-env.js';
 import type { HandlerSpec } from './spec.js';
 
 const HOST = hostname();
@@ -17,17 +19,31 @@ export function resultId(jobId: string, run: number): string {
   return `${jobId}#${run}`;
 }
 
-/** Run one handler and describe the run as a `results` document (`_id` `<job id>#<run>`). */
+/**
+ * Run one handler in its own environment (allow-listed variables, `EVENT_*`, the entry's
+ * `env` with its secrets) and describe the run as a `results` document (`_id`
+ * `<job id>#<run>`), its secret values masked. A secret that cannot be read refuses the run.
+ */
 export async function runHandler(
   drivers: Record<HandlerSpec['driver'], HandlerDriver>,
+  environment: HandlerEnvironment,
   spec: HandlerSpec,
   event: ReactorEvent,
   job: JobRun,
-  ctx: RunContext,
+  ctx: Omit<RunContext, 'env' | 'mask'>,
 ): Promise<HandlerResult> {
   const start = new Date();
-  const outcome = await drivers[spec.driver].run(spec, event, ctx);
-  return describeRun(spec, event, job, ctx.attempt, outcome, start, new Date());
+  let outcome: RunOutcome;
+  let mask = masker([]);
+  try {
+    const { env, secrets } = environment.forRun(spec, event, ctx.attempt);
+    mask = masker(secrets);
+    outcome = await drivers[spec.driver].run(spec, event, { ...ctx, env, mask });
+  } catch (err) {
+    if (!(err instanceof HandlerRefusedError)) throw err;
+    outcome = refused(err);
+  }
+  return describeRun(spec, event, job, ctx.attempt, mask(outcome), start, new Date());
 }
 
 /** A `results` document for one run (or a start that never ran the handler) of a job. */

@@ -17,13 +17,17 @@ export interface ShellDriverOptions {
 }
 
 const STDERR_TAIL = 4096;
+/** After the handler's process exits, how long its pipes are still read when something else holds them open. */
+const OUTPUT_DRAIN_MS = 250;
 /** Linux refuses a single argument longer than this (MAX_ARG_STRLEN). */
 const MAX_ARG_BYTES = 128 * 1024 - 1;
 
 /**
  * Runs a command without a shell. argv comes from the handler string (quotes honoured);
  * the event JSON is the last argument, as in EventReactor, and is also written to stdin.
- * The process runs in its own process group so a timeout kills everything it started.
+ * The environment is the run's (`ctx.env`), never the worker's. The process runs in its
+ * own process group so a timeout kills everything it started; a run ends when the process
+ * itself exits, whatever it left running in the background.
  */
 export class ShellDriver implements HandlerDriver {
   readonly #options: ShellDriverOptions;
@@ -56,16 +60,7 @@ export class ShellDriver implements HandlerDriver {
     const json = JSON.stringify(event);
     const tooLong = Buffer.byteLength(json) > MAX_ARG_BYTES;
     const args = [...argv.slice(1), tooLong ? '-' : json];
-    const env: NodeJS.ProcessEnv = {
-      ...process.env,
-      EVENT_ID: event.id,
-      EVENT_TYPE: event.event_type,
-      EVENT_NAMESPACE: event.namespace,
-      EVENT_KEY: `${event.namespace}:${event.event_type}`,
-      EVENT_TRACE_ID: event.trace_id,
-      EVENT_ATTEMPT: String(ctx.attempt),
-    };
-    if (tooLong) env['EVENT_JSON_ON_STDIN_ONLY'] = '1';
+    const env: Record<string, string> = tooLong ? { ...ctx.env, EVENT_JSON_ON_STDIN_ONLY: '1' } : ctx.env;
     return new Promise<RunOutcome>((resolve) => {
       const stdout = new HeadBuffer(this.#options.outputLimitBytes);
       const stderr = new TailBuffer(STDERR_TAIL);
@@ -112,6 +107,17 @@ export class ShellDriver implements HandlerDriver {
               ? `command is not executable: ${file}`
               : `cannot start "${argv[0]}": ${err.message}`;
         finish({ status: 'error', error: why, errorCode: 'ERR_HANDLER', data: '' });
+      });
+      // The run ends when the handler's own process exits. A background child it started
+      // (`service x restart`, `cmd &`) may keep stdout open; the output already written is
+      // read for a moment more, then the pipes are closed so the job does not wait for it.
+      child.on('exit', () => {
+        const drain = setTimeout(() => {
+          child.stdout.destroy();
+          child.stderr.destroy();
+        }, OUTPUT_DRAIN_MS);
+        drain.unref();
+        child.once('close', () => clearTimeout(drain));
       });
       child.on('close', (code, signal) => {
         if (killTimer && !timedOut) clearTimeout(killTimer);

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { EnvEntries } from './handler-env.js';
 
 export type DriverName = 'shell' | 'tsfunc';
 
@@ -22,6 +23,8 @@ export interface HandlerSpec {
   retries?: number;
   /** Backoff base delay in ms; undefined = the worker's default. */
   backoffMs?: number;
+  /** Variables added to the handler's environment; `{"secret": "NAME"}` values come from the secrets directory. */
+  env?: EnvEntries;
 }
 
 export function handlerId(driver: string, handler: string): string {

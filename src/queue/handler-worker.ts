@@ -9,6 +9,7 @@ import type { HandlerResult } from '../handlers/result.js';
 import type { FireFunction, HandlerDriver } from '../handlers/driver.js';
 import { describeRun, resultId, runHandler } from '../handlers/run-job.js';
 import type { HandlerSpec } from '../handlers/spec.js';
+import type { HandlerEnvironment } from '../handlers/handler-env.js';
 import { jitterBackoffStrategy } from './backoff.js';
 import { queueNames, redisConnection } from './connection.js';
 import type { HandlerJobData } from './job.js';
@@ -24,6 +25,8 @@ export interface HandlerWorkerOptions {
   /** Concurrency, default timeout, and `shutdownGraceMs` for {@link HandlerWorker.close}. */
   settings: WorkerSettings;
   drivers: Record<HandlerSpec['driver'], HandlerDriver>;
+  /** Each run's environment: allow-listed variables, `EVENT_*`, the entry's `env` and secrets. */
+  environment: HandlerEnvironment;
   results: ResultWriter;
   /** Emits follow-up events; parent_event and trace_id are filled in per job. */
   fire: FireFunction;
@@ -134,6 +137,7 @@ export class HandlerWorker {
       log.debug('handler started');
       result = await runHandler(
         this.#options.drivers,
+        this.#options.environment,
         handler,
         event,
         { id: job.id ?? '', run },

@@ -29,6 +29,8 @@ export function runContext(over: Partial<RunContext> = {}): RunContext & { fired
       fired.push(e);
       return sampleEvent({ id: `fired-${fired.length}` });
     },
+    env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin' },
+    mask: (v) => v,
     fired,
     ...over,
   };

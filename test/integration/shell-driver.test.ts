@@ -6,6 +6,9 @@ import { join } from 'node:path';
 import { ShellDriver } from '../../src/handlers/shell-driver.js';
 import type { HandlerSpec } from '../../src/handlers/spec.js';
 import { runContext, sampleEvent } from '../helpers/events.js';
+import { HandlerEnvironment, baseEnvironment, eventEnvironment } from '../../src/handlers/handler-env.js';
+import { runHandler } from '../../src/handlers/run-job.js';
+import { TsfuncDriver } from '../../src/handlers/tsfunc-driver.js';
 
 function setup(): { dir: string; driver: ShellDriver } {
   const dir = mkdtempSync(join(tmpdir(), 'er-shell-'));
@@ -23,7 +26,7 @@ test('shell driver - event JSON is the last argument and on stdin; env carries i
   const { dir, driver } = setup();
   script(dir, 'h.sh', 'for last; do :; done\nprintf "%s\\n" "$#" "$1" "$last" "$EVENT_ID $EVENT_TYPE $EVENT_NAMESPACE"\ncat');
   const event = sampleEvent();
-  const out = await driver.run(spec('h.sh --flag'), event, runContext());
+  const out = await driver.run(spec('h.sh --flag'), event, runContext({ env: { PATH: process.env['PATH']!, ...eventEnvironment(event, 1) } }));
   assert.equal(out.status, 'ok');
   assert.equal(out.code, 0);
   const lines = String(out.data).split('\n');
@@ -135,4 +138,66 @@ test('shell driver - an event too big for argv goes on stdin only, with "-" as l
   const [first, count] = String(out.data).trim().split('\n');
   assert.equal(first, '- 1');
   assert.equal(Number(count), Buffer.byteLength(JSON.stringify(event)));
+});
+
+test('shell driver - the run ends when the handler exits, even if a background child keeps stdout open', async () => {
+  const { dir, driver } = setup();
+  script(dir, 'bg.sh', 'echo started\n(sleep 30; echo late) &\necho done');
+  const started = Date.now();
+  const out = await driver.run(spec('bg.sh'), sampleEvent(), runContext({ timeoutMs: 10_000 }));
+  assert.equal(out.status, 'ok');
+  assert.equal(String(out.data), 'started\ndone\n');
+  assert.ok(Date.now() - started < 5000, `took ${Date.now() - started} ms: the background child held the job`);
+});
+
+test("handler environment - a handler sees the allow-listed variables, EVENT_* and its env, never the daemon's; secrets are masked", async () => {
+  const { dir, driver } = setup();
+  const secrets = mkdtempSync(join(tmpdir(), 'er-secrets-'));
+  writeFileSync(join(secrets, 'api-token'), 's3cr3t-t0ken\n', { mode: 0o600 });
+  script(dir, 'env.sh', 'env | sort\necho "token=$API_TOKEN" >&2\nexit 3');
+  const daemonEnv = {
+    PATH: process.env['PATH']!,
+    HOME: '/root',
+    LANG: 'C.UTF-8',
+    LC_ALL: 'C',
+    REDIS_URL: 'redis://:pw@redis:6379',
+    MONGO_URL: 'mongodb://u:pw@m/',
+    AWS_SECRET_ACCESS_KEY: 'x',
+  };
+  const environment = new HandlerEnvironment(baseEnvironment(daemonEnv, '/run/er-tmp'), secrets);
+  const handler: HandlerSpec = { ...spec('env.sh'), env: { REGION: 'eu', API_TOKEN: { secret: 'api-token' } } };
+  const tsfunc = new TsfuncDriver({ handlersDir: dir, outputLimitBytes: 1024 });
+  const result = await runHandler({ shell: driver, tsfunc }, environment, handler, sampleEvent(), { id: 'j', run: 1 }, runContext());
+  await tsfunc.close();
+  const names = String(result.data)
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => l.slice(0, l.indexOf('=')));
+  for (const hidden of ['REDIS_URL', 'MONGO_URL', 'AWS_SECRET_ACCESS_KEY']) assert.ok(!names.includes(hidden), `${hidden} reached the handler`);
+  for (const seen of ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TMPDIR', 'EVENT_ID', 'EVENT_ATTEMPT', 'REGION', 'API_TOKEN'])
+    assert.ok(names.includes(seen), `${seen} is missing`);
+  assert.match(String(result.data), /^API_TOKEN=\*\*\*$/m);
+  assert.match(String(result.data), /^TMPDIR=\/run\/er-tmp$/m);
+  assert.equal(result.stderr, 'token=***\n');
+  assert.doesNotMatch(JSON.stringify(result), /s3cr3t/);
+});
+
+test('handler environment - a secret file others can read, or a missing one, refuses the run with its name', async () => {
+  const { dir, driver } = setup();
+  const secrets = mkdtempSync(join(tmpdir(), 'er-secrets-'));
+  writeFileSync(join(secrets, 'open'), 'x', { mode: 0o644 });
+  chmodSync(join(secrets, 'open'), 0o644);
+  script(dir, 'ok.sh', 'echo hi');
+  const environment = new HandlerEnvironment({ PATH: process.env['PATH']! }, secrets);
+  const tsfunc = new TsfuncDriver({ handlersDir: dir, outputLimitBytes: 1024 });
+  const run = (env: HandlerSpec['env']) =>
+    runHandler({ shell: driver, tsfunc }, environment, { ...spec('ok.sh'), ...(env ? { env } : {}) }, sampleEvent(), { id: 'j', run: 1 }, runContext());
+  const open = await run({ T: { secret: 'open' } });
+  assert.equal(open.error_code, 'ERR_HANDLER_REFUSED');
+  assert.match(open.error!, /env T: secret file .*open is readable or writable by others \(mode 0644\); fix with chmod 600/);
+  const missing = await run({ T: { secret: 'nope' } });
+  assert.match(missing.error!, /secret file .*nope not found/);
+  const escape = await run({ T: { secret: '../etc/passwd' } });
+  assert.match(escape.error!, /must be a file name/);
+  await tsfunc.close();
 });

@@ -15,6 +15,7 @@ import type { ReactorEvent } from '../../src/event/event.js';
 import type { FollowUpEvent } from '../../src/handlers/driver.js';
 import type { HandlerSpec } from '../../src/handlers/spec.js';
 import { TsfuncDriver, type TsHandlerContext } from '../../src/handlers/tsfunc-driver.js';
+import { runContext } from '../helpers/events.js';
 import { silentLogger } from '../../src/logger.js';
 
 const HANDLERS = resolve(dirname(fileURLToPath(import.meta.url)), '../../handlers');
@@ -46,6 +47,7 @@ function fakeContext(over: Partial<TsHandlerContext> = {}): TsHandlerContext & {
     log: silentLogger(),
     signal: new AbortController().signal,
     attempt: 1,
+    env: {},
     fire: async (e) => {
       fired.push(e);
       const id = `fired-${fired.length}`;
@@ -332,8 +334,8 @@ test('handlers-examples - http-check run by the tsfunc driver stores a refused c
   await server.close();
   const driver = new TsfuncDriver({ handlersDir: join(HANDLERS, 'tsfunc'), outputLimitBytes: 65_536 });
   const spec: HandlerSpec = { id: 'http-check', key: 'local:check.http', driver: 'tsfunc', command: 'http-check.check', exclusive: false };
-  const { fire, log, signal, attempt } = fakeContext();
-  const outcome = await driver.run(spec, event('check.http', { url }), { fire, log, signal, attempt, timeoutMs: 5000 });
+  const outcome = await driver.run(spec, event('check.http', { url }), runContext({ timeoutMs: 5000 }));
+  await driver.close();
   assert.equal(outcome.status, 'error');
   assert.match(outcome.error ?? '', /ECONNREFUSED/);
 });
