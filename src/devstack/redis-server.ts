@@ -1,4 +1,7 @@
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { connect } from 'node:net';
 import { promisify } from 'node:util';
 import { ServiceError } from '../errors.js';
@@ -48,19 +51,22 @@ export async function ensureRedisServer(log: Logger): Promise<string> {
 }
 
 /**
- * Start a throwaway Redis on a free 127.0.0.1 port: no persistence, not daemonized (so
- * `stop()` can kill it). Ready once it answers `PING` with `+PONG`.
+ * Start a throwaway Redis on a free 127.0.0.1 port with a generated password: no
+ * persistence, not daemonized (so `stop()` can kill it), bound to loopback only. The
+ * password is in its URL and in a config file in its private directory, never on its
+ * command line (which every local user can read). Ready once it answers `PING`.
  *
  * @throws {ServiceError} when redis-server is missing and cannot be installed, or does not start
  */
 export async function startRedis(options: StartRedisOptions): Promise<LocalService> {
   const command = await ensureRedisServer(options.log);
+  const password = randomBytes(24).toString('base64url');
   return launchService({
     name: 'redis',
     command,
-    args: (port, dir) => redisArgs(port, dir),
-    url: (port) => `redis://127.0.0.1:${port}`,
-    ready: (port) => pingRedis('127.0.0.1', port),
+    args: (port, dir) => redisArgs(port, dir, { password }),
+    url: (port) => `redis://:${password}@127.0.0.1:${port}`,
+    ready: (port) => pingRedis('127.0.0.1', port, { password }),
     log: options.log,
     ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
   });
@@ -69,20 +75,29 @@ export async function startRedis(options: StartRedisOptions): Promise<LocalServi
 /**
  * Arguments for a redis-server on `port` with its files in `dir`, not daemonized.
  * `durable`: an append-only file fsynced on every write, so a kill -9 loses nothing Redis
- * acknowledged; otherwise no persistence at all.
+ * acknowledged; otherwise no persistence at all. `password`: written to `dir/auth.conf`
+ * (mode 0600), which the arguments name, so it never shows in `ps`.
  */
-export function redisArgs(port: number, dir: string, options: { durable?: boolean } = {}): string[] {
+export function redisArgs(port: number, dir: string, options: { durable?: boolean; password?: string } = {}): string[] {
   const persistence = options.durable ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no'];
-  return ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence, '--daemonize', 'no', '--dir', dir];
+  const config: string[] = [];
+  if (options.password !== undefined) {
+    const file = join(dir, 'auth.conf');
+    writeFileSync(file, `requirepass "${options.password}"\n`, { mode: 0o600 });
+    config.push(file);
+  }
+  return [...config, '--port', String(port), '--bind', '127.0.0.1', '--protected-mode', 'yes', '--save', '', ...persistence, '--daemonize', 'no', '--dir', dir];
 }
 
 /**
- * Send one inline `PING` over a raw TCP connection.
+ * Send one `PING` (after `AUTH` when a password is given) over a raw TCP connection.
  *
  * @returns true when the reply is `+PONG`; false on any other reply (e.g. `-LOADING`)
  * @throws when the connection fails or no reply arrives within `timeoutMs`
  */
-export function pingRedis(host: string, port: number, timeoutMs = 1000): Promise<boolean> {
+export function pingRedis(host: string, port: number, options: { password?: string; timeoutMs?: number } = {}): Promise<boolean> {
+  const timeoutMs = options.timeoutMs ?? 1000;
+  const expected = options.password === undefined ? 1 : 2;
   return new Promise((resolve, reject) => {
     const socket = connect({ host, port });
     let reply = '';
@@ -91,14 +106,19 @@ export function pingRedis(host: string, port: number, timeoutMs = 1000): Promise
       if (err) reject(err);
       else resolve(ok);
     };
+    const pong = (): boolean => reply.split('\r\n').slice(0, expected).at(-1) === '+PONG';
     socket.setTimeout(timeoutMs, () => finish(new Error(`no reply to PING within ${timeoutMs} ms`)));
     socket.once('error', (err) => finish(err));
-    socket.once('connect', () => socket.write('PING\r\n'));
+    socket.once('connect', () => {
+      // RESP arrays, so a password with spaces or quotes needs no escaping.
+      const auth = options.password === undefined ? '' : `*2\r\n$4\r\nAUTH\r\n$${Buffer.byteLength(options.password)}\r\n${options.password}\r\n`;
+      socket.write(`${auth}PING\r\n`);
+    });
     socket.on('data', (chunk: Buffer) => {
       reply += chunk.toString('latin1');
-      if (reply.includes('\r\n')) finish(undefined, reply.startsWith('+PONG'));
+      if (reply.split('\r\n').length > expected) finish(undefined, pong());
     });
-    socket.once('end', () => finish(undefined, reply.startsWith('+PONG')));
+    socket.once('end', () => finish(undefined, pong()));
   });
 }
 

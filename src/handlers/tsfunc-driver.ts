@@ -133,7 +133,6 @@ interface Call {
 /** One module's worker thread and the calls running in it. */
 class ModuleThread {
   readonly mtimeMs: number;
-  readonly #file: string;
   readonly #options: ThreadOptions;
   readonly #worker: Worker;
   readonly #calls = new Map<number, Call>();
@@ -144,7 +143,6 @@ class ModuleThread {
   #endReason: string | undefined;
 
   constructor(file: string, mtimeMs: number, options: ThreadOptions) {
-    this.#file = file;
     this.mtimeMs = mtimeMs;
     this.#options = options;
     const data: ThreadData = { moduleUrl: `${pathToFileURL(file).href}?v=${mtimeMs}`, typescript: /\.m?ts$/.test(file), tsxApi: options.tsxApi };
