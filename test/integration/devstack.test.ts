@@ -4,6 +4,9 @@ import { after, before, test } from 'node:test';
 import { MongoClient } from 'mongodb';
 import { startLocalServices, type LocalServices } from '../../src/devstack/services.js';
 import { silentLogger } from '../../src/logger.js';
+import { readFileSync } from 'node:fs';
+import { JobQueue } from '../../src/queue/job-queue.js';
+import { readQueueCounts } from '../../src/queue/queue-counts.js';
 import { dropDatabase, uniqueName } from '../helpers/services.js';
 
 let services: LocalServices;
@@ -50,16 +53,42 @@ function isAlive(pid: number): boolean {
 }
 
 test('devstack - starts redis and mongo on local ports', () => {
-  assert.match(services.redisUrl, /^redis:\/\/127\.0\.0\.1:\d+$/);
+  assert.match(services.redisUrl, /^redis:\/\/:[\w-]{32}@127\.0\.0\.1:\d+$/);
   assert.match(services.mongoUrl, /^mongodb:\/\/127\.0\.0\.1:\d+\/$/);
   assert.equal(services.started.length, 2);
   for (const s of services.started) assert.ok(isAlive(s.pid), `${s.name} (pid ${s.pid}) is not running`);
 });
 
-test('devstack - redis answers PING and keeps a value', async () => {
+test('devstack - redis answers PING and keeps a value, after AUTH with the password in its URL', async () => {
   const key = uniqueName('devstack');
-  const reply = await redisCommand(services.redisUrl, `PING\r\nSET ${key} hello\r\nGET ${key}\r\n`, 4);
-  assert.equal(reply, '+PONG\r\n+OK\r\n$5\r\nhello\r\n');
+  const password = new URL(services.redisUrl).password;
+  const reply = await redisCommand(services.redisUrl, `AUTH ${password}\r\nPING\r\nSET ${key} hello\r\nGET ${key}\r\n`, 5);
+  assert.equal(reply, '+OK\r\n+PONG\r\n+OK\r\n$5\r\nhello\r\n');
+});
+
+test('devstack - redis refuses a client without the password, and its command line does not show it', async () => {
+  const reply = await redisCommand(services.redisUrl, 'GET x\r\n', 1);
+  assert.match(reply, /^-NOAUTH/);
+  const redis = services.started.find((s) => s.name === 'redis')!;
+  const cmdline = readFileSync(`/proc/${redis.pid}/cmdline`, 'utf8');
+  assert.ok(!cmdline.includes(new URL(services.redisUrl).password), 'the password is on the command line');
+});
+
+test('devstack - BullMQ works through a password URL; a wrong password fails with a message that hides it', async () => {
+  const queue = new JobQueue({
+    redisUrl: services.redisUrl,
+    queue: { name: uniqueName('auth'), prefix: 'bull' },
+    log: silentLogger(),
+    defaults: { retries: 0, backoffMs: 0 },
+  });
+  await queue.start();
+  await queue.close();
+  const wrong = new URL(services.redisUrl);
+  wrong.password = 'not-the-password';
+  await assert.rejects(
+    readQueueCounts(wrong.href, { name: 'x', prefix: 'bull' }, 3000),
+    (err: Error) => /WRONGPASS|NOAUTH|invalid username-password/i.test(err.message) && !err.message.includes('not-the-password'),
+  );
 });
 
 test('devstack - mongo stores and finds a document', async () => {
