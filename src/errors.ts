@@ -7,6 +7,8 @@ export type ErrorCode =
   | 'ERR_CONFIG'
   | 'ERR_EVENT_INVALID'
   | 'ERR_TRANSPORT'
+  | 'ERR_AUTH'
+  | 'ERR_USAGE'
   | 'ERR_TIMEOUT'
   | 'ERR_HANDLER'
   | 'ERR_HANDLER_TIMEOUT'
@@ -85,6 +87,20 @@ export class RouterRefusedError extends ReactorError {
   constructor(reason: string, message: string, options?: { cause?: unknown }) {
     super('ERR_EVENT_INVALID', message, options);
     this.reason = reason;
+  }
+}
+
+/** A command was called with options that do not go together, or a bad value. */
+export class UsageError extends ReactorError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_USAGE', message, options);
+  }
+}
+
+/** A peer refused this client's credentials (CURVE key not authorized, or CURVE required). */
+export class AuthError extends ReactorError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_AUTH', message, options);
   }
 }
 

@@ -43,6 +43,8 @@ export {
   ConfigError,
   EventValidationError,
   RouterRefusedError,
+  AuthError,
+  UsageError,
   TransportError,
   TimeoutError,
   HandlerError,

@@ -3,7 +3,7 @@ import { ReactorError } from '../errors.js';
 /**
  * Exit codes, from sysexits(3) where one fits. Documented in README.
  *  0 ok · 1 failure (handler/demo failed) · 64 usage · 65 refused input (router said no)
- *  69 service unavailable (Redis, MongoDB, router) · 70 internal error · 75 timeout
+ *  69 service unavailable (Redis, MongoDB, router) · 70 internal error · 75 timeout · 77 not authorized (CURVE)
  *  78 configuration error · 130/143 interrupted by a second signal
  */
 export const EXIT = {
@@ -14,6 +14,7 @@ export const EXIT = {
   UNAVAILABLE: 69,
   SOFTWARE: 70,
   TEMPFAIL: 75,
+  NOPERM: 77,
   CONFIG: 78,
 } as const;
 
@@ -26,6 +27,10 @@ export function exitCodeFor(err: unknown): number {
       return EXIT.DATAERR;
     case 'ERR_TIMEOUT':
       return EXIT.TEMPFAIL;
+    case 'ERR_AUTH':
+      return EXIT.NOPERM;
+    case 'ERR_USAGE':
+      return EXIT.USAGE;
     case 'ERR_TRANSPORT':
     case 'ERR_ARCHIVE':
     case 'ERR_QUEUE':

@@ -2,7 +2,9 @@ import { readFileSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 import { ulid } from 'ulid';
 import * as zmq from 'zeromq';
-import { EventValidationError, TimeoutError } from '../errors.js';
+import { AuthError, EventValidationError, TimeoutError, UsageError } from '../errors.js';
+import { curveClientOptions, type CurveClientKeys } from '../wire/curve.js';
+import { watchHandshake } from '../wire/handshake.js';
 import { RouterClient } from '../wire/router-client.js';
 import { RouterRefusedError } from '../errors.js';
 import { EXIT } from './exit-codes.js';
@@ -12,7 +14,10 @@ interface FireFlags {
   data?: string;
   eventType: string;
   namespace: string;
-  uri: string;
+  uri?: string;
+  config?: string;
+  serverKey?: string;
+  cert?: string;
   zmqType: string;
   timeout: number;
   retries: number;
@@ -63,7 +68,10 @@ export function configureFireCommand(cmd: Command, result: { code: number }): Co
     .addOption(new Option('-p, --payload <json>', 'same as --data').hideHelp())
     .requiredOption('-e, --event-type <type>', 'event type (required)')
     .option('-n, --namespace <ns>', 'namespace', 'local')
-    .option('-u, --uri <uri>', 'router endpoint (REP for REQ, PULL for PUSH)', 'tcp://127.0.0.1:55055')
+    .option('-u, --uri <uri>', 'router endpoint (REP for REQ, PULL for PUSH); default tcp://127.0.0.1:55055 (REQ) or :45454 (PUSH), or from -c')
+    .option('-c, --config <file>', "config.json: the router's endpoints and, with security.curve, this host's key pair")
+    .option('--server-key <file>', "CURVE: the router's public certificate (server.key)")
+    .option('--cert <file>', "CURVE: this client's secret certificate (NAME.key_secret)")
     .option('-z, --zmq-type <type>', "REQ (wait for the router's reply) or PUSH (fire and forget)", 'REQ')
     .option('--timeout <seconds>', 'give up after this long without an answer', parseSeconds, 5)
     .option('--retries <n>', 'REQ only: try again this many times after a timeout, with the same event id', parseCount, 0)
@@ -87,12 +95,13 @@ async function fire(flags: FireFlags & { payload?: string }): Promise<number> {
     if (flags.traceId) event['trace_id'] = flags.traceId;
     if (flags.parentEvent) event['parent_event'] = flags.parentEvent;
     const timeoutMs = Math.round(flags.timeout * 1000);
+    const target = await resolveTarget(flags, type);
     if (type === 'PUSH') {
-      await push(flags.uri, JSON.stringify(event), timeoutMs);
+      await push(target.uri, JSON.stringify(event), timeoutMs, target.curve);
       process.stdout.write(`${JSON.stringify(event)}\n`);
       return EXIT.OK;
     }
-    const client = new RouterClient({ uri: flags.uri, timeoutMs, retries: flags.retries });
+    const client = new RouterClient({ uri: target.uri, timeoutMs, retries: flags.retries, curve: target.curve });
     try {
       const published = await client.send(event);
       process.stdout.write(`${JSON.stringify(published)}\n`);
@@ -110,12 +119,42 @@ async function fire(flags: FireFlags & { payload?: string }): Promise<number> {
   }
 }
 
-async function push(uri: string, text: string, timeoutMs: number): Promise<void> {
-  const sock = new zmq.Push({ sendTimeout: timeoutMs, linger: timeoutMs, immediate: true });
+/**
+ * Where to send and with which keys: `--server-key` with `--cert`, else, with `-c`, the
+ * config's endpoints and (under `security.curve`) this host's local pair.
+ */
+async function resolveTarget(flags: FireFlags, type: 'REQ' | 'PUSH'): Promise<{ uri: string; curve: CurveClientKeys | undefined }> {
+  if ((flags.serverKey === undefined) !== (flags.cert === undefined)) {
+    throw new UsageError("--server-key and --cert go together: the router's public certificate and this client's secret one");
+  }
+  let uri = flags.uri;
+  let curve: CurveClientKeys | undefined;
+  if (flags.config !== undefined) {
+    const { loadConfig } = await import('../config/load.js');
+    const { connectUri } = await import('../config/paths.js');
+    const { settings } = loadConfig({ path: flags.config });
+    uri ??= type === 'PUSH' ? connectUri(settings.router.pullBind) : settings.worker.routerUri;
+    if (settings.security.curve && flags.serverKey === undefined) {
+      const { localClientKeys } = await import('../security/key-files.js');
+      curve = localClientKeys(settings.security.keysDir);
+    }
+  }
+  if (flags.serverKey !== undefined && flags.cert !== undefined) {
+    const { readCertificate, readKeyPair } = await import('../security/certs.js');
+    curve = { serverKey: readCertificate(flags.serverKey).publicKey, ...readKeyPair(flags.cert) };
+  }
+  return { uri: uri ?? (type === 'PUSH' ? 'tcp://127.0.0.1:45454' : 'tcp://127.0.0.1:55055'), curve };
+}
+
+async function push(uri: string, text: string, timeoutMs: number, curve: CurveClientKeys | undefined): Promise<void> {
+  const sock = new zmq.Push({ sendTimeout: timeoutMs, linger: timeoutMs, immediate: true, ...curveClientOptions(curve) });
+  const refused = watchHandshake(sock, curve !== undefined);
   try {
     sock.connect(uri);
     await sock.send(text);
   } catch (err) {
+    const why = refused();
+    if (why !== undefined) throw new AuthError(`the router at ${uri} refused the connection: ${why}`, { cause: err });
     throw new TimeoutError(`no router accepted the event at ${uri} within ${timeoutMs} ms`, { cause: err });
   } finally {
     sock.close();

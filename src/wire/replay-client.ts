@@ -1,5 +1,6 @@
 import { ReqSocket } from './req-socket.js';
 import { parseReply } from './reply.js';
+import type { CurveClientKeys } from './curve.js';
 import type { ReactorEvent } from '../event/event.js';
 import type { ReplayReply } from './replay-protocol.js';
 
@@ -7,8 +8,8 @@ import type { ReplayReply } from './replay-protocol.js';
 export class ReplayClient {
   readonly #sock: ReqSocket;
 
-  constructor(uri: string, timeoutMs = 5000) {
-    this.#sock = new ReqSocket({ uri, timeoutMs, peer: 'the router replay socket' });
+  constructor(uri: string, timeoutMs = 5000, curve?: CurveClientKeys) {
+    this.#sock = new ReqSocket({ uri, timeoutMs, peer: 'the router replay socket', curve });
   }
 
   async since(epoch: number, seq: number, limit = 1000): Promise<ReplayReply<ReactorEvent>> {

@@ -1,5 +1,7 @@
 import * as zmq from 'zeromq';
-import { TimeoutError, TransportError } from '../errors.js';
+import { AuthError, TimeoutError, TransportError } from '../errors.js';
+import { curveClientOptions, type CurveClientKeys } from './curve.js';
+import { watchHandshake } from './handshake.js';
 
 export interface ReqSocketOptions {
   uri: string;
@@ -9,6 +11,8 @@ export interface ReqSocketOptions {
   retries?: number;
   /** What the peer is, for error messages; default "the router". */
   peer?: string;
+  /** CURVE keys, when the router requires them (`security.curve`). */
+  curve?: CurveClientKeys | undefined;
 }
 
 /**
@@ -21,7 +25,10 @@ export class ReqSocket {
   readonly #timeoutMs: number;
   readonly #retries: number;
   readonly #peer: string;
+  readonly #curve: CurveClientKeys | undefined;
   #sock: zmq.Request | undefined;
+  /** Why the last handshake failed, when it did: turns a bare timeout into a reason. */
+  #handshakeError: () => string | undefined = () => undefined;
   #chain: Promise<unknown> = Promise.resolve();
   #closed = false;
 
@@ -30,6 +37,7 @@ export class ReqSocket {
     this.#timeoutMs = options.timeoutMs ?? 5000;
     this.#retries = options.retries ?? 0;
     this.#peer = options.peer ?? 'the router';
+    this.#curve = options.curve;
   }
 
   /** Send `text`, resolve with the reply text. Requests queue behind each other. */
@@ -54,6 +62,8 @@ export class ReqSocket {
         lastErr = err as Error;
       }
     }
+    const refused = this.#handshakeError();
+    if (refused !== undefined) throw new AuthError(`${this.#peer} at ${this.#uri} refused the connection: ${refused}`, { cause: lastErr });
     const tries = this.#retries + 1;
     throw new TimeoutError(`no reply from ${this.#peer} at ${this.#uri} within ${this.#timeoutMs} ms (${tries} ${tries === 1 ? 'try' : 'tries'})`, {
       cause: lastErr,
@@ -61,7 +71,8 @@ export class ReqSocket {
   }
 
   #connect(): zmq.Request {
-    const sock = new zmq.Request({ receiveTimeout: this.#timeoutMs, sendTimeout: this.#timeoutMs, linger: 0 });
+    const sock = new zmq.Request({ receiveTimeout: this.#timeoutMs, sendTimeout: this.#timeoutMs, linger: 0, ...curveClientOptions(this.#curve) });
+    this.#handshakeError = watchHandshake(sock, this.#curve !== undefined);
     try {
       sock.connect(this.#uri);
     } catch (err) {
