@@ -226,6 +226,13 @@ export class MongoArchive implements Archive, ArchiveReader {
     }
   }
 
+  /** Resolves when the server answers a `ping`. @throws {ArchiveError} otherwise */
+  ping(): Promise<void> {
+    return this.#read('ping MongoDB', async () => {
+      await this.#db.command({ ping: 1 });
+    });
+  }
+
   close(): Promise<void> {
     this.#closing ??= this.#client.close();
     return this.#closing;

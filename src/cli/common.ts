@@ -32,8 +32,8 @@ export function overridesFrom(flags: DaemonFlags): ConfigOverrides {
 }
 
 /** Load settings and a logger; config warnings are logged once each. */
-export function loadForDaemon(flags: DaemonFlags, name: string): { settings: ReactorSettings; log: Logger } {
-  const { settings, warnings } = loadConfig({ path: flags.config, overrides: overridesFrom(flags) });
+export function loadForDaemon(flags: DaemonFlags, name: string, extra: ConfigOverrides = {}): { settings: ReactorSettings; log: Logger } {
+  const { settings, warnings } = loadConfig({ path: flags.config, overrides: { ...overridesFrom(flags), ...extra } });
   const log = createLogger({ level: settings.logLevel, name });
   for (const w of warnings) log.warn({ file: w.file, key: w.path }, w.message);
   return { settings, log };

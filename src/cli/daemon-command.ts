@@ -12,9 +12,10 @@ const DESCRIPTIONS: Record<Part, string> = {
 export function configureDaemonCommand(cmd: Command, part: Part, result: { code: number }): Command {
   addDaemonOptions(cmd.description(DESCRIPTIONS[part]));
   if (part === 'worker') cmd.option('--concurrency <n>', 'jobs run at once (overrides worker.concurrency)', parsePositiveInt);
-  return cmd.action(async (flags: DaemonFlags) => {
+  cmd.option('--http <host:port>', `where to serve /metrics, /healthz and /readyz (overrides http.${part}; port 0 picks one)`);
+  return cmd.action(async (flags: DaemonFlags & { http?: string }) => {
     try {
-      const { settings, log } = loadForDaemon(flags, `event-${part}`);
+      const { settings, log } = loadForDaemon(flags, `event-${part}`, flags.http === undefined ? {} : { http: { part, address: flags.http } });
       const { runDaemons } = await import('./run-daemons.js');
       result.code = await runDaemons([part], settings, log);
     } catch (err) {

@@ -6,10 +6,13 @@ import { toPinoLevel } from '../logger.js';
 import { configFileSchema, zmqInputConfigSchema, type ConfigFile } from './schema.js';
 import { connectUri, DEFAULT_CONFIG_PATH, resolveFrom } from './paths.js';
 import { unknownKeys } from './unknown-keys.js';
+import { parseListenAddress, type ListenAddress } from '../http/listen-address.js';
 import type { ReactorSettings } from './settings.js';
 
 /** Values that win over config.json (from command-line flags). */
 export interface ConfigOverrides {
+  /** `--http`: the address of the daemon part being started. */
+  http?: { part: 'router' | 'sub' | 'worker'; address: string };
   logLevel?: string;
   redisUrl?: string;
   mongoUrl?: string;
@@ -137,6 +140,10 @@ export function buildSettings(file: string, raw: unknown, env: NodeJS.ProcessEnv
 
   if (problems.length > 0 || !pub || !logLevel) throw new ConfigError(problems);
 
+  const httpAddress = (part: 'router' | 'sub' | 'worker'): ListenAddress =>
+    overrides.http?.part === part
+      ? parseListenAddress(overrides.http.address, { file: '--http', path: '' })
+      : parseListenAddress(cfg.http[part], { file, path: `http.${part}` });
   const firstRep = rep[0];
   const { router, subscriber, worker, queue } = cfg;
   const replayBind = router.replay_bind;
@@ -189,6 +196,11 @@ export function buildSettings(file: string, raw: unknown, env: NodeJS.ProcessEnv
       clients: new Map(Object.entries(cfg.security.clients).map(([name, c]) => [name, c.namespaces ? { namespaces: c.namespaces } : {}])),
     },
     secretsDir: resolveFrom(file, cfg.secrets_dir),
+    http: {
+      router: httpAddress('router'),
+      sub: httpAddress('sub'),
+      worker: httpAddress('worker'),
+    },
   };
   return { settings, warnings };
 }

@@ -15,6 +15,11 @@ const seconds = z.number().positive().max(86_400);
 /** An event namespace: no whitespace, control characters or ":". */
 const namespaceName = z.string().regex(/^[^\s:\u0000-\u001f\u007f]{1,256}$/, 'must be a namespace: 1-256 characters, no whitespace, control characters or ":"');
 const scopeSchema = z.array(namespaceName).min(1);
+/** `host:port` to listen on; port 0 picks a free one. */
+const listenAddress = z
+  .string()
+  .regex(/^(\[[^\]]+\]|[^:[\]]*):\d{1,5}$/, 'must be host:port, e.g. 127.0.0.1:9470 (port 0 picks a free one)')
+  .refine((a) => Number(a.slice(a.lastIndexOf(':') + 1)) <= 65_535, 'port must be at most 65535');
 
 /** A ZeroMQ endpoint as EventReactor writes it: protocol + listen_address + port. */
 const endpointFields = {
@@ -179,6 +184,16 @@ export const configFileSchema = z.looseObject({
           }),
         )
         .default({}),
+    })
+    .prefault({}),
+  http: z
+    .looseObject({
+      /** The router's metrics and health endpoints (`/metrics`, `/healthz`, `/readyz`), `host:port`; port 0 picks one. `--http` overrides. */
+      router: listenAddress.default('127.0.0.1:9470'),
+      /** The subscriber's, likewise. */
+      sub: listenAddress.default('127.0.0.1:9471'),
+      /** The worker's, likewise. */
+      worker: listenAddress.default('127.0.0.1:9472'),
     })
     .prefault({}),
   /** Directory of the secret files handler `env` entries read (`{"secret": "NAME"}`), relative to config.json's directory. */

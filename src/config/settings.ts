@@ -1,3 +1,4 @@
+import type { ListenAddress } from '../http/listen-address.js';
 import type { LevelWithSilent } from 'pino';
 
 /** Everything a daemon needs, resolved from defaults < config.json < env < flags. */
@@ -16,6 +17,8 @@ export interface ReactorSettings {
   /** Absolute path of event-handlers.json. */
   handlersFile: string;
   security: SecuritySettings;
+  /** Where each daemon part serves its metrics and health over HTTP. */
+  http: Record<'router' | 'sub' | 'worker', ListenAddress>;
   /** Absolute path of the secrets directory. */
   secretsDir: string;
 }

@@ -8,10 +8,15 @@ import { CloserStack } from '../lifecycle/closers.js';
 import { Matcher } from '../sub/matcher.js';
 import { Subscriber } from '../sub/subscriber.js';
 import type { Daemon } from './daemon.js';
+import type { OpsServer } from '../http/ops-server.js';
+import { ReplayClient } from '../wire/replay-client.js';
+import { startOps } from './ops.js';
 
 export interface SubDaemon extends Daemon {
   subscriber: Subscriber;
   archive: MongoArchive;
+  /** Its metrics and health endpoints. */
+  http: OpsServer;
 }
 
 /** Load event-handlers.json, connect MongoDB and Redis, then subscribe. */
@@ -35,7 +40,23 @@ export async function startSubDaemon(settings: ReactorSettings, log: Logger): Pr
     const subscriber = new Subscriber({ settings: settings.sub, matcher: new Matcher(table), archive, queue, log: slog, registry });
     closers.push('subscriber', () => subscriber.close());
     await subscriber.start();
-    return { name: 'sub', registry, subscriber, archive, close: () => closers.close() };
+    // Readiness asks the router on a socket of its own: the subscriber's replay client may
+    // be busy with a long catch-up.
+    const probe = new ReplayClient(settings.sub.replayUri, 1000);
+    closers.push('router probe', () => probe.close());
+    const http = await startOps(
+      'sub',
+      settings,
+      registry,
+      [
+        { name: 'router', check: async () => void (await probe.status()) },
+        { name: 'mongodb', check: () => archive.ping() },
+        { name: 'redis', check: () => queue.ping() },
+      ],
+      slog,
+      closers,
+    );
+    return { name: 'sub', registry, subscriber, archive, http, close: () => closers.close() };
   } catch (err) {
     await closers.close();
     throw err;

@@ -15,10 +15,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HandlerWorker } from '../queue/handler-worker.js';
 import type { Daemon } from './daemon.js';
+import type { OpsServer } from '../http/ops-server.js';
+import { startOps } from './ops.js';
 import { settlesWithin } from '../lifecycle/settles-within.js';
 
 export interface WorkerDaemon extends Daemon {
   worker: HandlerWorker;
+  /** Its metrics and health endpoints. */
+  http: OpsServer;
 }
 
 /** How long a shutdown waits for results still being written. */
@@ -70,7 +74,18 @@ export async function startWorkerDaemon(settings: ReactorSettings, log: Logger):
     });
     worker.start();
     closers.push('worker', () => worker.close());
-    return { name: 'worker', registry, worker, close: () => closers.close() };
+    const http = await startOps(
+      'worker',
+      settings,
+      registry,
+      [
+        { name: 'redis', check: () => worker.ping() },
+        { name: 'mongodb', check: () => archive.ping() },
+      ],
+      wlog,
+      closers,
+    );
+    return { name: 'worker', registry, worker, http, close: () => closers.close() };
   } catch (err) {
     await closers.close();
     throw err;

@@ -9,3 +9,14 @@ export function redisConnection(url: string): ConnectionOptions {
 export function queueNames(name: string): { normal: string; exclusive: string } {
   return { normal: name, exclusive: `${name}-exclusive` };
 }
+
+/**
+ * One round trip to Redis on a BullMQ connection: its status must be `ready` (ioredis says
+ * `reconnecting` while Redis is away) and a read must come back.
+ *
+ * @throws {Error} saying what state the connection is in
+ */
+export async function redisRoundTrip(client: { status: string; get(key: string): Promise<string | null> }): Promise<void> {
+  if (client.status !== 'ready') throw new Error(`connection is ${client.status}`);
+  await client.get('event-reactor:ping');
+}

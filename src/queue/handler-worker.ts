@@ -11,7 +11,7 @@ import { describeRun, resultId, runHandler } from '../handlers/run-job.js';
 import type { HandlerSpec } from '../handlers/spec.js';
 import type { HandlerEnvironment } from '../handlers/handler-env.js';
 import { jitterBackoffStrategy } from './backoff.js';
-import { queueNames, redisConnection } from './connection.js';
+import { queueNames, redisConnection, redisRoundTrip } from './connection.js';
 import type { HandlerJobData } from './job.js';
 import { afterEarlierCheck, afterRun, beforeRun } from './run-verdict.js';
 import { settlesWithin } from '../lifecycle/settles-within.js';
@@ -258,6 +258,15 @@ export class HandlerWorker {
         { resultId: result._id, waitedMs: SHUTDOWN_WRITE_WAIT_MS },
         'result of the aborted run not archived yet (MongoDB unreachable?); the job is requeued all the same',
       );
+  }
+
+  /** Resolves when Redis answers a PING on the worker's connection. @throws {QueueError} otherwise */
+  async ping(): Promise<void> {
+    try {
+      await redisRoundTrip(await this.#workers[0]!.getBackend().client);
+    } catch (err) {
+      throw new QueueError(`Redis does not answer: ${(err as Error).message}`, { cause: err });
+    }
   }
 
   /**

@@ -3,7 +3,7 @@ import { QueueError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { QueueSettings } from '../config/settings.js';
 import { BACKOFF_TYPE } from './backoff.js';
-import { queueNames, redisConnection } from './connection.js';
+import { queueNames, redisConnection, redisRoundTrip } from './connection.js';
 import { jobIdFor, type HandlerJobData } from './job.js';
 
 /** Retry policy for handlers that set none of their own (config.json `worker.retries` / `worker.backoff`). */
@@ -87,6 +87,15 @@ export class JobQueue {
       throw new QueueError(`cannot enqueue ${jobs.length} jobs: ${(err as Error).message}`, { cause: err });
     }
     return jobs.length;
+  }
+
+  /** Resolves when Redis answers a PING. @throws {QueueError} otherwise */
+  async ping(): Promise<void> {
+    try {
+      await redisRoundTrip(await this.#normal.getBackend().client);
+    } catch (err) {
+      throw new QueueError(`Redis does not answer: ${(err as Error).message}`, { cause: err });
+    }
   }
 
   /** Close the Redis connections. Idempotent. */

@@ -53,6 +53,8 @@ export async function writeTestConfig(o: TestConfigOptions): Promise<TestConfig>
     outputs: [{ handler: 'zeromq', config: { protocol: 'tcp', port: ports.pub, listen_address: '127.0.0.1', type: 'zmq.PUB' } }],
     logging: { loglevel: process.env['TEST_LOG_LEVEL'] ?? 'WARNING' },
     router: { replay_bind: `tcp://127.0.0.1:${ports.replay}` },
+    // Port 0: every daemon picks a free port for its metrics and health.
+    http: { router: '127.0.0.1:0', sub: '127.0.0.1:0', worker: '127.0.0.1:0' },
     mongodb: { url: o.mongoUrl, database },
     redis: { url: o.redisUrl },
     subscriber: { batch_ms: 5 },
