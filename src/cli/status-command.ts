@@ -14,14 +14,55 @@ export interface StatusReport {
       cursors?: (ArchiveStats['cursors'][number] & { behind?: number | null })[];
     };
   queues: { url: string; counts?: QueueCounts; error?: string };
+  /** Each daemon part, from its HTTP endpoints (`http.<part>`). */
+  daemons: Record<'router' | 'sub' | 'worker', DaemonStatus>;
+}
+
+/** One daemon part as its `/healthz` and `/readyz` describe it. */
+export interface DaemonStatus {
+  url: string;
+  up: boolean;
+  ready?: boolean;
+  /** What it cannot reach, when not ready. */
+  missing?: { name: string; error: string }[];
+  pid?: number;
+  uptime_s?: number;
+  error?: string;
 }
 
 export async function collectStatus(settings: ReactorSettings): Promise<StatusReport> {
-  const [router, archive, queues] = await Promise.all([routerStatus(settings), archiveStatus(settings), queueStatus(settings)]);
+  const [router, archive, queues, daemons] = await Promise.all([
+    routerStatus(settings),
+    archiveStatus(settings),
+    queueStatus(settings),
+    daemonsStatus(settings),
+  ]);
   for (const c of archive.cursors ?? []) {
     c.behind = router.epoch === c.epoch && router.last_seq !== undefined ? router.last_seq - c.seq : null;
   }
-  return { router, archive, queues };
+  return { router, archive, queues, daemons };
+}
+
+async function daemonsStatus(s: ReactorSettings): Promise<StatusReport['daemons']> {
+  const one = async (part: 'router' | 'sub' | 'worker'): Promise<DaemonStatus> => {
+    const { host, port } = s.http[part];
+    const url = `http://${host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
+    if (port === 0) return { url, up: false, error: `http.${part} has port 0 (a free port chosen at start): status cannot find it` };
+    try {
+      const health = (await (await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2000) })).json()) as { pid?: number; uptime_s?: number };
+      const ready = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(3000) });
+      const body = (await ready.json()) as { missing?: { name: string; error: string }[] };
+      return { url, up: true, ready: ready.ok, ...(ready.ok ? {} : { missing: body.missing ?? [] }), ...pick(health) };
+    } catch (err) {
+      return { url, up: false, error: (err as Error).message };
+    }
+  };
+  const [router, sub, worker] = await Promise.all([one('router'), one('sub'), one('worker')]);
+  return { router, sub, worker };
+}
+
+function pick(h: { pid?: number; uptime_s?: number }): { pid?: number; uptime_s?: number } {
+  return { ...(h.pid === undefined ? {} : { pid: h.pid }), ...(h.uptime_s === undefined ? {} : { uptime_s: h.uptime_s }) };
 }
 
 async function routerStatus(s: ReactorSettings): Promise<StatusReport['router']> {
@@ -70,6 +111,14 @@ async function queueStatus(s: ReactorSettings): Promise<StatusReport['queues']> 
 
 export function formatStatus(r: StatusReport): string {
   const lines: string[] = [];
+  for (const [part, d] of Object.entries(r.daemons)) {
+    const state = !d.up
+      ? `DOWN (${d.error ?? 'no answer'})`
+      : d.ready
+        ? `up, ready (pid ${d.pid}, ${d.uptime_s} s)`
+        : `up, NOT READY: ${(d.missing ?? []).map((m) => `${m.name}: ${m.error}`).join('; ')}`;
+    lines.push(`daemon    ${part.padEnd(6)} ${d.url}: ${state}`);
+  }
   const rt = r.router;
   lines.push(
     rt.error
@@ -107,13 +156,19 @@ export function formatStatus(r: StatusReport): string {
 }
 
 export function configureStatusCommand(cmd: Command, result: { code: number }): Command {
-  addDaemonOptions(cmd.description('Show the router position and replay buffer, archive counts, subscriber cursors, lost events and queue depths'));
+  addDaemonOptions(
+    cmd.description(
+      'Show each daemon up or down and ready or not (from its HTTP endpoints), the router position and replay buffer, archive counts, cursors, lost events and queue depths',
+    ),
+  );
   return cmd.option('--json', 'print JSON').action(async (flags: DaemonFlags & { json?: boolean }) => {
     try {
       const { settings } = loadConfig({ path: flags.config, overrides: overridesFrom(flags) });
       const report = await collectStatus(settings);
       process.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report));
-      const down = report.router.error || report.archive.error || report.queues.error;
+      // A daemon whose address is known (not port 0) and that is down or not ready counts too.
+      const daemonDown = Object.values(report.daemons).some((d) => !d.url.endsWith(':0') && (!d.up || d.ready === false));
+      const down = report.router.error || report.archive.error || report.queues.error || daemonDown;
       result.code = down ? EXIT.UNAVAILABLE : EXIT.OK;
     } catch (err) {
       result.code = reportError(err, 'event-reactor status');
