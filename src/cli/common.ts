@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import { ConfigError, ReactorError, formatProblem } from '../errors.js';
+import { ConfigError, ReactorError, formatProblem, type ConfigProblem } from '../errors.js';
 import { createLogger, type Logger } from '../logger.js';
 import { loadConfig, type ConfigOverrides } from '../config/load.js';
 import type { ReactorSettings } from '../config/settings.js';
@@ -37,6 +37,21 @@ export function loadForDaemon(flags: DaemonFlags, name: string, extra: ConfigOve
   const log = createLogger({ level: settings.logLevel, name });
   for (const w of warnings) log.warn({ file: w.file, key: w.path }, w.message);
   return { settings, log };
+}
+
+/**
+ * Settings for a command that reads the stack (status, dlq, events...): as the daemons
+ * load them, except that while `up --local-services` runs for this config file, the Redis
+ * and MongoDB it started are used unless a flag or the environment names others.
+ */
+export async function loadForReader(flags: DaemonFlags): Promise<{ settings: ReactorSettings; warnings: ConfigProblem[]; localServices: boolean }> {
+  const { settings, warnings } = loadConfig({ path: flags.config, overrides: overridesFrom(flags) });
+  const { readLocalState } = await import('../devstack/local-state.js');
+  const state = readLocalState(settings.configFile);
+  if (!state) return { settings, warnings, localServices: false };
+  if (flags.redisUrl === undefined && !process.env['REDIS_URL']) settings.redisUrl = state.redisUrl;
+  if (flags.mongoUrl === undefined && !process.env['MONGO_URL']) settings.mongo = { ...settings.mongo, url: state.mongoUrl };
+  return { settings, warnings, localServices: true };
 }
 
 /** Print an error for a person on stderr and return the exit code for it. */

@@ -2,12 +2,11 @@ import type { Command } from 'commander';
 import { pino } from 'pino';
 import { formatProblem } from '../errors.js';
 import { createLogger, type Logger } from '../logger.js';
-import { loadConfig } from '../config/load.js';
 import type { ReactorSettings } from '../config/settings.js';
 import type { DeadLetters, DeadJob } from '../queue/dead-letters.js';
 import { queueNames } from '../queue/connection.js';
 import { EXIT } from './exit-codes.js';
-import { addDaemonOptions, overridesFrom, reportError, type DaemonFlags } from './common.js';
+import { addDaemonOptions, loadForReader, reportError, type DaemonFlags } from './common.js';
 
 const HELP_AFTER = `
 The dead-letter queue holds handler jobs that failed their last attempt (BullMQ's failed
@@ -109,7 +108,7 @@ export function configureDlqCommand(cmd: Command, result: { code: number }): Com
 async function withDeadLetters(flags: DlqFlags, run: Run): Promise<number> {
   let dl: DeadLetters | undefined;
   try {
-    const { settings, warnings } = loadConfig({ path: flags.config, overrides: overridesFrom(flags) });
+    const { settings, warnings } = await loadForReader(flags);
     for (const w of warnings) process.stderr.write(`warning: ${formatProblem(w)}\n`);
     // Logs go to stderr: stdout carries the listing.
     const log = createLogger({ level: settings.logLevel, name: 'event-reactor-dlq', destination: pino.destination({ dest: 2, sync: true }) });

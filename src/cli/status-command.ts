@@ -1,10 +1,9 @@
 import type { Command } from 'commander';
 import type { ReactorSettings } from '../config/settings.js';
-import { loadConfig } from '../config/load.js';
 import type { ArchiveStats } from '../archive/archive.js';
 import type { QueueCounts } from '../queue/queue-counts.js';
 import { redact } from '../redact.js';
-import { addDaemonOptions, overridesFrom, reportError, type DaemonFlags } from './common.js';
+import { addDaemonOptions, loadForReader, reportError, type DaemonFlags } from './common.js';
 import { EXIT } from './exit-codes.js';
 
 /** What `event-reactor status` reports; every part says `error` instead when unreachable. */
@@ -163,7 +162,7 @@ export function configureStatusCommand(cmd: Command, result: { code: number }): 
   );
   return cmd.option('--json', 'print JSON').action(async (flags: DaemonFlags & { json?: boolean }) => {
     try {
-      const { settings } = loadConfig({ path: flags.config, overrides: overridesFrom(flags) });
+      const { settings } = await loadForReader(flags);
       const report = await collectStatus(settings);
       process.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report));
       // A daemon whose address is known (not port 0) and that is down or not ready counts too.

@@ -45,9 +45,25 @@ async function up(flags: UpFlags): Promise<number> {
       log,
     });
     closers.push('local services', () => services.stop());
-    killServices = () => services.killNow();
     settings.redisUrl = services.redisUrl;
     settings.mongo = { ...settings.mongo, url: services.mongoUrl };
+    if (services.started.length > 0) {
+      // status, dlq and events run against this config find the servers through this file.
+      const { writeLocalState, removeLocalState } = await import('../devstack/local-state.js');
+      const file = writeLocalState({
+        config: settings.configFile,
+        pid: process.pid,
+        redisUrl: services.redisUrl,
+        mongoUrl: services.mongoUrl,
+        startedAt: new Date().toISOString(),
+      });
+      log.info({ file }, 'local services recorded for status, dlq and events');
+      closers.push('local services state', () => removeLocalState(settings.configFile));
+      killServices = () => {
+        services.killNow();
+        removeLocalState(settings.configFile);
+      };
+    }
   }
   const parts = ['router', 'sub', 'worker'] as const;
   const { runDaemons } = await import('./run-daemons.js');

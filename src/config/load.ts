@@ -182,9 +182,9 @@ export function buildSettings(file: string, raw: unknown, env: NodeJS.ProcessEnv
       lockDurationMs: worker.lock_duration * 1000,
     },
     queue: { name: queue.name, prefix: queue.prefix },
-    redisUrl: overrides.redisUrl ?? env['REDIS_URL'] ?? cfg.redis.url,
+    redisUrl: overrides.redisUrl ?? (env['REDIS_URL'] || undefined) ?? cfg.redis.url,
     mongo: {
-      url: overrides.mongoUrl ?? env['MONGO_URL'] ?? cfg.mongodb.url,
+      url: overrides.mongoUrl ?? (env['MONGO_URL'] || undefined) ?? cfg.mongodb.url,
       database: cfg.mongodb.database,
     },
     handlersDir: overrides.handlersDir ? resolve(overrides.handlersDir) : resolveFrom(file, cfg.event_handlers_dir),
