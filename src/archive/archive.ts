@@ -79,5 +79,72 @@ export interface ArchiveReader {
   resultsForJob(jobId: string): Promise<HandlerResult[]>;
   /** Every handler run of one event, earliest first. */
   resultsForEvent(eventId: string): Promise<HandlerResult[]>;
+  /** `events ls`: newest first, with each event's handler outcomes. */
+  listEvents(query: EventQuery): Promise<EventSummary[]>;
+  /** `events show`: undefined when no event has this id. */
+  eventDetail(id: string): Promise<EventDetail | undefined>;
+  /** `results ls`: newest first. */
+  listResults(query: ResultQuery): Promise<HandlerResult[]>;
+  /** What `replay` fires again, oldest first. */
+  eventsToReplay(query: ReplayQuery): AsyncIterable<StoredEvent>;
   close(): Promise<void>;
+}
+
+/** Filters of `events ls`; all optional. */
+export interface EventQuery {
+  /** fnmatch glob on `namespace:event_type` (`local:disk.*`). */
+  key?: string;
+  since?: Date;
+  until?: Date;
+  /** Events of one trace. */
+  trace?: string;
+  /** Events whose handlers' outcome is this (see {@link EventOutcome}). */
+  status?: 'ok' | 'error' | 'dead';
+  /** Most events returned; default 50. */
+  limit?: number;
+}
+
+/**
+ * An event's outcome from its handler runs: `dead` when a run was dead-lettered, `error`
+ * when the latest run of some handler failed, `ok` when every handler's latest run is ok,
+ * `none` when no handler ran (none matched, or none has run yet).
+ */
+export type EventOutcome = 'ok' | 'error' | 'dead' | 'none';
+
+/** One line of `events ls`. */
+export interface EventSummary {
+  id: string;
+  key: string;
+  time: Date;
+  trace_id: string;
+  parent_event?: string;
+  outcome: EventOutcome;
+  /** The latest run of each handler. */
+  handlers: { handler: string; handler_id: string; status: string; dead: boolean; runs: number }[];
+}
+
+/** `events show`: an event, every run of its handlers, the events it caused, its trace. */
+export interface EventDetail {
+  event: StoredEvent;
+  runs: HandlerResult[];
+  followUps: StoredEvent[];
+  /** From the trace's first event down to this one (by `parent_event`). */
+  chain: StoredEvent[];
+}
+
+/** Filters of `results ls`. */
+export interface ResultQuery {
+  /** A handler's command (`handler`), id (`handler_id`) or key. */
+  handler?: string;
+  status?: 'ok' | 'error' | 'timeout' | 'dead';
+  since?: Date;
+  limit?: number;
+}
+
+/** Which archived events `replay` fires again, oldest first. */
+export interface ReplayQuery {
+  since?: Date;
+  until?: Date;
+  key?: string;
+  ids?: readonly string[];
 }

@@ -2,7 +2,20 @@ import { MongoBulkWriteError, MongoClient, type Collection, type Db, type Docume
 import { ArchiveError } from '../errors.js';
 import { eventKey, type ReactorEvent } from '../event/event.js';
 import type { Logger } from '../logger.js';
-import type { Archive, ArchiveReader, ArchiveStats, Cursor, GapRecord, StoredEvent } from './archive.js';
+import type {
+  Archive,
+  ArchiveReader,
+  ArchiveStats,
+  Cursor,
+  EventDetail,
+  EventQuery,
+  EventSummary,
+  GapRecord,
+  ReplayQuery,
+  ResultQuery,
+  StoredEvent,
+} from './archive.js';
+import { eventDetail, eventsToReplay, listEvents, listResults } from './mongo-queries.js';
 import type { HandlerResult } from '../handlers/result.js';
 import { redact } from '../redact.js';
 
@@ -74,11 +87,14 @@ export class MongoArchive implements Archive, ArchiveReader {
       { key: { key: 1, time: -1 }, name: 'key_time' },
       { key: { time: -1 }, name: 'time' },
       { key: { trace_id: 1 }, name: 'trace_id' },
+      { key: { parent_event: 1 }, name: 'parent_event', sparse: true },
     ]);
     await ensureIndexes(this.results as unknown as Collection<Document>, [
       { key: { event_id: 1 }, name: 'event_id' },
       { key: { key: 1, start: -1 }, name: 'key_start' },
       { key: { status: 1, start: -1 }, name: 'status_start' },
+      { key: { handler: 1, start: -1 }, name: 'handler_start' },
+      { key: { dead: 1, start: -1 }, name: 'dead_start', sparse: true },
     ]);
   }
 
@@ -215,6 +231,22 @@ export class MongoArchive implements Archive, ArchiveReader {
       `read the results of event ${eventId}`,
       () => this.results.find({ event_id: eventId }).sort({ start: 1 }).toArray() as Promise<HandlerResult[]>,
     );
+  }
+
+  listEvents(query: EventQuery): Promise<EventSummary[]> {
+    return this.#read('list events', () => listEvents(this.#db, query));
+  }
+
+  eventDetail(id: string): Promise<EventDetail | undefined> {
+    return this.#read(`read event ${id}`, () => eventDetail(this.#db, id));
+  }
+
+  listResults(query: ResultQuery): Promise<HandlerResult[]> {
+    return this.#read('list results', () => listResults(this.#db, query));
+  }
+
+  eventsToReplay(query: ReplayQuery): AsyncIterable<StoredEvent> {
+    return eventsToReplay(this.#db, query);
   }
 
   /** Run a query; a failure becomes an ArchiveError saying what was being read. */

@@ -2,7 +2,9 @@ import { configureCheckConfigCommand } from '../check-config-command.js';
 import { newProgram, runProgram, VERSION } from '../commander-program.js';
 import { configureDaemonCommand } from '../daemon-command.js';
 import { configureDlqCommand } from '../dlq-command.js';
+import { configureEventsCommand, configureResultsCommand } from '../events-command.js';
 import { configureFireCommand } from '../fire-command.js';
+import { configureReplayCommand } from '../replay-command.js';
 import { configureKeysCommand } from '../keys-command.js';
 import { runMain } from '../run-main.js';
 import { configureStatusCommand } from '../status-command.js';
@@ -23,6 +25,9 @@ export function main(): void {
     configureUpCommand(program.command('up').exitOverride(), result);
     configureStatusCommand(program.command('status').exitOverride(), result);
     configureKeysCommand(program.command('keys').exitOverride(), result);
+    configureEventsCommand(program.command('events').exitOverride(), result);
+    configureResultsCommand(program.command('results').exitOverride(), result);
+    configureReplayCommand(program.command('replay').exitOverride(), result);
     return runProgram(program, argv, result);
   });
 }
