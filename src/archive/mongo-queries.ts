@@ -54,12 +54,12 @@ async function resultsByEvent(db: Db, ids: readonly string[]): Promise<Map<strin
   const out = new Map<string, HandlerResult[]>(ids.map((id) => [id, []]));
   if (ids.length === 0) return out;
   const cursor = db.collection<HandlerResult>(RESULTS).find({ event_id: { $in: [...ids] } }, { projection: { data: 0, stderr: 0 } });
-  for await (const r of cursor) out.get(r.event_id)?.push(r as HandlerResult);
+  for await (const r of cursor) out.get(r.event_id)?.push(r);
   return out;
 }
 
 function summaryOf(e: StoredEvent, results: readonly HandlerResult[]): EventSummary {
-  const s: EventSummary = { id: e._id, key: e.key, time: e.time, trace_id: String(e['trace_id'] ?? e._id), ...summarise(results) };
+  const s: EventSummary = { id: e._id, key: e.key, time: e.time, trace_id: typeof e['trace_id'] === 'string' ? e['trace_id'] : e._id, ...summarise(results) };
   if (typeof e['parent_event'] === 'string') s.parent_event = e['parent_event'];
   return s;
 }
@@ -143,11 +143,11 @@ export async function listResults(db: Db, q: ResultQuery): Promise<HandlerResult
   else if (q.status !== undefined) f['status'] = q.status;
   if (q.since) f['start'] = { $gte: q.since };
   return (await db
-    .collection<HandlerResult>(RESULTS)
-    .find(f as Filter<HandlerResult>)
+    .collection(RESULTS)
+    .find(f)
     .sort({ start: -1 })
     .limit(q.limit ?? DEFAULT_LIMIT)
-    .toArray()) as HandlerResult[];
+    .toArray()) as unknown as HandlerResult[];
 }
 
 /** The events `replay` fires again, oldest first, streamed. */
