@@ -16,6 +16,8 @@ import type {
   StoredEvent,
 } from './archive.js';
 import { eventDetail, eventsToReplay, listEvents, listResults } from './mongo-queries.js';
+import { applyRetention, prune, type PruneReport, type RetentionMode } from './retention.js';
+import type { Retention } from '../config/settings.js';
 import type { HandlerResult } from '../handlers/result.js';
 import { redact } from '../redact.js';
 
@@ -35,6 +37,8 @@ export interface MongoArchiveOptions {
    * false: they must not change the archive, and may lack the right to.
    */
   ensureIndexes?: boolean;
+  /** Archive retention, applied with the indexes (TTL indexes where the server has them). */
+  retention?: Retention;
 }
 
 const KNOWN_EVENT_FIELDS = new Set(['id', 'namespace', 'event_type', 'payload', 'timestamp', 'trace_id', 'parent_event', 'seq', 'epoch']);
@@ -51,6 +55,8 @@ export class MongoArchive implements Archive, ArchiveReader {
   readonly #log: Logger;
   readonly events: Collection<Document>;
   readonly results: Collection<HandlerResult>;
+  /** How retention is enforced here: TTL indexes, `archive prune`, or nothing to enforce. Set by connect(). */
+  retentionMode: RetentionMode = 'keep';
   #closing: Promise<void> | undefined;
 
   private constructor(client: MongoClient, database: string, log: Logger) {
@@ -70,7 +76,10 @@ export class MongoArchive implements Archive, ArchiveReader {
     try {
       await client.connect();
       const archive = new MongoArchive(client, options.database, options.log);
-      if (options.ensureIndexes ?? true) await archive.#ensureIndexes();
+      if (options.ensureIndexes ?? true) {
+        await archive.#ensureIndexes();
+        archive.retentionMode = await applyRetention(archive.#db, options.retention ?? {}, options.log);
+      }
       return archive;
     } catch (err) {
       await client.close().catch(() => undefined);
@@ -247,6 +256,11 @@ export class MongoArchive implements Archive, ArchiveReader {
 
   eventsToReplay(query: ReplayQuery): AsyncIterable<StoredEvent> {
     return eventsToReplay(this.#db, query);
+  }
+
+  /** Delete what `retention` no longer keeps (see retention.ts). */
+  prune(retention: Retention): Promise<PruneReport> {
+    return this.#read('prune the archive', () => prune(this.#db, retention));
   }
 
   /** Run a query; a failure becomes an ArchiveError saying what was being read. */

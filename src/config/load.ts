@@ -196,6 +196,7 @@ export function buildSettings(file: string, raw: unknown, env: NodeJS.ProcessEnv
       clients: new Map(Object.entries(cfg.security.clients).map(([name, c]) => [name, c.namespaces ? { namespaces: c.namespaces } : {}])),
     },
     secretsDir: resolveFrom(file, cfg.secrets_dir),
+    retention: { eventsDays: cfg.archive.retention_days, resultsDays: cfg.archive.results_retention_days },
     http: {
       router: httpAddress('router'),
       sub: httpAddress('sub'),

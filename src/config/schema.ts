@@ -186,6 +186,14 @@ export const configFileSchema = z.looseObject({
         .default({}),
     })
     .prefault({}),
+  archive: z
+    .looseObject({
+      /** Days events are kept; unset keeps them forever. A TTL index where the server has them, else `event-reactor archive prune`. */
+      retention_days: z.number().positive().max(36_500).optional(),
+      /** Days handler results are kept (dead letters are kept until purged); unset keeps them forever. */
+      results_retention_days: z.number().positive().max(36_500).optional(),
+    })
+    .prefault({}),
   http: z
     .looseObject({
       /** The router's metrics and health endpoints (`/metrics`, `/healthz`, `/readyz`), `host:port`; port 0 picks one. `--http` overrides. */

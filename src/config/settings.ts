@@ -12,6 +12,8 @@ export interface ReactorSettings {
   queue: QueueSettings;
   redisUrl: string;
   mongo: { url: string; database: string };
+  /** How long the archive keeps events and results, in days; undefined keeps them forever. */
+  retention: Retention;
   /** Absolute path of the handler directory. */
   handlersDir: string;
   /** Absolute path of event-handlers.json. */
@@ -83,4 +85,10 @@ export interface WorkerSettings {
 export interface QueueSettings {
   name: string;
   prefix: string;
+}
+
+/** Days the archive keeps what it holds; undefined keeps it forever. */
+export interface Retention {
+  eventsDays?: number | undefined;
+  resultsDays?: number | undefined;
 }

@@ -26,7 +26,7 @@ export async function startSubDaemon(settings: ReactorSettings, log: Logger): Pr
   for (const w of warnings) slog.warn({ file: w.file, key: w.path }, w.message);
   const closers = new CloserStack(slog);
   try {
-    const archive = await MongoArchive.connect({ url: settings.mongo.url, database: settings.mongo.database, log: slog });
+    const archive = await MongoArchive.connect({ url: settings.mongo.url, database: settings.mongo.database, log: slog, retention: settings.retention });
     closers.push('archive', () => archive.close());
     const queue = new JobQueue({
       redisUrl: settings.redisUrl,

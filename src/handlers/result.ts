@@ -49,8 +49,11 @@ export interface HandlerResult {
    * counts runs aborted by a worker shutdown and runs after a dead-letter retry.
    */
   run: number;
-  /** True on the result of a job's last failed attempt: the job is now in the dead-letter queue. */
-  dead?: boolean;
+  /**
+   * True on the result of a job's last failed attempt: the job is now in the dead-letter
+   * queue; false on every other run (so retention can keep dead letters: see `archive`).
+   */
+  dead: boolean;
   host: string;
   pid: number;
 }

@@ -68,6 +68,7 @@ export function describeRun(spec: HandlerSpec, event: ReactorEvent, job: JobRun,
     duration: (end.getTime() - start.getTime()) / 1000,
     attempt,
     run: job.run,
+    dead: false,
     host: HOST,
     pid: process.pid,
   };

@@ -102,7 +102,7 @@ test('retries - a handler failing twice then succeeding leaves three results, at
     [3, 3, 0],
   );
   assert.equal(rs[2]!['data'], 'ok on try 3\n');
-  assert.ok(rs.every((r) => r['dead'] === undefined));
+  assert.ok(rs.every((r) => r['dead'] === false));
   assert.equal(await dead.get(jobId), undefined);
 });
 
@@ -129,7 +129,7 @@ test('retries - a handler that always fails is dead after 1 + retries attempts; 
     rs.map((r) => r['status']),
     ['error', 'error'],
   );
-  assert.equal(rs[0]!['dead'], undefined);
+  assert.equal(rs[0]!['dead'], false);
   assert.equal(rs[1]!['dead'], true);
   assert.equal(job.attempts, 2);
   assert.equal(job.key, 'local:retry.broken');

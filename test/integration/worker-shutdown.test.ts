@@ -91,7 +91,7 @@ test('worker shutdown - a handler still running when the grace is over is aborte
   assert.equal(aborted['error_code'], 'ERR_SHUTDOWN');
   assert.equal(aborted['attempt'], 1);
   assert.equal(aborted['run'], 1);
-  assert.equal(aborted['dead'], undefined, 'a shutdown is not a failed attempt');
+  assert.equal(aborted['dead'], false, 'a shutdown is not a failed attempt');
 
   const job = await inspect.getJob(jobId);
   assert.ok(job, 'the job is kept');

@@ -1,3 +1,4 @@
+import { configureArchiveCommand } from '../archive-command.js';
 import { configureCheckConfigCommand } from '../check-config-command.js';
 import { newProgram, runProgram, VERSION } from '../commander-program.js';
 import { configureDaemonCommand } from '../daemon-command.js';
@@ -28,6 +29,7 @@ export function main(): void {
     configureEventsCommand(program.command('events').exitOverride(), result);
     configureResultsCommand(program.command('results').exitOverride(), result);
     configureReplayCommand(program.command('replay').exitOverride(), result);
+    configureArchiveCommand(program.command('archive').exitOverride(), result);
     return runProgram(program, argv, result);
   });
 }
