@@ -6,6 +6,7 @@ import { configureDlqCommand } from '../dlq-command.js';
 import { configureEventsCommand, configureResultsCommand } from '../events-command.js';
 import { configureFireCommand } from '../fire-command.js';
 import { configureReplayCommand } from '../replay-command.js';
+import { configureInstallCommand } from '../install-command.js';
 import { configureKeysCommand } from '../keys-command.js';
 import { runMain } from '../run-main.js';
 import { configureStatusCommand } from '../status-command.js';
@@ -30,6 +31,7 @@ export function main(): void {
     configureResultsCommand(program.command('results').exitOverride(), result);
     configureReplayCommand(program.command('replay').exitOverride(), result);
     configureArchiveCommand(program.command('archive').exitOverride(), result);
+    configureInstallCommand(program.command('install').exitOverride(), result);
     return runProgram(program, argv, result);
   });
 }
