@@ -203,7 +203,8 @@ async function run(command: string, args: string[]): Promise<void> {
   try {
     await execFileAsync(command, args);
   } catch (err) {
-    const stderr = String((err as { stderr?: unknown }).stderr ?? '').trim();
+    const raw = (err as { stderr?: unknown }).stderr;
+    const stderr = typeof raw === 'string' ? raw.trim() : '';
     throw new ServiceError(`${command} ${args.join(' ')} failed: ${stderr || (err as Error).message}`, { cause: err });
   }
 }
