@@ -1,0 +1,106 @@
+import type { ReactorSettings } from '../config/settings.js';
+import type { ArchiveStats } from '../archive/archive.js';
+import type { QueueCounts } from '../queue/queue-counts.js';
+import { redact } from '../redact.js';
+
+/** What `event-reactor status` reports; every part says `error` instead when unreachable. */
+export interface StatusReport {
+  router: { endpoint: string; epoch?: number; last_seq?: number; buffered?: number; buffer_bytes?: number; first_seq?: number | null; error?: string };
+  archive: { url: string; database: string; error?: string } & Partial<Omit<ArchiveStats, 'cursors'>> & {
+      cursors?: (ArchiveStats['cursors'][number] & { behind?: number | null })[];
+    };
+  queues: { url: string; counts?: QueueCounts; error?: string };
+  /** Each daemon part, from its HTTP endpoints (`http.<part>`). */
+  daemons: Record<'router' | 'sub' | 'worker', DaemonStatus>;
+}
+
+/** One daemon part as its `/healthz` and `/readyz` describe it. */
+export interface DaemonStatus {
+  url: string;
+  up: boolean;
+  ready?: boolean;
+  /** What it cannot reach, when not ready. */
+  missing?: { name: string; error: string }[];
+  pid?: number;
+  uptime_s?: number;
+  error?: string;
+}
+
+export async function collectStatus(settings: ReactorSettings): Promise<StatusReport> {
+  const [router, archive, queues, daemons] = await Promise.all([
+    routerStatus(settings),
+    archiveStatus(settings),
+    queueStatus(settings),
+    daemonsStatus(settings),
+  ]);
+  for (const c of archive.cursors ?? []) {
+    c.behind = router.epoch === c.epoch && router.last_seq !== undefined ? router.last_seq - c.seq : null;
+  }
+  return { router, archive, queues, daemons };
+}
+
+async function daemonsStatus(s: ReactorSettings): Promise<StatusReport['daemons']> {
+  const one = async (part: 'router' | 'sub' | 'worker'): Promise<DaemonStatus> => {
+    const { host, port } = s.http[part];
+    const url = `http://${host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
+    if (port === 0) return { url, up: false, error: `http.${part} has port 0 (a free port chosen at start): status cannot find it` };
+    try {
+      const health = (await (await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2000) })).json()) as { pid?: number; uptime_s?: number };
+      const ready = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(3000) });
+      const body = (await ready.json()) as { missing?: { name: string; error: string }[] };
+      return { url, up: true, ready: ready.ok, ...(ready.ok ? {} : { missing: body.missing ?? [] }), ...pick(health) };
+    } catch (err) {
+      return { url, up: false, error: (err as Error).message };
+    }
+  };
+  const [router, sub, worker] = await Promise.all([one('router'), one('sub'), one('worker')]);
+  return { router, sub, worker };
+}
+
+function pick(h: { pid?: number; uptime_s?: number }): { pid?: number; uptime_s?: number } {
+  return { ...(h.pid === undefined ? {} : { pid: h.pid }), ...(h.uptime_s === undefined ? {} : { uptime_s: h.uptime_s }) };
+}
+
+async function routerStatus(s: ReactorSettings): Promise<StatusReport['router']> {
+  const { ReplayClient } = await import('../wire/replay-client.js');
+  const client = new ReplayClient(s.sub.replayUri, 2000);
+  try {
+    const r = await client.status();
+    return { endpoint: s.sub.replayUri, epoch: r.epoch, last_seq: r.last_seq, first_seq: r.first_seq, buffered: r.buffered, buffer_bytes: r.bytes };
+  } catch (err) {
+    return { endpoint: s.sub.replayUri, error: (err as Error).message };
+  } finally {
+    client.close();
+  }
+}
+
+async function archiveStatus(s: ReactorSettings): Promise<StatusReport['archive']> {
+  const base = { url: redact(s.mongo.url), database: s.mongo.database };
+  const { MongoArchive } = await import('../archive/mongo-archive.js');
+  const { silentLogger } = await import('../logger.js');
+  let archive;
+  try {
+    archive = await MongoArchive.connect({
+      url: s.mongo.url,
+      database: s.mongo.database,
+      log: silentLogger(),
+      serverSelectionTimeoutMS: 3000,
+      ensureIndexes: false,
+    });
+    return { ...base, ...(await archive.stats()) };
+  } catch (err) {
+    return { ...base, error: (err as Error).message };
+  } finally {
+    await archive?.close();
+  }
+}
+
+async function queueStatus(s: ReactorSettings): Promise<StatusReport['queues']> {
+  const url = redact(s.redisUrl);
+  const { readQueueCounts } = await import('../queue/queue-counts.js');
+  try {
+    return { url, counts: await readQueueCounts(s.redisUrl, s.queue) };
+  } catch (err) {
+    return { url, error: (err as Error).message };
+  }
+}
