@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, utimesSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, lstatSync, lutimesSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -584,13 +584,32 @@ function cleanupTree(name: string): { root: string; data: string; old: string[];
   return { root, data, old, fresh };
 }
 
+/** The files a run listed (relative to the cleaned directory `dir`), as absolute paths, sorted. */
+function listed(stdout: string, dir: string): string[] {
+  return stdout
+    .split('\n')
+    .filter((l) => l.startsWith('./'))
+    .map((l) => join(dir, l))
+    .sort();
+}
+
+/** A file outside every cleaned tree, 10 days old, that no run may delete. */
+function outsider(name: string): string {
+  const dir = join(tmp, name);
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, 'precious.log');
+  writeFileSync(file, 'precious');
+  const tenDaysAgo = Date.now() / 1000 - 10 * DAY_S;
+  utimesSync(file, tenDaysAgo, tenDaysAgo);
+  return file;
+}
+
 test('handlers-examples - disk-cleanup dry run lists only files older than older_than_days and deletes nothing', async () => {
   const t = cleanupTree('dry');
   const r = await runShell('disk-cleanup.sh', [], event('disk.full', { path: t.data, older_than_days: 7 }), { CLEANUP_ROOT: t.root });
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /dry run/);
-  const listed = r.stdout.split('\n').filter((l) => l.startsWith('/'));
-  assert.deepEqual(listed.sort(), [...t.old].sort());
+  assert.deepEqual(listed(r.stdout, t.data), [...t.old].sort());
   for (const f of [...t.old, t.fresh]) assert.ok(existsSync(f), `${f} was deleted`);
 });
 
@@ -643,7 +662,7 @@ test('handlers-examples - disk-cleanup reads the payload with node when jq is no
   // A PATH with only what the script needs besides jq.
   const bin = join(tmp, 'nojq-bin');
   mkdirSync(bin);
-  for (const cmd of ['find', 'rm', 'cat']) {
+  for (const cmd of ['find', 'cat']) {
     const found = ['/usr/bin', '/bin'].map((d) => join(d, cmd)).find((p) => existsSync(p));
     assert.ok(found, `${cmd} not found in /usr/bin or /bin`);
     symlinkSync(found, join(bin, cmd));
@@ -651,6 +670,62 @@ test('handlers-examples - disk-cleanup reads the payload with node when jq is no
   symlinkSync(process.execPath, join(bin, 'node'));
   const r = await runShell('disk-cleanup.sh', [], event('disk.full', { path: t.data, older_than_days: 7 }), { CLEANUP_ROOT: t.root, PATH: bin });
   assert.equal(r.code, 0, r.stderr);
-  const listed = r.stdout.split('\n').filter((l) => l.startsWith('/'));
-  assert.deepEqual(listed.sort(), [...t.old].sort());
+  assert.deepEqual(listed(r.stdout, t.data), [...t.old].sort());
+});
+
+test('handlers-examples - disk-cleanup --delete does not follow a symlink to a file outside CLEANUP_ROOT: the target survives', async () => {
+  const t = cleanupTree('file-link');
+  const target = outsider('file-link-outside');
+  const link = join(t.data, 'sub', 'planted.log');
+  symlinkSync(target, link);
+  const tenDaysAgo = Date.now() / 1000 - 10 * DAY_S;
+  lutimesSync(link, tenDaysAgo, tenDaysAgo);
+  const r = await runShell('disk-cleanup.sh', ['--delete'], event('disk.full', { path: t.data, older_than_days: 7 }), { CLEANUP_ROOT: t.root });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(readFileSync(target, 'utf8'), 'precious');
+  assert.ok(lstatSync(link).isSymbolicLink(), 'the symlink itself was removed');
+  assert.deepEqual(listed(r.stdout, t.data), [...t.old].sort());
+  for (const f of t.old) assert.ok(!existsSync(f), `${f} was kept`);
+});
+
+test('handlers-examples - disk-cleanup --delete does not descend a symlinked directory', async () => {
+  const t = cleanupTree('dir-link');
+  const target = outsider('dir-link-outside');
+  symlinkSync(dirname(target), join(t.data, 'elsewhere'));
+  const r = await runShell('disk-cleanup.sh', ['--delete'], event('disk.full', { path: t.data, older_than_days: 7 }), { CLEANUP_ROOT: t.root });
+  assert.equal(r.code, 0, r.stderr);
+  assert.ok(existsSync(target), 'a file behind a symlinked directory was deleted');
+  assert.doesNotMatch(r.stdout, /precious/);
+  for (const f of t.old) assert.ok(!existsSync(f), `${f} was kept`);
+});
+
+test('handlers-examples - disk-cleanup refuses a CLEANUP_ROOT that is a symlink, naming the directory to use', async () => {
+  const t = cleanupTree('root-link');
+  const link = join(tmp, 'root-link', 'root-alias');
+  symlinkSync(t.root, link);
+  for (const root of [link, `${link}/`]) {
+    const r = await runShell('disk-cleanup.sh', ['--delete'], event('disk.full', { path: t.data, older_than_days: 7 }), { CLEANUP_ROOT: root });
+    assert.equal(r.code, 1, r.stdout);
+    assert.ok(r.stderr.includes(`CLEANUP_ROOT ${link} is a symlink; set it to the directory it leads to, ${t.root}`), r.stderr);
+  }
+  for (const f of t.old) assert.ok(existsSync(f), `${f} was deleted`);
+});
+
+test('handlers-examples - disk-cleanup refuses a payload.path that is a symlink, even one leading inside CLEANUP_ROOT', async () => {
+  const t = cleanupTree('path-link');
+  const link = join(t.root, 'data-alias');
+  symlinkSync(t.data, link);
+  for (const path of [link, `${link}/`, `${link}//`]) {
+    const r = await runShell('disk-cleanup.sh', ['--delete'], event('disk.full', { path, older_than_days: 7 }), { CLEANUP_ROOT: t.root });
+    assert.equal(r.code, 1, r.stdout);
+    assert.ok(r.stderr.includes(`${link} is a symlink (to ${t.data}); refusing`), r.stderr);
+  }
+  for (const f of t.old) assert.ok(existsSync(f), `${f} was deleted`);
+});
+
+test('handlers-examples - disk-cleanup cleans CLEANUP_ROOT itself when payload.path names it', async () => {
+  const t = cleanupTree('root-itself');
+  const r = await runShell('disk-cleanup.sh', [], event('disk.full', { path: t.root, older_than_days: 7 }), { CLEANUP_ROOT: t.root });
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(listed(r.stdout, t.root), [...t.old].sort());
 });
