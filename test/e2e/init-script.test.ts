@@ -271,12 +271,16 @@ test('init script - start exits 1 and shows the log when the router dies at once
   const squatter: Server = createServer();
   await new Promise<void>((resolve) => squatter.listen(cfg.ports.pull, '127.0.0.1', resolve));
   try {
-    const r = await initScript(['start', 'router'], { CONFIG: cfg.file });
+    // The router needs over a second to reach its bind on a loaded machine: give the
+    // start check (a plain wait) enough time to see it die.
+    const r = await initScript(['start', 'router'], { CONFIG: cfg.file, START_WAIT: '5' });
     assert.equal(r.code, 1, r.stdout + r.stderr);
     assert.match(r.stderr, /event-router did not start/);
     assert.match(r.stderr, /address already in use/i);
     assert.ok(!existsSync(pidFile('router')), 'pid file left behind');
   } finally {
+    // Should it have got past the check, before the port is free for it.
+    await initScript(['stop', 'router']);
     await new Promise<void>((resolve) => squatter.close(() => resolve()));
   }
 });
