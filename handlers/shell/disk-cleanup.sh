@@ -18,7 +18,7 @@
 # What it will not do, whoever wrote the event or the files in the tree:
 #  - follow a symlink: CLEANUP_ROOT and payload.path must not be symlinks themselves
 #    (give the directory they lead to); symlinks on the way to them are resolved, and
-#    the resolved directory must lie inside CLEANUP_ROOT's;
+#    the resolved path must lie inside the resolved CLEANUP_ROOT (or be it);
 #  - leave that directory: it is entered once (cd -P) and searched from there with
 #    find -P (never following a symlink, to a file or to a directory), -xdev (never
 #    crossing into another file system) and -type f (regular files only: neither
