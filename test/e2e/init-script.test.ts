@@ -438,11 +438,16 @@ test(
     mkdirSync(log);
     chmodSync(log, 0o755);
     const run = join(tmp, 'root-log-run');
-    const r = await initScript(['start', 'router'], { CONFIG: cfg.file, PIDDIR: run, LOGDIR: log, DAEMON_USER: 'nobody' });
-    assert.equal(r.code, 1, r.stdout + r.stderr);
-    assert.ok(r.stderr.includes(`${join(log, 'event-router.log')} cannot be written by nobody; fix with: chown -R nobody: ${log}`), r.stderr);
-    assert.equal(statSync(log).uid, 0, 'LOGDIR changed hands');
-    assert.ok(!existsSync(join(run, 'event-router.pid')), 'a pid file was written');
+    const userEnv = { CONFIG: cfg.file, PIDDIR: run, LOGDIR: log, DAEMON_USER: 'nobody' };
+    try {
+      const r = await initScript(['start', 'router'], userEnv);
+      assert.equal(r.code, 1, r.stdout + r.stderr);
+      assert.ok(r.stderr.includes(`${join(log, 'event-router.log')} cannot be written by nobody; fix with: chown -R nobody: ${log}`), r.stderr);
+      assert.equal(statSync(log).uid, 0, 'LOGDIR changed hands');
+      assert.ok(!existsSync(join(run, 'event-router.pid')), 'a pid file was written');
+    } finally {
+      await initScript(['stop', 'router'], userEnv);
+    }
   },
 );
 
@@ -458,9 +463,15 @@ test('init script - a log file DAEMON_USER replaced with a symlink to a root-onl
   // As the daemon user could do in its own log directory.
   symlinkSync(victim, join(log, 'event-router.log'));
   const run = join(tmp, 'symlink-run');
-  const r = await initScript(['start', 'router'], { CONFIG: cfg.file, PIDDIR: run, LOGDIR: log, DAEMON_USER: 'nobody' });
-  assert.equal(r.code, 1, r.stdout + r.stderr);
-  assert.match(r.stderr, /cannot be written by nobody/);
+  const userEnv = { CONFIG: cfg.file, PIDDIR: run, LOGDIR: log, DAEMON_USER: 'nobody' };
+  try {
+    const r = await initScript(['start', 'router'], userEnv);
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stderr, /cannot be written by nobody/);
+    assert.ok(!existsSync(join(run, 'event-router.pid')), 'a pid file was written');
+  } finally {
+    // A router started anyway would write its log into the file: stop it before looking.
+    await initScript(['stop', 'router'], userEnv);
+  }
   assert.equal(readFileSync(victim, 'utf8'), 'root secret\n');
-  assert.ok(!existsSync(join(run, 'event-router.pid')), 'a pid file was written');
 });
