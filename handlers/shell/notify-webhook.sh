@@ -4,10 +4,12 @@
 # Copy to the handler directory (event_handlers_dir, /etc/event-reactor/event-handlers
 # by default), make it executable, and register it in event-handlers.json:
 #   "local:disk.full": [
-#     { "driver": "shell", "handler": "notify-webhook.sh", "timeout": 20 }
+#     { "driver": "shell", "handler": "notify-webhook.sh", "timeout": 20,
+#       "env": { "WEBHOOK_URL": { "secret": "webhook-url" } } }
 #   ]
-# The URL comes from --url in the handler string or from WEBHOOK_URL in the worker's
-# environment (/etc/default/event-reactor or a systemd drop-in). Without either it
+# The URL comes from --url in the handler string or from WEBHOOK_URL in the entry's env
+# (handlers see only their entry's env, not the worker's; a URL holding a token is best
+# a secret, read from secrets_dir/webhook-url and masked in results). Without either it
 # prints what it would send and succeeds, which is handy for a dry run.
 #
 # Options: notify-webhook.sh [--url URL] [--header 'Name: value']...

@@ -1,12 +1,14 @@
 /**
  * init/init.d/event-reactor run as an operator would: real daemons from bin/ (which
  * need dist/event-reactor.js), pid files and logs in a temp directory, a config on free ports.
+ * The daemons run as the user running the tests (DAEMON_USER set to it), except in the
+ * tests of DAEMON_USER itself; those that switch users need root and use `nobody`.
  */
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { execFile, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
-import { tmpdir } from 'node:os';
+import { tmpdir, userInfo } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +20,9 @@ const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const SCRIPT = join(REPO, 'init/init.d/event-reactor');
 const built = existsSync(join(REPO, 'dist/event-reactor.js'));
 const opts = { skip: built ? false : 'dist/event-reactor.js is missing: run `npm run build` first (npm test does)' };
+const isRoot = process.getuid?.() === 0;
+const rootOpts = { skip: opts.skip || (isRoot ? false : 'switching users needs root') };
+const me = userInfo().username;
 
 let tmp = '';
 let env: NodeJS.ProcessEnv = {};
@@ -65,13 +70,41 @@ interface ScriptResult {
   stderr: string;
 }
 
-function initScript(args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<ScriptResult> {
+/** Runs the script; a variable set to undefined in `extraEnv` is left out, `as` runs it as that user. */
+function initScript(args: string[], extraEnv: NodeJS.ProcessEnv = {}, as?: Ids): Promise<ScriptResult> {
   return new Promise((resolve) => {
-    execFile(SCRIPT, args, { env: { ...env, ...extraEnv }, timeout: 60_000 }, (err, stdout, stderr) => {
+    execFile(SCRIPT, args, { env: { ...env, ...extraEnv }, timeout: 60_000, ...as }, (err, stdout, stderr) => {
       const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
       resolve({ code, stdout, stderr });
     });
   });
+}
+
+interface Ids {
+  uid: number;
+  gid: number;
+}
+
+/** The uid and primary gid of a user, as `id` gives them. */
+function idsOf(user: string): Ids {
+  const id = (flag: string): number => Number(execFileSync('id', [flag, user], { encoding: 'utf8' }).trim());
+  return { uid: id('-u'), gid: id('-g') };
+}
+
+/** The real, effective, saved and file-system uids and gids of a process. */
+function idsOfProcess(pid: number): { uids: number[]; gids: number[] } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const ids = (key: string): number[] => (new RegExp(`^${key}:\\s+(.*)$`, 'm').exec(status)?.[1] ?? '').split(/\s+/).map(Number);
+  return { uids: ids('Uid'), gids: ids('Gid') };
+}
+
+/** Hands a test config's directory to `owner`, readable by it alone (the config holds the test Redis password). */
+function giveConfig(cfg: TestConfig, owner: Ids): void {
+  const dir = dirname(cfg.file);
+  for (const path of [dir, cfg.file, join(dir, 'handlers'), join(dir, 'handlers', 'echo.sh'), join(dir, 'handlers.json')]) {
+    chownSync(path, owner.uid, owner.gid);
+  }
+  chmodSync(dir, 0o700);
 }
 
 const pidFile = (daemon: string): string => join(piddir, `event-${daemon}.pid`);
@@ -103,6 +136,8 @@ function deadPid(): Promise<number> {
 
 before(() => {
   tmp = mkdtempSync(join(tmpdir(), 'er-init-'));
+  // Other users (nobody, in the DAEMON_USER tests) may pass through, not list.
+  chmodSync(tmp, 0o711);
   piddir = join(tmp, 'run');
   logdir = join(tmp, 'log');
   env = {
@@ -111,6 +146,8 @@ before(() => {
     LOGDIR: logdir,
     BINDIR: join(REPO, 'bin'),
     STOP_TIMEOUT: '20',
+    // As the user running the tests; the DAEMON_USER tests below override it.
+    DAEMON_USER: me,
     // Never read the host's /etc/default/event-reactor.
     EVENT_REACTOR_DEFAULTS: join(tmp, 'no-such-defaults'),
   };
@@ -234,12 +271,16 @@ test('init script - start exits 1 and shows the log when the router dies at once
   const squatter: Server = createServer();
   await new Promise<void>((resolve) => squatter.listen(cfg.ports.pull, '127.0.0.1', resolve));
   try {
-    const r = await initScript(['start', 'router'], { CONFIG: cfg.file });
+    // The router needs over a second to reach its bind on a loaded machine: give the
+    // start check (a plain wait) enough time to see it die.
+    const r = await initScript(['start', 'router'], { CONFIG: cfg.file, START_WAIT: '5' });
     assert.equal(r.code, 1, r.stdout + r.stderr);
     assert.match(r.stderr, /event-router did not start/);
     assert.match(r.stderr, /address already in use/i);
     assert.ok(!existsSync(pidFile('router')), 'pid file left behind');
   } finally {
+    // Should it have got past the check, before the port is free for it.
+    await initScript(['stop', 'router']);
     await new Promise<void>((resolve) => squatter.close(() => resolve()));
   }
 });
@@ -292,4 +333,145 @@ test('init script - an unknown action or daemon name exits 2 with the usage', op
     assert.equal(r.code, 2, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
     assert.match(r.stderr, /^Usage: .*\{start\|stop\|restart\|force-reload\|status\} \[router\|sub\|worker\]/m);
   }
+});
+
+// ---- DAEMON_USER ----
+
+const hasEventReactorUser = spawnSync('id', ['-u', 'event-reactor']).status === 0;
+
+test(
+  'init script - without DAEMON_USER, start refuses when there is no event-reactor user, saying how to create it or choose root (exit 6)',
+  { skip: opts.skip || (hasEventReactorUser ? 'this host has an event-reactor user' : false) },
+  async () => {
+    const cfg = await writeConfig('no-user');
+    // Unset, and set but empty (as an old defaults file may have it): both mean event-reactor.
+    for (const daemonUser of [undefined, '']) {
+      const r = await initScript(['start'], { CONFIG: cfg.file, DAEMON_USER: daemonUser });
+      assert.equal(r.code, 6, `DAEMON_USER ${JSON.stringify(daemonUser)}: ${r.stdout}${r.stderr}`);
+      assert.match(r.stderr, /user event-reactor \(DAEMON_USER\) does not exist; not starting/);
+      assert.match(r.stderr, /useradd --system --user-group --home-dir \/var\/lib\/event-reactor --shell \/usr\/sbin\/nologin event-reactor/);
+      assert.match(r.stderr, /DAEMON_USER=root runs them as root/);
+      assert.doesNotMatch(r.stdout, /Starting/);
+      for (const d of ['router', 'sub', 'worker']) assert.ok(!existsSync(pidFile(d)), `${d} pid file written`);
+    }
+  },
+);
+
+test('init script - a DAEMON_USER that does not exist makes start and restart exit 6, naming it, and starts nothing', opts, async () => {
+  const cfg = await writeConfig('missing-user');
+  for (const action of ['start', 'restart']) {
+    const r = await initScript([action, 'router'], { CONFIG: cfg.file, DAEMON_USER: 'er-no-such-user' });
+    assert.equal(r.code, 6, `${action}: ${r.stdout}${r.stderr}`);
+    assert.match(r.stderr, /user er-no-such-user \(DAEMON_USER\) does not exist/);
+    assert.match(r.stderr, /useradd --system .* er-no-such-user$/m);
+    assert.ok(!existsSync(pidFile('router')), 'a pid file was written');
+  }
+});
+
+test('init script - without DAEMON_USER the daemons run as event-reactor, in pid and log directories made theirs', rootOpts, async () => {
+  // The host need not have an event-reactor user: an `id` ahead on PATH gives that name
+  // nobody's ids, and the script switches to them for real.
+  const nobody = idsOf('nobody');
+  const realId = ['/usr/bin/id', '/bin/id'].find((p) => existsSync(p));
+  assert.ok(realId, 'id not found in /usr/bin or /bin');
+  const shim = join(tmp, 'shim-bin');
+  mkdirSync(shim);
+  writeFileSync(join(shim, 'id'), `#!/bin/sh\nif [ "$#" -eq 2 ] && [ "$2" = event-reactor ]; then exec ${realId} "$1" nobody; fi\nexec ${realId} "$@"\n`, {
+    mode: 0o755,
+  });
+  const cfg = await writeConfig('as-event-reactor');
+  giveConfig(cfg, nobody);
+  // Missing, so the script creates them.
+  const run = join(tmp, 'er-run');
+  const log = join(tmp, 'er-log');
+  const userEnv = { CONFIG: cfg.file, PIDDIR: run, LOGDIR: log, DAEMON_USER: undefined, PATH: `${shim}:${process.env['PATH'] ?? ''}` };
+  try {
+    const r = await initScript(['start', 'router'], userEnv);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.doesNotMatch(r.stderr, /as root/);
+    const pid = Number(readFileSync(join(run, 'event-router.pid'), 'utf8').trim());
+    const ids = idsOfProcess(pid);
+    assert.deepEqual(ids.uids, [nobody.uid, nobody.uid, nobody.uid, nobody.uid], 'router uids');
+    assert.deepEqual(ids.gids, [nobody.gid, nobody.gid, nobody.gid, nobody.gid], 'router gids');
+    for (const path of [run, log, join(run, 'event-router.pid'), join(log, 'event-router.log')]) {
+      const st = statSync(path);
+      assert.deepEqual([st.uid, st.gid], [nobody.uid, nobody.gid], `owner of ${path}`);
+    }
+    assert.equal(statSync(run).mode & 0o777, 0o755);
+    assert.equal(statSync(log).mode & 0o777, 0o750);
+    assert.equal(statSync(join(log, 'event-router.log')).mode & 0o777, 0o640);
+    const status = await initScript(['status', 'router'], userEnv);
+    assert.equal(status.code, 0, status.stdout);
+  } finally {
+    await initScript(['stop', 'router'], userEnv);
+  }
+});
+
+test('init script - DAEMON_USER=root runs the daemons as root, and start says so', rootOpts, async () => {
+  const cfg = await writeConfig('as-root');
+  try {
+    const r = await initScript(['start', 'router'], { CONFIG: cfg.file, DAEMON_USER: 'root' });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stderr, /running the daemons, and their handlers, as root \(DAEMON_USER=root\)/);
+    assert.deepEqual(idsOfProcess(readPid('router')).uids, [0, 0, 0, 0]);
+  } finally {
+    await initScript(['stop', 'router']);
+  }
+});
+
+test('init script - run by a user other than root, start refuses to switch to another DAEMON_USER (exit 4)', rootOpts, async () => {
+  const nobody = idsOf('nobody');
+  const r = await initScript(['start', 'router'], { DAEMON_USER: 'root', PIDDIR: join(tmp, 'nobody-run'), LOGDIR: join(tmp, 'nobody-log') }, nobody);
+  assert.equal(r.code, 4, r.stdout + r.stderr);
+  assert.match(r.stderr, /only root can start the daemons as root \(DAEMON_USER\); run this as root, or set DAEMON_USER=nobody/);
+  assert.ok(!existsSync(join(tmp, 'nobody-run')), 'PIDDIR was created');
+});
+
+test(
+  'init script - an existing LOGDIR is not handed to DAEMON_USER; start refuses it when that user cannot write it, saying how to fix it',
+  rootOpts,
+  async () => {
+    const nobody = idsOf('nobody');
+    const cfg = await writeConfig('logdir-root');
+    giveConfig(cfg, nobody);
+    const log = join(tmp, 'root-log');
+    mkdirSync(log);
+    chmodSync(log, 0o755);
+    const run = join(tmp, 'root-log-run');
+    const userEnv = { CONFIG: cfg.file, PIDDIR: run, LOGDIR: log, DAEMON_USER: 'nobody' };
+    try {
+      const r = await initScript(['start', 'router'], userEnv);
+      assert.equal(r.code, 1, r.stdout + r.stderr);
+      assert.ok(r.stderr.includes(`${join(log, 'event-router.log')} cannot be written by nobody; fix with: chown -R nobody: ${log}`), r.stderr);
+      assert.equal(statSync(log).uid, 0, 'LOGDIR changed hands');
+      assert.ok(!existsSync(join(run, 'event-router.pid')), 'a pid file was written');
+    } finally {
+      await initScript(['stop', 'router'], userEnv);
+    }
+  },
+);
+
+test('init script - a log file DAEMON_USER replaced with a symlink to a root-only file is not written through', rootOpts, async () => {
+  const nobody = idsOf('nobody');
+  const cfg = await writeConfig('log-symlink');
+  giveConfig(cfg, nobody);
+  const victim = join(tmp, 'root-only');
+  writeFileSync(victim, 'root secret\n', { mode: 0o600 });
+  const log = join(tmp, 'symlink-log');
+  mkdirSync(log);
+  chownSync(log, nobody.uid, nobody.gid);
+  // As the daemon user could do in its own log directory.
+  symlinkSync(victim, join(log, 'event-router.log'));
+  const run = join(tmp, 'symlink-run');
+  const userEnv = { CONFIG: cfg.file, PIDDIR: run, LOGDIR: log, DAEMON_USER: 'nobody' };
+  try {
+    const r = await initScript(['start', 'router'], userEnv);
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stderr, /cannot be written by nobody/);
+    assert.ok(!existsSync(join(run, 'event-router.pid')), 'a pid file was written');
+  } finally {
+    // A router started anyway would write its log into the file: stop it before looking.
+    await initScript(['stop', 'router'], userEnv);
+  }
+  assert.equal(readFileSync(victim, 'utf8'), 'root secret\n');
 });

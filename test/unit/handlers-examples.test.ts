@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, utimesSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, lstatSync, lutimesSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -88,16 +88,31 @@ interface HttpCheckResult {
   status: number;
   ok: boolean;
   latency_ms: number;
+  final_url?: string;
 }
 
 const escalate = await loadHandler<EscalateResult>('escalate.ts', 'escalate');
 const check = await loadHandler<HttpCheckResult>('http-check.ts', 'check');
 
+// http-check falls back to process.env when ctx.env has no list: the tests give theirs in ctx.env.
+delete process.env['HTTP_CHECK_ALLOW'];
+
+/** A context whose HTTP_CHECK_ALLOW is `allow`. */
+const allowing = (allow: string, over: Partial<TsHandlerContext> = {}): ReturnType<typeof fakeContext> =>
+  fakeContext({ env: { HTTP_CHECK_ALLOW: allow }, ...over });
+
 /** A local HTTP server on an ephemeral port; `requests` records what it received. */
-async function httpServer(
-  respond: (req: IncomingMessage, body: string, res: ServerResponse) => void,
-): Promise<{ url: string; requests: { method: string; headers: IncomingMessage['headers']; body: string }[]; close: () => Promise<void> }> {
+async function httpServer(respond: (req: IncomingMessage, body: string, res: ServerResponse) => void): Promise<{
+  url: string;
+  /** host:port, as HTTP_CHECK_ALLOW takes it. */
+  host: string;
+  requests: { method: string; headers: IncomingMessage['headers']; body: string }[];
+  /** TCP connections accepted so far. */
+  connections: () => number;
+  close: () => Promise<void>;
+}> {
   const requests: { method: string; headers: IncomingMessage['headers']; body: string }[] = [];
+  let connections = 0;
   const server: Server = createServer((req, res) => {
     let body = '';
     req.setEncoding('utf8');
@@ -107,6 +122,7 @@ async function httpServer(
       respond(req, body, res);
     });
   });
+  server.on('connection', () => connections++);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', resolve);
@@ -115,7 +131,9 @@ async function httpServer(
   assert.ok(address && typeof address === 'object');
   return {
     url: `http://127.0.0.1:${address.port}`,
+    host: `127.0.0.1:${address.port}`,
     requests,
+    connections: () => connections,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
@@ -271,12 +289,13 @@ test('handlers-examples - escalate refuses a threshold that is not a whole numbe
 test('handlers-examples - http-check returns the status and latency of a 2xx answer', async () => {
   const server = await httpServer((_req, _body, res) => res.writeHead(204).end());
   try {
-    const result = await check(event('check.http', { url: `${server.url}/health` }), fakeContext());
+    const result = await check(event('check.http', { url: `${server.url}/health` }), allowing(server.host));
     assert.equal(result.status, 204);
     assert.equal(result.ok, true);
     assert.equal(result.url, `${server.url}/health`);
     assert.ok(Number.isInteger(result.latency_ms) && result.latency_ms >= 0, `latency_ms ${result.latency_ms}`);
     assert.equal(server.requests[0]?.method, 'GET');
+    assert.equal(result.final_url, undefined);
   } finally {
     await server.close();
   }
@@ -285,7 +304,7 @@ test('handlers-examples - http-check returns the status and latency of a 2xx ans
 test('handlers-examples - http-check throws on a non-2xx answer, naming the status', async () => {
   const server = await httpServer((_req, _body, res) => res.writeHead(503).end('down'));
   try {
-    await assert.rejects(check(event('check.http', { url: server.url }), fakeContext()), /answered 503 .*expected a 2xx status/);
+    await assert.rejects(check(event('check.http', { url: server.url }), allowing(server.host)), /answered 503 .*expected a 2xx status/);
   } finally {
     await server.close();
   }
@@ -294,7 +313,7 @@ test('handlers-examples - http-check throws on a non-2xx answer, naming the stat
 test('handlers-examples - http-check accepts the status named by expect_status', async () => {
   const server = await httpServer((_req, _body, res) => res.writeHead(401).end());
   try {
-    const result = await check(event('check.http', { url: server.url, expect_status: 401 }), fakeContext());
+    const result = await check(event('check.http', { url: server.url, expect_status: 401 }), allowing(server.host));
     assert.equal(result.status, 401);
   } finally {
     await server.close();
@@ -303,9 +322,9 @@ test('handlers-examples - http-check accepts the status named by expect_status',
 
 test('handlers-examples - http-check names the reason of a refused connection', async () => {
   const server = await httpServer((_req, _body, res) => res.end());
-  const url = server.url;
+  const { url, host } = server;
   await server.close();
-  await assert.rejects(check(event('check.http', { url }), fakeContext()), /failed: ECONNREFUSED/);
+  await assert.rejects(check(event('check.http', { url }), allowing(host)), /failed: ECONNREFUSED/);
 });
 
 test('handlers-examples - http-check aborts the request when its signal is aborted', async () => {
@@ -314,7 +333,7 @@ test('handlers-examples - http-check aborts the request when its signal is abort
   });
   try {
     const controller = new AbortController();
-    const ctx = fakeContext({ signal: controller.signal });
+    const ctx = allowing(server.host, { signal: controller.signal });
     const pending = check(event('check.http', { url: server.url }), ctx);
     setTimeout(() => controller.abort(new Error('handler timed out')), 50);
     await assert.rejects(pending, /handler timed out/);
@@ -330,14 +349,171 @@ test('handlers-examples - http-check refuses a URL that is not http or https', a
 
 test('handlers-examples - http-check run by the tsfunc driver stores a refused connection as an error result', async () => {
   const server = await httpServer((_req, _body, res) => res.end());
-  const url = server.url;
+  const { url, host } = server;
   await server.close();
   const driver = new TsfuncDriver({ handlersDir: join(HANDLERS, 'tsfunc'), outputLimitBytes: 65_536 });
   const spec: HandlerSpec = { id: 'http-check', key: 'local:check.http', driver: 'tsfunc', command: 'http-check.check', exclusive: false };
-  const outcome = await driver.run(spec, event('check.http', { url }), runContext({ timeoutMs: 5000 }));
+  const outcome = await driver.run(spec, event('check.http', { url }), runContext({ timeoutMs: 5000, env: { HTTP_CHECK_ALLOW: host } }));
   await driver.close();
   assert.equal(outcome.status, 'error');
   assert.match(outcome.error ?? '', /ECONNREFUSED/);
+});
+
+test("handlers-examples - http-check run by the tsfunc driver takes HTTP_CHECK_ALLOW from the entry's env", async () => {
+  const server = await httpServer((_req, _body, res) => res.writeHead(204).end());
+  const driver = new TsfuncDriver({ handlersDir: join(HANDLERS, 'tsfunc'), outputLimitBytes: 65_536 });
+  try {
+    const spec: HandlerSpec = { id: 'http-check', key: 'local:check.http', driver: 'tsfunc', command: 'http-check.check', exclusive: false };
+    const refused = await driver.run(spec, event('check.http', { url: server.url }), runContext({ timeoutMs: 5000 }));
+    assert.equal(refused.status, 'error');
+    assert.match(refused.error ?? '', /HTTP_CHECK_ALLOW is empty/);
+    assert.equal(server.connections(), 0);
+    const ok = await driver.run(spec, event('check.http', { url: server.url }), runContext({ timeoutMs: 5000, env: { HTTP_CHECK_ALLOW: server.host } }));
+    assert.equal(ok.status, 'ok', ok.error);
+    assert.equal(server.requests.length, 1);
+  } finally {
+    await driver.close();
+    await server.close();
+  }
+});
+
+test('handlers-examples - http-check refuses a host not in HTTP_CHECK_ALLOW without connecting to it', async () => {
+  const server = await httpServer((_req, _body, res) => res.writeHead(204).end());
+  try {
+    const port = Number(new URL(server.url).port);
+    // Another host; the same host on the scheme's default port only; on another port.
+    for (const allow of ['example.org:*', '127.0.0.1', `127.0.0.1:${port === 65_535 ? port - 1 : port + 1}`, `localhost:${port}`]) {
+      await assert.rejects(
+        check(event('check.http', { url: `${server.url}/health` }), allowing(allow)),
+        new RegExp(`refusing .*: 127\\.0\\.0\\.1:${port} is not in HTTP_CHECK_ALLOW`),
+        `allowed by ${allow}`,
+      );
+    }
+    assert.equal(server.connections(), 0);
+  } finally {
+    await server.close();
+  }
+});
+
+test('handlers-examples - http-check with an empty or missing HTTP_CHECK_ALLOW refuses every URL without connecting', async () => {
+  const server = await httpServer((_req, _body, res) => res.writeHead(204).end());
+  try {
+    for (const ctx of [fakeContext(), allowing(''), allowing(' , ')]) {
+      await assert.rejects(check(event('check.http', { url: server.url }), ctx), /HTTP_CHECK_ALLOW is empty, so no host may be checked/);
+    }
+    assert.equal(server.connections(), 0);
+  } finally {
+    await server.close();
+  }
+});
+
+test('handlers-examples - http-check compares hosts as URLs normalise them, so another spelling of an address is the same host', async () => {
+  const server = await httpServer((_req, _body, res) => res.writeHead(204).end());
+  try {
+    const port = new URL(server.url).port;
+    // 2130706433 and 127.1 are 127.0.0.1: allowed as such...
+    for (const spelling of ['2130706433', '127.1', '0x7f.0.0.1']) {
+      const result = await check(event('check.http', { url: `http://${spelling}:${port}/` }), allowing(`127.0.0.1:${port}`));
+      assert.equal(result.status, 204, spelling);
+    }
+    // ...and refused as such when 127.0.0.1 is not on the list.
+    await assert.rejects(check(event('check.http', { url: `http://2130706433:${port}/` }), allowing(`10.0.0.1:${port}`)), /127\.0\.0\.1:\d+ is not in/);
+    assert.equal(server.requests.length, 3);
+  } finally {
+    await server.close();
+  }
+});
+
+test('handlers-examples - http-check *.domain allows names under domain only', async () => {
+  const allow = allowing('*.example.org:8080');
+  for (const url of ['http://example.org:8080/', 'http://evil-example.org:8080/', 'http://example.org.evil.test:8080/', 'http://a.example.org/']) {
+    await assert.rejects(check(event('check.http', { url }), allow), /is not in HTTP_CHECK_ALLOW/, url);
+  }
+  // Allowed: it gets as far as the request, which an aborted signal stops before any lookup.
+  const controller = new AbortController();
+  controller.abort(new Error('allowed, not requested'));
+  await assert.rejects(
+    check(event('check.http', { url: 'http://a.b.example.org:8080/' }), allowing('*.example.org:8080', { signal: controller.signal })),
+    /allowed, not requested/,
+  );
+});
+
+test('handlers-examples - http-check refuses a malformed HTTP_CHECK_ALLOW entry, naming it', async () => {
+  for (const entry of ['http://example.org/', 'example.org:99999', 'user@example.org', '*.10.0.0.1']) {
+    await assert.rejects(check(event('check.http', { url: 'http://example.org/' }), allowing(entry)), (err: Error) => {
+      assert.ok(err.message.startsWith(`HTTP_CHECK_ALLOW: ${JSON.stringify(entry)} `), err.message);
+      return true;
+    });
+  }
+});
+
+test('handlers-examples - http-check follows a redirect to an allowed host and reports final_url', async () => {
+  const target = await httpServer((_req, _body, res) => res.writeHead(204).end());
+  const first = await httpServer((_req, _body, res) => res.writeHead(302, { location: `${target.url}/ok` }).end());
+  try {
+    const result = await check(event('check.http', { url: first.url }), allowing(`${first.host} ${target.host}`));
+    assert.equal(result.status, 204);
+    assert.equal(result.url, `${first.url}/`);
+    assert.equal(result.final_url, `${target.url}/ok`);
+  } finally {
+    await first.close();
+    await target.close();
+  }
+});
+
+test('handlers-examples - http-check refuses a redirect to a host not in HTTP_CHECK_ALLOW without requesting it', async () => {
+  const elsewhere = await httpServer((_req, _body, res) => res.writeHead(200).end('secret'));
+  const locations = [`${elsewhere.url}/internal`, 'http://169.254.169.254/latest/meta-data/'];
+  let i = 0;
+  const first = await httpServer((_req, _body, res) => res.writeHead(307, { location: locations[i++ % locations.length] }).end());
+  try {
+    for (const location of locations) {
+      await assert.rejects(check(event('check.http', { url: first.url }), allowing(first.host)), (err: Error) => {
+        assert.ok(err.message.startsWith(`refusing ${location} (redirect 1 of ${first.url}/)`), err.message);
+        assert.match(err.message, /is not in HTTP_CHECK_ALLOW/);
+        return true;
+      });
+    }
+    assert.equal(first.requests.length, 2);
+    assert.equal(elsewhere.connections(), 0);
+  } finally {
+    await first.close();
+    await elsewhere.close();
+  }
+});
+
+test('handlers-examples - http-check refuses a redirect to a scheme other than http or https', async () => {
+  const first = await httpServer((_req, _body, res) => res.writeHead(301, { location: 'file:///etc/passwd' }).end());
+  try {
+    await assert.rejects(check(event('check.http', { url: first.url }), allowing(first.host)), /the redirect from .* must be http or https, got file:/);
+  } finally {
+    await first.close();
+  }
+});
+
+test('handlers-examples - http-check gives up after 5 redirects', async () => {
+  const loop = await httpServer((req, _body, res) => res.writeHead(302, { location: `${req.url ?? '/'}x` }).end());
+  try {
+    await assert.rejects(check(event('check.http', { url: loop.url }), allowing(loop.host)), /redirected more than 5 times/);
+    assert.equal(loop.requests.length, 6);
+  } finally {
+    await loop.close();
+  }
+});
+
+test('handlers-examples - http-check refuses methods other than GET and HEAD without connecting', async () => {
+  const server = await httpServer((_req, _body, res) => res.writeHead(204).end());
+  try {
+    for (const method of ['DELETE', 'post', 'PUT']) {
+      await assert.rejects(check(event('check.http', { url: server.url, method }), allowing(server.host)), /payload\.method must be GET or HEAD/);
+    }
+    assert.equal(server.connections(), 0);
+    const head = await check(event('check.http', { url: server.url, method: 'head' }), allowing(server.host));
+    assert.equal(head.status, 204);
+    assert.equal(server.requests[0]?.method, 'HEAD');
+  } finally {
+    await server.close();
+  }
 });
 
 // ---- notify-webhook.sh ----
@@ -408,13 +584,32 @@ function cleanupTree(name: string): { root: string; data: string; old: string[];
   return { root, data, old, fresh };
 }
 
+/** The files a run listed (relative to the cleaned directory `dir`), as absolute paths, sorted. */
+function listed(stdout: string, dir: string): string[] {
+  return stdout
+    .split('\n')
+    .filter((l) => l.startsWith('./'))
+    .map((l) => join(dir, l))
+    .sort();
+}
+
+/** A file outside every cleaned tree, 10 days old, that no run may delete. */
+function outsider(name: string): string {
+  const dir = join(tmp, name);
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, 'precious.log');
+  writeFileSync(file, 'precious');
+  const tenDaysAgo = Date.now() / 1000 - 10 * DAY_S;
+  utimesSync(file, tenDaysAgo, tenDaysAgo);
+  return file;
+}
+
 test('handlers-examples - disk-cleanup dry run lists only files older than older_than_days and deletes nothing', async () => {
   const t = cleanupTree('dry');
   const r = await runShell('disk-cleanup.sh', [], event('disk.full', { path: t.data, older_than_days: 7 }), { CLEANUP_ROOT: t.root });
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /dry run/);
-  const listed = r.stdout.split('\n').filter((l) => l.startsWith('/'));
-  assert.deepEqual(listed.sort(), [...t.old].sort());
+  assert.deepEqual(listed(r.stdout, t.data), [...t.old].sort());
   for (const f of [...t.old, t.fresh]) assert.ok(existsSync(f), `${f} was deleted`);
 });
 
@@ -467,7 +662,7 @@ test('handlers-examples - disk-cleanup reads the payload with node when jq is no
   // A PATH with only what the script needs besides jq.
   const bin = join(tmp, 'nojq-bin');
   mkdirSync(bin);
-  for (const cmd of ['find', 'rm', 'cat']) {
+  for (const cmd of ['find', 'cat']) {
     const found = ['/usr/bin', '/bin'].map((d) => join(d, cmd)).find((p) => existsSync(p));
     assert.ok(found, `${cmd} not found in /usr/bin or /bin`);
     symlinkSync(found, join(bin, cmd));
@@ -475,6 +670,62 @@ test('handlers-examples - disk-cleanup reads the payload with node when jq is no
   symlinkSync(process.execPath, join(bin, 'node'));
   const r = await runShell('disk-cleanup.sh', [], event('disk.full', { path: t.data, older_than_days: 7 }), { CLEANUP_ROOT: t.root, PATH: bin });
   assert.equal(r.code, 0, r.stderr);
-  const listed = r.stdout.split('\n').filter((l) => l.startsWith('/'));
-  assert.deepEqual(listed.sort(), [...t.old].sort());
+  assert.deepEqual(listed(r.stdout, t.data), [...t.old].sort());
+});
+
+test('handlers-examples - disk-cleanup --delete does not follow a symlink to a file outside CLEANUP_ROOT: the target survives', async () => {
+  const t = cleanupTree('file-link');
+  const target = outsider('file-link-outside');
+  const link = join(t.data, 'sub', 'planted.log');
+  symlinkSync(target, link);
+  const tenDaysAgo = Date.now() / 1000 - 10 * DAY_S;
+  lutimesSync(link, tenDaysAgo, tenDaysAgo);
+  const r = await runShell('disk-cleanup.sh', ['--delete'], event('disk.full', { path: t.data, older_than_days: 7 }), { CLEANUP_ROOT: t.root });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(readFileSync(target, 'utf8'), 'precious');
+  assert.ok(lstatSync(link).isSymbolicLink(), 'the symlink itself was removed');
+  assert.deepEqual(listed(r.stdout, t.data), [...t.old].sort());
+  for (const f of t.old) assert.ok(!existsSync(f), `${f} was kept`);
+});
+
+test('handlers-examples - disk-cleanup --delete does not descend a symlinked directory', async () => {
+  const t = cleanupTree('dir-link');
+  const target = outsider('dir-link-outside');
+  symlinkSync(dirname(target), join(t.data, 'elsewhere'));
+  const r = await runShell('disk-cleanup.sh', ['--delete'], event('disk.full', { path: t.data, older_than_days: 7 }), { CLEANUP_ROOT: t.root });
+  assert.equal(r.code, 0, r.stderr);
+  assert.ok(existsSync(target), 'a file behind a symlinked directory was deleted');
+  assert.doesNotMatch(r.stdout, /precious/);
+  for (const f of t.old) assert.ok(!existsSync(f), `${f} was kept`);
+});
+
+test('handlers-examples - disk-cleanup refuses a CLEANUP_ROOT that is a symlink, naming the directory to use', async () => {
+  const t = cleanupTree('root-link');
+  const link = join(tmp, 'root-link', 'root-alias');
+  symlinkSync(t.root, link);
+  for (const root of [link, `${link}/`]) {
+    const r = await runShell('disk-cleanup.sh', ['--delete'], event('disk.full', { path: t.data, older_than_days: 7 }), { CLEANUP_ROOT: root });
+    assert.equal(r.code, 1, r.stdout);
+    assert.ok(r.stderr.includes(`CLEANUP_ROOT ${link} is a symlink; set it to the directory it leads to, ${t.root}`), r.stderr);
+  }
+  for (const f of t.old) assert.ok(existsSync(f), `${f} was deleted`);
+});
+
+test('handlers-examples - disk-cleanup refuses a payload.path that is a symlink, even one leading inside CLEANUP_ROOT', async () => {
+  const t = cleanupTree('path-link');
+  const link = join(t.root, 'data-alias');
+  symlinkSync(t.data, link);
+  for (const path of [link, `${link}/`, `${link}//`]) {
+    const r = await runShell('disk-cleanup.sh', ['--delete'], event('disk.full', { path, older_than_days: 7 }), { CLEANUP_ROOT: t.root });
+    assert.equal(r.code, 1, r.stdout);
+    assert.ok(r.stderr.includes(`${link} is a symlink (to ${t.data}); refusing`), r.stderr);
+  }
+  for (const f of t.old) assert.ok(existsSync(f), `${f} was deleted`);
+});
+
+test('handlers-examples - disk-cleanup cleans CLEANUP_ROOT itself when payload.path names it', async () => {
+  const t = cleanupTree('root-itself');
+  const r = await runShell('disk-cleanup.sh', [], event('disk.full', { path: t.root, older_than_days: 7 }), { CLEANUP_ROOT: t.root });
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(listed(r.stdout, t.root), [...t.old].sort());
 });
