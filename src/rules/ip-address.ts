@@ -14,24 +14,38 @@ export interface CidrBlock {
   readonly bits: number;
 }
 
-const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
 const IPV6_CHARS = /^[0-9a-fA-F:]+$/;
 const HEX_GROUP = /^[0-9a-fA-F]{1,4}$/;
 
 /** The bytes of an IPv4 or IPv6 literal, or undefined when `text` is not one. */
 export function parseIp(text: string): IpBytes | undefined {
-  if (text.length > 39) return undefined;
-  const v4 = IPV4.exec(text);
-  if (v4) {
-    const out = new Uint8Array(4);
-    for (let i = 0; i < 4; i++) {
-      const n = Number(v4[i + 1]);
-      if (n > 255) return undefined;
-      out[i] = n;
-    }
-    return out;
-  }
+  if (text.length > 39 || text.length < 2) return undefined;
+  const v4 = parseIpv4(text);
+  if (v4 !== undefined) return v4;
   return text.includes(':') && IPV6_CHARS.test(text) ? parseIpv6(text) : undefined;
+}
+
+/** Four dot-separated decimal numbers of 1-3 digits, each 0-255; a loop, since it runs per event. */
+function parseIpv4(text: string): IpBytes | undefined {
+  const out = new Uint8Array(4);
+  let part = 0;
+  let digits = 0;
+  let n = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 48 && c <= 57) {
+      if (++digits > 3) return undefined;
+      n = n * 10 + (c - 48);
+    } else if (c === 46 && digits > 0 && part < 3) {
+      if (n > 255) return undefined;
+      out[part++] = n;
+      digits = 0;
+      n = 0;
+    } else return undefined;
+  }
+  if (part !== 3 || digits === 0 || n > 255) return undefined;
+  out[3] = n;
+  return out;
 }
 
 function parseIpv6(text: string): IpBytes | undefined {

@@ -10,12 +10,12 @@
  * `Map` lookup; globs whose literal prefix fixes the namespace (`local:disk.*`) are only
  * tried for events of that namespace, the rest (`*:disk.full`) are checked against their
  * literal prefix and suffix before the full match; and the result for each distinct event
- * key is cached (bounded, least recently used dropped first), so a repeated key costs one
- * cache lookup.
+ * key is cached (bounded, least recently used dropped first, keyed by namespace and
+ * event type so a hit builds no string), so a repeated key costs two `Map` lookups.
  */
 import { ConfigError, type ConfigProblem } from '../errors.js';
 import { compileKeyPattern, type KeyPattern } from './glob.js';
-import { LruCache } from './lru-cache.js';
+import { PairLruCache } from './pair-lru-cache.js';
 
 /** Options of {@link KeyIndex}. */
 export interface KeyIndexOptions {
@@ -43,7 +43,7 @@ export class KeyIndex<T> {
   readonly #byNamespace = new Map<string, number[]>();
   /** Positions of globs that could match any namespace. */
   readonly #open: number[] = [];
-  readonly #cache: LruCache<string, readonly T[]>;
+  readonly #cache: PairLruCache<readonly T[]>;
 
   /**
    * @param table - keys (as written, or compiled with {@link compileKeyPattern}) and their
@@ -51,7 +51,7 @@ export class KeyIndex<T> {
    * @throws {ConfigError} listing every key that is not a valid key pattern
    */
   constructor(table: Iterable<readonly [string | KeyPattern, readonly T[]]>, options: KeyIndexOptions = {}) {
-    this.#cache = new LruCache(options.cacheSize ?? DEFAULT_KEY_CACHE_SIZE);
+    this.#cache = new PairLruCache(options.cacheSize ?? DEFAULT_KEY_CACHE_SIZE);
     const problems: ConfigProblem[] = [];
     for (const [key, entries] of table) {
       let pattern: KeyPattern;
@@ -82,10 +82,20 @@ export class KeyIndex<T> {
    * in table order. The array is frozen and shared between calls: do not change it.
    */
   match(key: string): readonly T[] {
-    const cached = this.#cache.get(key);
+    const colon = key.indexOf(':');
+    if (colon < 0) return this.#collect(this.#positions(key));
+    return this.matchEvent(key.slice(0, colon), key.slice(colon + 1));
+  }
+
+  /**
+   * {@link match} for an event's `namespace` and `event_type`, without building the key:
+   * the hot path (a cache hit is two `Map` lookups on the event's own strings).
+   */
+  matchEvent(namespace: string, eventType: string): readonly T[] {
+    const cached = this.#cache.get(namespace, eventType);
     if (cached !== undefined) return cached;
-    const found = this.#collect(this.#positions(key));
-    this.#cache.set(key, found);
+    const found = this.#collect(this.#positions(`${namespace}:${eventType}`));
+    this.#cache.set(namespace, eventType, found);
     return found;
   }
 

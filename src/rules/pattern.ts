@@ -139,19 +139,28 @@ function hasNoLeaf(v: unknown): boolean {
 
 /** Whether a leaf value in `array` (arrays inside flattened; objects skipped) passes `test`. No recursion: any depth. */
 function someLeaf(array: readonly unknown[], test: (v: LeafValue) => boolean): boolean {
+  // Flat arrays, the usual case, without the stack.
+  let i = 0;
+  for (; i < array.length; i++) {
+    const e = array[i];
+    if (e === null || typeof e === 'string' || typeof e === 'number' || typeof e === 'boolean') {
+      if (test(e)) return true;
+    } else if (Array.isArray(e)) break;
+  }
+  if (i === array.length) return false;
   const stack: (readonly unknown[])[] = [array];
-  const index: number[] = [0];
+  const index: number[] = [i];
   while (stack.length > 0) {
     const top = stack.length - 1;
     const arr = stack[top]!;
-    const i = index[top]!;
-    if (i >= arr.length) {
+    const j = index[top]!;
+    if (j >= arr.length) {
       stack.pop();
       index.pop();
       continue;
     }
-    index[top] = i + 1;
-    const e = arr[i];
+    index[top] = j + 1;
+    const e = arr[j];
     if (Array.isArray(e)) {
       stack.push(e);
       index.push(0);
@@ -164,19 +173,26 @@ function someLeaf(array: readonly unknown[], test: (v: LeafValue) => boolean): b
 
 /** Whether some (`want` true) or every (`want` false) non-array element of `array`, arrays flattened, passes `test`. */
 function elements(array: readonly unknown[], test: Test, want: boolean): boolean {
+  let i = 0;
+  for (; i < array.length; i++) {
+    const e = array[i];
+    if (Array.isArray(e)) break;
+    if (test(e) === want) return want;
+  }
+  if (i === array.length) return !want;
   const stack: (readonly unknown[])[] = [array];
-  const index: number[] = [0];
+  const index: number[] = [i];
   while (stack.length > 0) {
     const top = stack.length - 1;
     const arr = stack[top]!;
-    const i = index[top]!;
-    if (i >= arr.length) {
+    const j = index[top]!;
+    if (j >= arr.length) {
       stack.pop();
       index.pop();
       continue;
     }
-    index[top] = i + 1;
-    const e = arr[i];
+    index[top] = j + 1;
+    const e = arr[j];
     if (Array.isArray(e)) {
       stack.push(e);
       index.push(0);
@@ -195,39 +211,45 @@ function compileObject(node: ObjectNode): Test {
     safe.push(!inherited(key));
   }
   const n = keys.length;
-  let onObject: (o: Record<string, unknown>) => boolean;
-  if (n === 1) {
+  const positive = node.positive;
+  // What a value that is not an object gives: no fields to find (false when some are needed).
+  const otherwise = !positive;
+  // One and two plain fields, the common shapes, test the object inline: one call less per level.
+  if (n === 1 && safe[0]) {
     const k0 = keys[0]!;
     const t0 = tests[0]!;
-    onObject = safe[0] ? (o) => t0(o[k0]) : (o) => t0(field(o, k0));
-  } else if (n === 2 && safe[0] && safe[1]) {
+    const test: Test = (v) => {
+      if (typeof v !== 'object' || v === null) return otherwise;
+      if (Array.isArray(v)) return elements(v, test, positive);
+      return t0((v as Record<string, unknown>)[k0]);
+    };
+    return test;
+  }
+  if (n === 2 && safe[0] && safe[1]) {
     const k0 = keys[0]!;
     const t0 = tests[0]!;
     const k1 = keys[1]!;
     const t1 = tests[1]!;
-    onObject = (o) => t0(o[k0]) && t1(o[k1]);
-  } else {
-    onObject = (o) => {
-      for (let i = 0; i < n; i++) {
-        const k = keys[i]!;
-        if (!tests[i]!(safe[i] ? o[k] : field(o, k))) return false;
-      }
-      return true;
-    };
-  }
-  if (node.positive) {
-    // Some element must carry all the fields: the alternative's values come from one element.
     const test: Test = (v) => {
-      if (typeof v !== 'object' || v === null) return false;
-      if (Array.isArray(v)) return elements(v, test, true);
-      return onObject(v as Record<string, unknown>);
+      if (typeof v !== 'object' || v === null) return otherwise;
+      if (Array.isArray(v)) return elements(v, test, positive);
+      const o = v as Record<string, unknown>;
+      return t0(o[k0]) && t1(o[k1]);
     };
     return test;
   }
-  // Only absences below: they must hold in every element (no chosen element to limit them).
+  const onObject = (o: Record<string, unknown>): boolean => {
+    for (let i = 0; i < n; i++) {
+      const k = keys[i]!;
+      if (!tests[i]!(safe[i] ? o[k] : field(o, k))) return false;
+    }
+    return true;
+  };
+  // Positive: some element must carry all the fields (the alternative's values come from
+  // one element). Only absences below: they must hold in every element.
   const test: Test = (v) => {
-    if (typeof v !== 'object' || v === null) return true;
-    if (Array.isArray(v)) return elements(v, test, false);
+    if (typeof v !== 'object' || v === null) return otherwise;
+    if (Array.isArray(v)) return elements(v, test, positive);
     return onObject(v as Record<string, unknown>);
   };
   return test;

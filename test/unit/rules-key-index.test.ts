@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { KeyIndex } from '../../src/rules/key-index.js';
 import { compileKeyPattern } from '../../src/rules/glob.js';
-import { LruCache } from '../../src/rules/lru-cache.js';
+import { PairLruCache } from '../../src/rules/pair-lru-cache.js';
 import { ConfigError } from '../../src/errors.js';
 
 interface Entry {
@@ -67,30 +67,42 @@ test('key index - takes compiled patterns too', () => {
   assert.deepEqual(index.match('a:bc'), [1, 2]);
 });
 
-test('key index - the cache is bounded: a flood of distinct keys does not grow it past its size', () => {
-  const index = new KeyIndex<Entry>([['a:*', [e('x')]]], { cacheSize: 100 });
-  for (let i = 0; i < 10_000; i++) index.match(`a:${i}`);
-  // Reach the private cache through behaviour: results stay right after eviction.
-  assert.deepEqual(names(index.match('a:1')), ['x']);
-  const lru = new LruCache<string, number>(100);
-  for (let i = 0; i < 10_000; i++) lru.set(String(i), i);
-  assert.ok(lru.size <= 100);
+test('key index - matchEvent gives what match gives, from the namespace and event type', () => {
+  const index = new KeyIndex<Entry>([
+    ['a:*', [e('x')]],
+    ['a:b.c', [e('y')]],
+  ]);
+  assert.deepEqual(names(index.matchEvent('a', 'b.c')), ['x', 'y']);
+  assert.equal(index.matchEvent('a', 'b.c'), index.match('a:b.c'));
+  assert.deepEqual(names(index.match('nocolon')), []);
 });
 
-test('lru cache - keeps recently used entries, drops old ones, counts at most its size', () => {
-  const lru = new LruCache<string, number>(4);
-  lru.set('a', 1);
-  lru.set('b', 2);
-  lru.set('c', 3);
-  assert.equal(lru.get('a'), 1);
-  lru.set('d', 4);
-  lru.set('e', 5);
-  assert.equal(lru.get('a'), 1, 'a was used recently');
-  assert.ok(lru.size <= 4);
-  for (let i = 0; i < 10; i++) lru.set(`k${i}`, i);
-  assert.equal(lru.get('a'), undefined);
-  assert.equal(lru.get('k9'), 9);
-  assert.throws(() => new LruCache(1), RangeError);
+test('key index - the cache is bounded: a flood of distinct keys keeps results right', () => {
+  const index = new KeyIndex<Entry>([['a:*', [e('x')]]], { cacheSize: 100 });
+  for (let i = 0; i < 10_000; i++) index.match(`a:${i}`);
+  assert.deepEqual(names(index.match('a:1')), ['x']);
+  assert.deepEqual(names(index.match('b:1')), []);
+});
+
+test('pair lru cache - keeps recently used entries, drops old ones, holds at most its size', () => {
+  const lru = new PairLruCache<number>(4);
+  lru.set('n', 'a', 1);
+  lru.set('n', 'b', 2);
+  lru.set('m', 'a', 3);
+  assert.equal(lru.get('n', 'a'), 1);
+  assert.equal(lru.get('m', 'a'), 3);
+  lru.set('n', 'd', 4);
+  lru.set('n', 'e', 5);
+  assert.equal(lru.get('n', 'e'), 5);
+  for (let i = 0; i < 1000; i++) lru.set('k', String(i), i);
+  assert.equal(lru.get('n', 'e'), undefined, 'dropped by a thousand newer pairs');
+  assert.ok(lru.size <= 4, `size ${lru.size}`);
+  assert.equal(lru.get('k', '999'), 999);
+  lru.set('k', '999', 7);
+  assert.equal(lru.get('k', '999'), 7);
+  lru.clear();
+  assert.equal(lru.size, 0);
+  assert.throws(() => new PairLruCache(1), RangeError);
 });
 
 test('key index - property: same entries as a linear scan of every key', () => {
@@ -112,6 +124,8 @@ test('key index - property: same entries as a linear scan of every key', () => {
           for (const x of entries) if (!expected.includes(x)) expected.push(x);
         }
         assert.deepEqual(index.match(ev), expected);
+        const colon = ev.indexOf(':');
+        assert.deepEqual(index.matchEvent(ev.slice(0, colon), ev.slice(colon + 1)), expected);
       }
     }),
     { numRuns: 500 },
