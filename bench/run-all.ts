@@ -15,7 +15,7 @@ import { printJson, printTable } from './lib/report.js';
 import { fmtInt, round } from './lib/stats.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const BENCHES = ['router-throughput', 'e2e', 'router-rss'] as const;
+const BENCHES = ['router-throughput', 'e2e', 'router-rss', 'matcher'] as const;
 
 interface Outcome {
   name: string;
@@ -66,6 +66,8 @@ function headline(o: Outcome): string {
       const b = f['baseline_kib'] as { steady: number };
       return `steady ${(r.steady / 1024).toFixed(1)} MiB vs bare ${(b.steady / 1024).toFixed(1)} MiB`;
     }
+    case 'matcher':
+      return `${fmtInt(Number(f['matcher_events_per_cpu_s']))} events per CPU-s vs naive ${fmtInt(Number(f['naive_events_per_cpu_s']))} = ${Number(f['ratio'])}x`;
     default:
       return '';
   }
