@@ -23,9 +23,7 @@
  */
 import { splitArgv } from '../handlers/argv.js';
 import { ProblemList, type RuleSource } from './rule-source.js';
-
-/** One step of a placeholder path: a field name or an array index. */
-export type PathStep = string | number;
+import { isEventPath, lookup, parseSteps, type PathStep } from './event-path.js';
 
 /** The answer of {@link CompiledTemplate.render}. */
 export type RenderResult =
@@ -52,8 +50,6 @@ export interface CompiledTemplate {
 
 const OPEN = '{{';
 const CLOSE = '}}';
-const PATH = /^[A-Za-z_][A-Za-z0-9_-]*(?:\.[A-Za-z_][A-Za-z0-9_-]*|\[\d{1,9}\])*$/;
-const STEP = /\.?([A-Za-z_][A-Za-z0-9_-]*)|\[(\d+)\]/g;
 
 interface Placeholder {
   readonly text: string;
@@ -87,7 +83,7 @@ export function compileTemplate(handler: string, at: RuleSource): CompiledTempla
       break;
     }
     const text = handler.slice(open + OPEN.length, close).trim();
-    if (!PATH.test(text)) {
+    if (!isEventPath(text)) {
       problems.add(
         at.path,
         `placeholder "{{${handler.slice(open + OPEN.length, close)}}}" is not a path such as {{payload.mount}} or {{payload.disks[0].used}}`,
@@ -146,28 +142,6 @@ function render(argv: readonly (readonly Part[])[], event: unknown): RenderResul
     out.push(word);
   }
   return { ok: true, argv: out };
-}
-
-/** The value at `steps` in `root`: own fields of objects, indexes of arrays; undefined when there is none. */
-export function lookup(root: unknown, steps: readonly PathStep[]): unknown {
-  let v = root;
-  for (const step of steps) {
-    if (typeof step === 'number') {
-      if (!Array.isArray(v) || step >= v.length) return undefined;
-      v = v[step];
-    } else {
-      if (typeof v !== 'object' || v === null || Array.isArray(v) || !Object.hasOwn(v, step)) return undefined;
-      v = (v as Record<string, unknown>)[step];
-    }
-  }
-  // JSON.stringify(undefined) is undefined, and functions or symbols are not event data.
-  return typeof v === 'function' || typeof v === 'symbol' || typeof v === 'bigint' ? undefined : v;
-}
-
-function parseSteps(text: string): PathStep[] {
-  const steps: PathStep[] = [];
-  for (const m of text.matchAll(STEP)) steps.push(m[1] !== undefined ? m[1] : Number(m[2]));
-  return steps;
 }
 
 function pickMarker(s: string): string {

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { compileTemplate, lookup } from '../../src/rules/template.js';
+import { compileTemplate } from '../../src/rules/template.js';
+import { lookup } from '../../src/rules/event-path.js';
 import { splitArgv } from '../../src/handlers/argv.js';
 import { ConfigError } from '../../src/errors.js';
 
