@@ -35,14 +35,21 @@ const REGISTER_TTL_FLOOR_MS = 3_600_000;
  * update is one atomic script and idempotent per event id, so a batch retried after a
  * failure, or an event replayed by two subscribers, counts once.
  */
+/** The connection with the scripts defined as commands. */
+interface ScriptedRedis extends Redis {
+  erRegister(key: string, ...args: (string | number)[]): Promise<string[]>;
+  erThrottle(key: string, eventId: string, periodMs: number): Promise<[number, number?, string?]>;
+  erCorrelate(key: string, fired: string, ...args: (string | number)[]): Promise<(number | string)[]>;
+}
+
 export class RuleState {
-  readonly #redis: Redis;
+  readonly #redis: ScriptedRedis;
   readonly #prefix: string;
   readonly #now: () => number;
   #closing: Promise<void> | undefined;
 
   constructor(options: RuleStateOptions) {
-    this.#redis = new Redis(options.redisUrl, { maxRetriesPerRequest: null, connectionName: 'event-reactor-rules', lazyConnect: true });
+    this.#redis = new Redis(options.redisUrl, { maxRetriesPerRequest: null, connectionName: 'event-reactor-rules', lazyConnect: true }) as ScriptedRedis;
     this.#redis.on('error', () => undefined); // commands report their own failures
     this.#redis.defineCommand('erRegister', { numberOfKeys: 1, lua: REGISTER_ADD });
     this.#redis.defineCommand('erThrottle', { numberOfKeys: 1, lua: THROTTLE });
@@ -126,11 +133,7 @@ export class RuleState {
             details: { group, holder, remainingMs: ttl },
           };
     }
-    const r = (await (this.#redis as unknown as { erThrottle(k: string, id: string, ms: number): Promise<[number, number?, string?]> }).erThrottle(
-      key,
-      event.id,
-      periodMs,
-    )) as [number, number?, string?];
+    const r = await this.#redis.erThrottle(key, event.id, periodMs);
     if (r[0] === 1) return { stage: 'throttle', pass: true, reason: `first of group ${group} in ${spec.oncePerS} s`, details: { group } };
     return {
       stage: 'throttle',
@@ -172,16 +175,7 @@ export class RuleState {
       if (index < 0) continue;
       const group = groupOf(c.by, event);
       const base = `${this.#prefix}:cor:${c.name}:${group}`;
-      const r = (await (this.#redis as unknown as { erCorrelate(...a: (string | number)[]): Promise<(number | string)[]> }).erCorrelate(
-        base,
-        `${base}:fired`,
-        event.id,
-        index,
-        this.#now(),
-        Math.round(c.withinS * 1000),
-        c.keys.length,
-        c.mode,
-      )) as (number | string)[];
+      const r = await this.#redis.erCorrelate(base, `${base}:fired`, event.id, index, this.#now(), Math.round(c.withinS * 1000), c.keys.length, c.mode);
       if (r[0] === 1) done.push({ spec: c, group, ids: r.slice(1).map(String) });
     }
     return done;
@@ -191,16 +185,7 @@ export class RuleState {
     const key = `${this.#prefix}:reg:${r.name}:${groupOf(r.by, event)}`;
     const windowMs = r.windowS ? Math.round(r.windowS * 1000) : 0;
     const ttl = Math.max(windowMs * 2, REGISTER_TTL_FLOOR_MS);
-    const out = (await (this.#redis as unknown as { erRegister(...a: (string | number)[]): Promise<string[]> }).erRegister(
-      key,
-      this.#now(),
-      `${event.id}\u0000${value}`,
-      windowMs,
-      r.samples ?? 0,
-      ttl,
-      periodMs,
-      add ? 1 : 0,
-    )) as string[];
+    const out = await this.#redis.erRegister(key, this.#now(), `${event.id}\u0000${value}`, windowMs, r.samples ?? 0, ttl, periodMs, add ? 1 : 0);
     const n = out.map(Number);
     return { count: n[0]!, sum: n[1]!, min: n[2]!, max: n[3]!, first: { value: n[4]!, at: n[5]! }, last: { value: n[6]!, at: n[7]! } };
   }

@@ -171,7 +171,7 @@ export function compileIf(json: unknown, source: RuleSource, registers: Readonly
     });
   if (Array.isArray(json)) spec = { mode: 'all', conditions: list(json, source.path) };
   else if (json !== null && typeof json === 'object' && 'any' in json) {
-    const any = (json as { any: unknown }).any;
+    const any = json.any;
     if (!Array.isArray(any) || any.length === 0) problems.add(childPath(source.path, 'any'), 'must be a non-empty list of conditions');
     else spec = { mode: 'any', conditions: list(any, childPath(source.path, 'any')) };
   } else {

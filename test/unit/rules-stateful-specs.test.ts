@@ -21,8 +21,8 @@ test('stateful specs - registers compile; every problem is named with its key pa
     compileRegisters({ a: { key: 'nocolon', value: 'payload..x', samples: 0, extra: 1 }, b: { key: 'x:y', value: 'v' } }, { path: 'registers' }),
   );
   assert.deepEqual(
-    bad.map((p) => p.split(':')[0]).sort(),
-    ['registers.a.extra', 'registers.a.key', 'registers.a.samples', 'registers.a.value', 'registers.b'].sort(),
+    bad.map((p) => p.split(':')[0]!).sort((x, y) => x.localeCompare(y)),
+    ['registers.a.extra', 'registers.a.key', 'registers.a.samples', 'registers.a.value', 'registers.b'],
   );
 });
 
