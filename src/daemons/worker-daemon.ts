@@ -15,6 +15,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HandlerWorker } from '../queue/handler-worker.js';
 import type { Daemon } from './daemon.js';
+import { Gauge } from 'prom-client';
+import { QueueCounter } from '../queue/queue-counts.js';
 import type { OpsServer } from '../http/ops-server.js';
 import { startOps } from './ops.js';
 import { settlesWithin } from '../lifecycle/settles-within.js';
@@ -52,6 +54,21 @@ export async function startWorkerDaemon(settings: ReactorSettings, log: Logger):
     const tsfunc = new TsfuncDriver({ ...opts, env: base });
     closers.push('tsfunc threads', () => tsfunc.close());
     const registry = createRegistry('worker');
+    // Queue depth and dead letters, read from Redis at each scrape.
+    const counter = new QueueCounter(settings.redisUrl, settings.queue, 2000);
+    closers.push('queue counter', () => counter.close());
+    new Gauge({
+      name: 'queue_jobs',
+      help: 'Handler jobs by queue and state (failed: the dead-letter queue), read at each scrape',
+      labelNames: ['queue', 'state'],
+      registers: [registry],
+      async collect() {
+        this.reset();
+        for (const [queue, byState] of Object.entries(await counter.counts().catch(() => ({})))) {
+          for (const [state, n] of Object.entries(byState)) this.set({ queue, state }, n);
+        }
+      },
+    });
     // Jobs wait for their result to be stored before they complete, so a long batching
     // delay would idle every concurrency slot: 2 ms, then group commit (see Batcher).
     const results = new ResultWriter({ archive, log: wlog, maxDelayMs: 2 });

@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Registry } from 'prom-client';
+import { Gauge, type Registry } from 'prom-client';
 import { TransportError, coerceError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { settlesWithin } from '../lifecycle/settles-within.js';
@@ -55,6 +55,16 @@ export class OpsServer {
   constructor(options: OpsServerOptions) {
     this.#options = options;
     this.#server = createServer((req, res) => void this.#handle(req, res));
+    const readiness = (): Promise<Readiness> => this.readiness();
+    new Gauge({
+      name: 'daemon_ready',
+      help: 'The daemon reaches what it needs (1) or not (0), as /readyz says, checked at each scrape',
+      labelNames: ['daemon'],
+      registers: [options.registry],
+      async collect() {
+        this.set({ daemon: options.daemon }, (await readiness()).ready ? 1 : 0);
+      },
+    });
     this.#server.on('clientError', (_err, socket) => socket.destroy());
     // Keep-alive sockets of scrapers must not hold a shutdown.
     this.#server.keepAliveTimeout = 5000;

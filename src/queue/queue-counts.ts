@@ -5,34 +5,59 @@ import { redact } from '../redact.js';
 import type { QueueSettings } from '../config/settings.js';
 import { queueNames, redisConnection } from './connection.js';
 
-/** Job states counted by {@link readQueueCounts}. */
-const STATES = ['waiting', 'active', 'delayed', 'failed', 'completed'] as const;
+/** Job states counted by {@link QueueCounter}. */
+export const JOB_STATES = ['waiting', 'active', 'delayed', 'failed', 'completed'] as const;
 
 /** Jobs per state, per BullMQ queue name. */
-export type QueueCounts = Record<string, Record<(typeof STATES)[number], number>>;
+export type QueueCounts = Record<string, Record<(typeof JOB_STATES)[number], number>>;
 
 /**
- * How many handler jobs each queue holds, by state. Fails fast: a Redis that does not
- * answer within `timeoutMs` is an error, not a hang.
- *
- * @throws {QueueError} naming the Redis URL (password hidden) when it cannot be read
+ * Counts the handler jobs of each queue by state (`failed` is the dead-letter queue), on
+ * connections of its own that fail fast: a Redis that does not answer within `timeoutMs`
+ * is an error, not a hang. For `status` (one read) and the worker's `queue_jobs` gauge.
  */
-export async function readQueueCounts(redisUrl: string, queue: QueueSettings, timeoutMs = 3000): Promise<QueueCounts> {
-  const names = queueNames(queue.name);
-  const connection = { ...redisConnection(redisUrl), enableOfflineQueue: false, retryStrategy: () => null };
-  const queues = [names.normal, names.exclusive].map((n) => new Queue(n, { connection, prefix: queue.prefix }));
-  for (const q of queues) q.on('error', () => undefined);
-  try {
-    const counts: QueueCounts = {};
-    for (const q of queues) {
-      const reading = q.getJobCounts(...STATES);
-      if (!(await settlesWithin(reading, timeoutMs))) throw new Error(`no answer within ${timeoutMs} ms`);
-      counts[q.name] = (await reading) as QueueCounts[string];
+export class QueueCounter {
+  readonly #queues: Queue[];
+  readonly #redisUrl: string;
+  readonly #timeoutMs: number;
+  #closing: Promise<void> | undefined;
+
+  constructor(redisUrl: string, queue: QueueSettings, timeoutMs = 3000) {
+    const names = queueNames(queue.name);
+    const connection = { ...redisConnection(redisUrl), enableOfflineQueue: false, retryStrategy: () => 1000 };
+    this.#queues = [names.normal, names.exclusive].map((n) => new Queue(n, { connection, prefix: queue.prefix }));
+    for (const q of this.#queues) q.on('error', () => undefined);
+    this.#redisUrl = redisUrl;
+    this.#timeoutMs = timeoutMs;
+  }
+
+  /** @throws {QueueError} naming the Redis URL (password hidden) when it cannot be read */
+  async counts(): Promise<QueueCounts> {
+    try {
+      const counts: QueueCounts = {};
+      for (const q of this.#queues) {
+        const reading = q.getJobCounts(...JOB_STATES);
+        if (!(await settlesWithin(reading, this.#timeoutMs))) throw new Error(`no answer within ${this.#timeoutMs} ms`);
+        counts[q.name] = (await reading) as QueueCounts[string];
+      }
+      return counts;
+    } catch (err) {
+      throw new QueueError(`cannot read the queues at ${redact(this.#redisUrl)}: ${(err as Error).message}`, { cause: err });
     }
-    return counts;
-  } catch (err) {
-    throw new QueueError(`cannot read the queues at ${redact(redisUrl)}: ${(err as Error).message}`, { cause: err });
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= Promise.allSettled(this.#queues.map((q) => q.close())).then(() => undefined);
+    return this.#closing;
+  }
+}
+
+/** One reading of the queues' counts (opens and closes its connections). */
+export async function readQueueCounts(redisUrl: string, queue: QueueSettings, timeoutMs = 3000): Promise<QueueCounts> {
+  const counter = new QueueCounter(redisUrl, queue, timeoutMs);
+  try {
+    return await counter.counts();
   } finally {
-    await Promise.allSettled(queues.map((q) => q.close()));
+    await counter.close();
   }
 }
