@@ -84,9 +84,30 @@ export class Router {
     this.#refusals = new RefusalLog(this.#log, refused, options.settings.refusalLogIntervalMs);
     const stamper = this.#stamper;
     const replay = this.#replay;
-    new Gauge({ name: 'router_last_seq', help: 'Last sequence number published in this epoch', registers: [r], collect() { this.set(stamper.lastSeq); } });
-    new Gauge({ name: 'router_replay_buffer_events', help: 'Events held for replay', registers: [r], collect() { this.set(replay.size); } });
-    new Gauge({ name: 'router_replay_buffer_bytes', help: 'Bytes of event JSON held for replay', registers: [r], collect() { this.set(replay.bytes); } });
+    new Gauge({
+      name: 'router_last_seq',
+      help: 'Last sequence number published in this epoch',
+      registers: [r],
+      collect() {
+        this.set(stamper.lastSeq);
+      },
+    });
+    new Gauge({
+      name: 'router_replay_buffer_events',
+      help: 'Events held for replay',
+      registers: [r],
+      collect() {
+        this.set(replay.size);
+      },
+    });
+    new Gauge({
+      name: 'router_replay_buffer_bytes',
+      help: 'Bytes of event JSON held for replay',
+      registers: [r],
+      collect() {
+        this.set(replay.bytes);
+      },
+    });
     this.#replayRequests = counter(r, 'router_replay_requests_total', 'Replay requests served', ['result']);
   }
 
@@ -172,7 +193,9 @@ export class Router {
           // The reply is the event as published, sent once ZeroMQ has taken it. In the
           // replay buffer it is accepted already: should the send fail, subscribers fetch
           // it by replay, so the client must not be told to try again.
-          await this.#sender.send(out).catch((err: unknown) => this.#log.error({ err: coerceError(err) }, 'publish failed; subscribers will fetch the event by replay'));
+          await this.#sender
+            .send(out)
+            .catch((err: unknown) => this.#log.error({ err: coerceError(err) }, 'publish failed; subscribers will fetch the event by replay'));
           reply = out.at(-1)!;
         } catch (err) {
           reply = this.#refuse('rep', err, raw ?? frames[0]);

@@ -123,4 +123,3 @@ function copyFields(f: Record<string, unknown>): Record<string, unknown> {
   }
   return out;
 }
-

@@ -92,7 +92,9 @@ test('event - a client seq or epoch is replaced, never duplicated', () => {
 
 test('event - __proto__ keys stay data and never change prototypes', () => {
   const stamper = new EventStamper(1);
-  const { event, json } = stamper.stamp(parseIncoming(enc('{"event_type":"t","__proto__":{"polluted":true},"payload":{"__proto__":{"x":1}}}'), 'local', limits));
+  const { event, json } = stamper.stamp(
+    parseIncoming(enc('{"event_type":"t","__proto__":{"polluted":true},"payload":{"__proto__":{"x":1}}}'), 'local', limits),
+  );
   assert.equal(({} as Record<string, unknown>)['polluted'], undefined);
   assert.equal(Object.getPrototypeOf(event), Object.prototype);
   assert.ok(Object.hasOwn(JSON.parse(json), '__proto__'));
