@@ -75,7 +75,10 @@ export class Router {
     this.#pull = new zmq.Pull({ maxMessageSize, linger: 0 });
     this.#reps = options.settings.rep.map(() => new zmq.Reply({ maxMessageSize, linger: 1000 }));
     this.#replaySock = new zmq.Reply({ maxMessageSize: 64 * 1024, linger: 0 });
-    this.#replay = new ReplayBuffer(options.settings.replayMaxEvents, options.settings.replayMaxBytes);
+    const { replayMaxEvents, replayMaxBytes } = options.settings;
+    // Allocated now: V8 runs full collections while external memory grows (see ReplayBuffer).
+    const reserve = Math.min(replayMaxBytes, replayMaxEvents * this.#limits.maxBytes);
+    this.#replay = new ReplayBuffer(replayMaxEvents, replayMaxBytes, reserve);
     this.#sender = new SerialSender(this.#pub, (err) => this.#log.error({ err }, 'publish failed'));
     const r = options.registry;
     this.#received = counter(r, 'router_events_received_total', 'Messages received', ['source']);
