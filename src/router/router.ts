@@ -13,8 +13,6 @@ import { ReplayBuffer } from './replay-buffer.js';
 import { parseReplayRequest, REPLAY_MAX_REPLY_BYTES, type ReplayRequest } from '../wire/replay-protocol.js';
 import { SerialSender } from './serial-sender.js';
 
-/** Sends queued in the router beyond which the PULL loop waits for them to go out. */
-const SEND_QUEUE_HIGH = 256;
 /** At close, the PULL socket is read until quiet for this long, but no longer than the max. */
 const PULL_DRAIN_IDLE_MS = 100;
 const PULL_DRAIN_MAX_MS = 2000;
@@ -27,6 +25,13 @@ export interface RouterOptions {
   registry: Registry;
   /** Start epoch (Unix ms); default now. */
   epoch?: number;
+}
+
+/** An accepted event: its sequence number, its JSON as published and the frames that carry it. */
+interface StampedEvent {
+  seq: number;
+  body: Buffer;
+  frames: (string | Buffer)[];
 }
 
 /** Where the router ended up listening (ports resolved when `:0` or `:*` was configured). */
@@ -71,7 +76,8 @@ export class Router {
     // Large enough to read an oversized message and refuse it with a reason; beyond
     // this libzmq drops the connection instead.
     const maxMessageSize = Math.max(this.#limits.maxBytes * 4, 16 * 1024 * 1024);
-    this.#pub = new zmq.Publisher({ sendHighWaterMark: options.settings.pubHighWaterMark, linger: 2000 });
+    // sendTimeout 0: every send happens inside send() (see SerialSender); PUB never blocks.
+    this.#pub = new zmq.Publisher({ sendHighWaterMark: options.settings.pubHighWaterMark, linger: 2000, sendTimeout: 0 });
     this.#pull = new zmq.Pull({ maxMessageSize, linger: 0 });
     this.#reps = options.settings.rep.map(() => new zmq.Reply({ maxMessageSize, linger: 1000 }));
     this.#replaySock = new zmq.Reply({ maxMessageSize: 64 * 1024, linger: 0 });
@@ -169,11 +175,12 @@ export class Router {
         const raw = frames.length === 1 ? frames[0]! : undefined;
         try {
           if (!raw) throw new EventValidationError('bad_frames', `expected one frame with the event JSON, got ${frames.length}`);
-          // Fire and forget, as the feeder is: a failed send is logged by the sender.
-          this.#sender.post(this.#accept(raw, ns));
-          // Backpressure: stop reading while ZeroMQ is behind, so the queue stays short
-          // and unread messages wait in libzmq (bounded by its high-water mark).
-          if (this.#sender.pending >= SEND_QUEUE_HIGH) await this.#sender.flushed();
+          const event = this.#stamp(raw, ns);
+          // Fire and forget, as the feeder is: a failed send is logged by the sender. No
+          // backpressure is needed here: the send is done when post() returns, and ZeroMQ
+          // holds unread messages (bounded by its high-water mark) while this loop works.
+          this.#sender.post(event.frames);
+          this.#keep(event);
         } catch (err) {
           this.#refuse('pull', err, raw ?? frames[0]);
         }
@@ -192,14 +199,14 @@ export class Router {
         const raw = frames.length === 1 ? frames[0]! : undefined;
         try {
           if (!raw) throw new EventValidationError('bad_frames', `expected one frame with the event JSON, got ${frames.length}`);
-          const out = this.#accept(raw, ns);
+          const event = this.#stamp(raw, ns);
+          const sent = this.#sender.send(event.frames);
+          this.#keep(event);
           // The reply is the event as published, sent once ZeroMQ has taken it. In the
           // replay buffer it is accepted already: should the send fail, subscribers fetch
           // it by replay, so the client must not be told to try again.
-          await this.#sender
-            .send(out)
-            .catch((err: unknown) => this.#log.error({ err: coerceError(err) }, 'publish failed; subscribers will fetch the event by replay'));
-          reply = out.at(-1)!;
+          await sent.catch((err: unknown) => this.#log.error({ err: coerceError(err) }, 'publish failed; subscribers will fetch the event by replay'));
+          reply = event.body;
         } catch (err) {
           reply = this.#refuse('rep', err, raw ?? frames[0]);
         }
@@ -215,15 +222,22 @@ export class Router {
     }
   }
 
-  /** Validate and stamp one event, keep it for replay; returns the frames to publish. */
-  #accept(raw: Uint8Array, ns: string): (string | Buffer)[] {
+  /** Validate and stamp one event; returns it with the frames to publish. */
+  #stamp(raw: Uint8Array, ns: string): StampedEvent {
     const incoming = parseIncoming(raw, ns, this.#limits);
     const { seq, body } = this.#stamper.stampBytes(incoming, raw);
-    // Into the replay buffer before publishing: a subscriber that sees a later event
-    // can always fetch this one.
-    this.#replay.append(seq, body);
+    return { seq, body, frames: encodeFrames(this.#settings.framing, eventKey(incoming), body) };
+  }
+
+  /**
+   * Keep a published event for replay. Called right after the send, before anything
+   * else can run: ZeroMQ has taken the event when send() returns (see SerialSender), and
+   * no replay request can be served, nor REP reply sent, in between, so a subscriber
+   * that sees a later event can always fetch this one.
+   */
+  #keep(event: StampedEvent): void {
+    this.#replay.append(event.seq, event.body);
     this.#published.inc();
-    return encodeFrames(this.#settings.framing, eventKey(incoming), body);
   }
 
   async #replayLoop(): Promise<void> {
