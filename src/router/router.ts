@@ -2,16 +2,18 @@ import * as zmq from 'zeromq';
 import { Gauge, type Registry } from 'prom-client';
 import { EventValidationError, coerceError, TransportError } from '../errors.js';
 import { EventStamper } from './stamper.js';
-import { eventKey, type IngestLimits } from '../event/event.js';
+import type { IngestLimits } from '../event/event.js';
 import { parseIncoming } from '../event/validate.js';
 import type { Logger } from '../logger.js';
 import { counter } from '../metrics.js';
 import type { RouterSettings } from '../config/settings.js';
 import { encodeFrames } from '../wire/framing.js';
+import { localCounts, type LocalCount } from './local-count.js';
 import { RefusalLog } from './refusals.js';
 import { ReplayBuffer } from './replay-buffer.js';
 import { parseReplayRequest, REPLAY_MAX_REPLY_BYTES, type ReplayRequest } from '../wire/replay-protocol.js';
 import { SerialSender } from './serial-sender.js';
+import { TopicKeys } from './topic-keys.js';
 
 /** At close, the PULL socket is read until quiet for this long, but no longer than the max. */
 const PULL_DRAIN_IDLE_MS = 100;
@@ -59,9 +61,10 @@ export class Router {
   readonly #replay: ReplayBuffer;
   readonly #sender: SerialSender;
   readonly #refusals: RefusalLog;
-  readonly #received;
-  readonly #published;
+  readonly #received: Record<'pull' | 'rep', LocalCount>;
+  readonly #published: LocalCount;
   readonly #replayRequests;
+  readonly #keys = new TopicKeys();
   #loops: Promise<void>[] = [];
   /** When the PULL loop last read a message (for the drain at close). */
   #lastPullAt = 0;
@@ -87,8 +90,9 @@ export class Router {
     this.#replay = new ReplayBuffer(replayMaxEvents, replayMaxBytes, reserve);
     this.#sender = new SerialSender(this.#pub, (err) => this.#log.error({ err }, 'publish failed'));
     const r = options.registry;
-    this.#received = counter(r, 'router_events_received_total', 'Messages received', ['source']);
-    this.#published = counter(r, 'router_events_published_total', 'Events published on the PUB socket');
+    // Counted per event in plain numbers, added to the counters when they are collected.
+    this.#received = localCounts(r, 'router_events_received_total', 'Messages received', ['source'], { pull: { source: 'pull' }, rep: { source: 'rep' } });
+    this.#published = localCounts(r, 'router_events_published_total', 'Events published on the PUB socket', [], { all: {} }).all;
     const refused = counter(r, 'router_events_refused_total', 'Messages refused, by reason', ['source', 'reason']);
     this.#refusals = new RefusalLog(this.#log, refused, options.settings.refusalLogIntervalMs);
     const stamper = this.#stamper;
@@ -168,9 +172,9 @@ export class Router {
   async #pullLoop(): Promise<void> {
     const ns = this.#settings.pullNamespace;
     try {
-      const received = this.#received.labels('pull');
+      const received = this.#received.pull;
       for await (const frames of this.#pull) {
-        received.inc();
+        received.n++;
         this.#lastPullAt = Date.now();
         const raw = frames.length === 1 ? frames[0]! : undefined;
         try {
@@ -192,9 +196,9 @@ export class Router {
 
   async #repLoop(rep: zmq.Reply, ns: string): Promise<void> {
     try {
-      const received = this.#received.labels('rep');
+      const received = this.#received.rep;
       for await (const frames of rep) {
-        received.inc();
+        received.n++;
         let reply: string | Buffer;
         const raw = frames.length === 1 ? frames[0]! : undefined;
         try {
@@ -226,7 +230,7 @@ export class Router {
   #stamp(raw: Uint8Array, ns: string): StampedEvent {
     const incoming = parseIncoming(raw, ns, this.#limits);
     const { seq, body } = this.#stamper.stampBytes(incoming, raw);
-    return { seq, body, frames: encodeFrames(this.#settings.framing, eventKey(incoming), body) };
+    return { seq, body, frames: encodeFrames(this.#settings.framing, this.#keys.key(incoming), body) };
   }
 
   /**
@@ -237,7 +241,7 @@ export class Router {
    */
   #keep(event: StampedEvent): void {
     this.#replay.append(event.seq, event.body);
-    this.#published.inc();
+    this.#published.n++;
   }
 
   async #replayLoop(): Promise<void> {
