@@ -18,6 +18,10 @@ import { TopicKeys } from './topic-keys.js';
 /** At close, the PULL socket is read until quiet for this long, but no longer than the max. */
 const PULL_DRAIN_IDLE_MS = 100;
 const PULL_DRAIN_MAX_MS = 2000;
+/** Most PULL messages read before they are published (see #pullLoop). */
+const PULL_BATCH = 64;
+/** PULL messages read in a row before the event loop gets a turn; zeromq.js's own figure. */
+const PULL_YIELD_EVERY = 512;
 const COMMA = Buffer.from(',');
 const CLOSE = Buffer.from(']}');
 
@@ -66,8 +70,8 @@ export class Router {
   readonly #replayRequests;
   readonly #keys = new TopicKeys();
   #loops: Promise<void>[] = [];
-  /** When the PULL loop last read a message (for the drain at close). */
-  #lastPullAt = 0;
+  /** Messages the PULL loop has read (for the drain at close). */
+  #pulled = 0;
   #endpoints: RouterEndpoints | undefined;
   #closing: Promise<void> | undefined;
 
@@ -169,28 +173,83 @@ export class Router {
     }
   }
 
+  /**
+   * Read the PULL socket until it is closed, in batches: the messages ZeroMQ holds (up
+   * to PULL_BATCH) are read, then validated, stamped and published together, in one
+   * synchronous pass. So sends come in bursts, and ZeroMQ's I/O thread writes several
+   * per wake-up; and nothing else (a REP request) can take a sequence number between
+   * one of them being stamped and being sent, which keeps the PUB stream in order.
+   *
+   * While ZeroMQ holds messages they are read with receiveTimeout 0, which skips
+   * zeromq.js's readiness check (a getsockopt) on every read; once it holds none
+   * (EAGAIN), the next read waits (receiveTimeout -1). receive() is called directly, not
+   * through `for await`: zeromq.js's iterator adds an async function, a second promise
+   * and a result object to every message. The loop ends as the iterator does: once the
+   * socket is closed.
+   */
   async #pullLoop(): Promise<void> {
     const ns = this.#settings.pullNamespace;
+    const pull = this.#pull;
+    const batch: Buffer[][] = [];
+    let waiting = true;
+    let sinceYield = 0;
     try {
-      const received = this.#received.pull;
-      for await (const frames of this.#pull) {
-        received.n++;
-        this.#lastPullAt = Date.now();
-        const raw = frames.length === 1 ? frames[0]! : undefined;
-        try {
-          if (!raw) throw new EventValidationError('bad_frames', `expected one frame with the event JSON, got ${frames.length}`);
-          const event = this.#stamp(raw, ns);
-          // Fire and forget, as the feeder is: a failed send is logged by the sender. No
-          // backpressure is needed here: the send is done when post() returns, and ZeroMQ
-          // holds unread messages (bounded by its high-water mark) while this loop works.
-          this.#sender.post(event.frames);
-          this.#keep(event);
-        } catch (err) {
-          this.#refuse('pull', err, raw ?? frames[0]);
+      for (;;) {
+        let failure: Error | undefined;
+        let closed = false;
+        while (batch.length < PULL_BATCH) {
+          try {
+            batch.push(await pull.receive());
+          } catch (err) {
+            if (pull.closed) closed = true;
+            else if (waiting || (err as { code?: unknown }).code !== 'EAGAIN') failure = coerceError(err);
+            else {
+              // ZeroMQ holds no more: publish what was read, then wait for the next.
+              pull.receiveTimeout = -1;
+              waiting = true;
+            }
+            break;
+          }
+          if (waiting && !pull.closed) {
+            pull.receiveTimeout = 0;
+            waiting = false;
+          }
+        }
+        this.#publishPulled(batch, ns);
+        if (failure !== undefined) throw failure;
+        if (closed || pull.closed) break;
+        sinceYield += batch.length;
+        batch.length = 0;
+        // Reading without waiting never yields to the event loop (timers, the REP and
+        // replay sockets); zeromq.js yields after as many reads when it reads for us.
+        if (sinceYield >= PULL_YIELD_EVERY) {
+          sinceYield = 0;
+          await new Promise((resolve) => setImmediate(resolve));
         }
       }
     } catch (err) {
       if (!this.#closing) this.#log.error({ err }, 'PULL receive loop failed');
+    }
+  }
+
+  /** Validate, stamp, publish and keep a batch of PULL messages; refuse the bad ones. */
+  #publishPulled(batch: readonly Buffer[][], ns: string): void {
+    this.#received.pull.n += batch.length;
+    this.#pulled += batch.length;
+    const now = Date.now();
+    for (const frames of batch) {
+      const raw = frames.length === 1 ? frames[0]! : undefined;
+      try {
+        if (!raw) throw new EventValidationError('bad_frames', `expected one frame with the event JSON, got ${frames.length}`);
+        const event = this.#stamp(raw, ns, now);
+        // Fire and forget, as the feeder is: a failed send is logged by the sender. No
+        // backpressure is needed here: the send is done when post() returns, and ZeroMQ
+        // holds unread messages (bounded by its high-water mark) while this loop works.
+        this.#sender.post(event.frames);
+        this.#keep(event);
+      } catch (err) {
+        this.#refuse('pull', err, raw ?? frames[0]);
+      }
     }
   }
 
@@ -227,9 +286,9 @@ export class Router {
   }
 
   /** Validate and stamp one event; returns it with the frames to publish. */
-  #stamp(raw: Uint8Array, ns: string): StampedEvent {
+  #stamp(raw: Uint8Array, ns: string, now: number = Date.now()): StampedEvent {
     const incoming = parseIncoming(raw, ns, this.#limits);
-    const { seq, body } = this.#stamper.stampBytes(incoming, raw);
+    const { seq, body } = this.#stamper.stampBytes(incoming, raw, now);
     return { seq, body, frames: encodeFrames(this.#settings.framing, this.#keys.key(incoming), body) };
   }
 
@@ -327,9 +386,14 @@ export class Router {
   /** Wait until the PULL loop has read nothing for PULL_DRAIN_IDLE_MS, at most PULL_DRAIN_MAX_MS. */
   async #quietPull(): Promise<void> {
     const deadline = Date.now() + PULL_DRAIN_MAX_MS;
-    this.#lastPullAt = Date.now();
-    while (Date.now() < deadline && Date.now() - this.#lastPullAt < PULL_DRAIN_IDLE_MS) {
+    let lastPullAt = Date.now();
+    let pulled = this.#pulled;
+    while (Date.now() < deadline && Date.now() - lastPullAt < PULL_DRAIN_IDLE_MS) {
       await new Promise((r) => setTimeout(r, 20));
+      if (this.#pulled !== pulled) {
+        pulled = this.#pulled;
+        lastPullAt = Date.now();
+      }
     }
   }
 
