@@ -61,8 +61,13 @@ export class ReplayBuffer {
     this.#offset = new Int32Array(maxEvents);
     this.#length = new Int32Array(maxEvents);
     const reserve = Math.min(reserveBytes, MAX_RESERVE_BYTES);
-    // One slab more: an event that does not fit at the end of a slab starts the next.
-    for (let n = 0; reserve > 0 && n < Math.ceil(reserve / SLAB_BYTES) + 1; n++) this.#free.push(Buffer.allocUnsafeSlow(SLAB_BYTES));
+    if (reserve > 0) {
+      // One slab more: an event that does not fit at the end of a slab starts the next.
+      // One allocation (one mapping) cut into slabs.
+      const slabs = Math.ceil(reserve / SLAB_BYTES) + 1;
+      const block = Buffer.allocUnsafeSlow(slabs * SLAB_BYTES);
+      for (let n = 0; n < slabs; n++) this.#free.push(block.subarray(n * SLAB_BYTES, (n + 1) * SLAB_BYTES));
+    }
   }
 
   get size(): number {
