@@ -39,7 +39,9 @@ const NAME = 'router-throughput';
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = dirname(HERE);
 const VARIANTS = ['baseline', 'eventreactor', 'router'] as const;
-const LABELS = { baseline: 'bare PULL->PUB', eventreactor: 'EventReactor (Python)', router: 'Router' } as const;
+/** EventReactor's log level: INFO (its sample config) writes a line per event; WARNING skips it. */
+const ER_LOGLEVEL = process.env['BENCH_EVENTREACTOR_LOGLEVEL'] || 'INFO';
+const LABELS = { baseline: 'bare PULL->PUB', eventreactor: `EventReactor (Python, log ${ER_LOGLEVEL})`, router: 'Router' } as const;
 /** Targets from the product brief: the router's rate over the bare relay's, and over EventReactor's. */
 const TARGET_RATIO = 0.8;
 const TARGET_RATIO_VS_EVENTREACTOR = 1.0;
@@ -87,7 +89,7 @@ function startRelay(variant: Variant, hwm: string): ChildProcess {
       logDir ??= mkdtempSync(join(tmpdir(), 'router-throughput-'));
       const log = openSync(join(logDir, 'event-router.log'), 'a');
       try {
-        const env = { ...process.env, BENCH_LOGLEVEL: process.env['BENCH_EVENTREACTOR_LOGLEVEL'] || 'INFO' };
+        const env = { ...process.env, BENCH_LOGLEVEL: ER_LOGLEVEL };
         return procs.spawn(python, [join(HERE, 'children/eventreactor-relay.py')], { cwd: ROOT, env, stdio: ['ignore', 'pipe', log] });
       } finally {
         closeSync(log);
@@ -220,6 +222,7 @@ async function main(): Promise<void> {
     event_bytes: 1024,
     baseline_events_per_s: round(base),
     eventreactor_events_per_s: round(er),
+    eventreactor_loglevel: ER_LOGLEVEL,
     router_events_per_s: round(router),
     ratio: round(ratio, 3),
     ratio_vs_eventreactor: round(ratioEr, 3),
