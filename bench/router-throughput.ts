@@ -15,8 +15,10 @@
  * last. The PUB and SUB high-water marks exceed the message count (the Python relay's
  * PUB has none) so nothing should be dropped; the receiver counts what arrived and drops
  * are reported, never hidden. The relays alternate within each round, `rounds` times;
- * the figures are the medians and their ratios. CPU per event is the relay process's
- * user + system time (all threads) while the load ran, over the events received.
+ * the figures are the medians and their ratios, and (paired, robust to load changing
+ * on a shared machine) the median of the per-round ratios. CPU per event is the relay
+ * process's user + system time (all threads) while the load ran, over the events
+ * received.
  *
  * Env: BENCH_MESSAGES, BENCH_ROUNDS; BENCH_PYTHON (default /usr/bin/python3, which must
  * import zmq: `apt-get install python3-zmq`); BENCH_EVENTREACTOR_LOGLEVEL (default INFO,
@@ -181,6 +183,10 @@ async function main(): Promise<void> {
   const router = rate('router');
   const ratio = router / base;
   const ratioEr = router / er;
+  // Paired: each round's relays ran back to back, so a change of load on a shared machine
+  // moves both sides of a round's ratio; the median of these is a second reading.
+  const perRound = (v: Variant): number[] => of('router').map((r, i) => r.eventsPerS / of(v)[i]!.eventsPerS);
+  const roundRatios = { baseline: perRound('baseline'), eventreactor: perRound('eventreactor') };
   const drops = Object.fromEntries(VARIANTS.map((v) => [v, of(v).reduce((n, r) => n + r.drops, 0)])) as Record<Variant, number>;
 
   printTable(
@@ -209,8 +215,13 @@ async function main(): Promise<void> {
     ]),
   );
   const verdict = (x: number, target: number): string => `target >= ${target}: ${x >= target ? 'met' : 'NOT met'}`;
-  process.stdout.write(`router / baseline = ${ratio.toFixed(2)} (${verdict(ratio, TARGET_RATIO)})\n`);
-  process.stdout.write(`router / EventReactor = ${ratioEr.toFixed(2)} (${verdict(ratioEr, TARGET_RATIO_VS_EVENTREACTOR)})\n`);
+  const rounds2 = (xs: number[]): string => xs.map((x) => x.toFixed(2)).join(' / ');
+  process.stdout.write(
+    `router / baseline = ${ratio.toFixed(2)} (${verdict(ratio, TARGET_RATIO)}); per round ${rounds2(roundRatios.baseline)}, median ${median(roundRatios.baseline).toFixed(2)}\n`,
+  );
+  process.stdout.write(
+    `router / EventReactor = ${ratioEr.toFixed(2)} (${verdict(ratioEr, TARGET_RATIO_VS_EVENTREACTOR)}); per round ${rounds2(roundRatios.eventreactor)}, median ${median(roundRatios.eventreactor).toFixed(2)}\n`,
+  );
   process.stdout.write(
     `relay CPU per event: router ${round(cpu('router'), 1)} µs, bare ${round(cpu('baseline'), 1)} µs (x${(cpu('router') / cpu('baseline')).toFixed(2)}), EventReactor ${round(cpu('eventreactor'), 1)} µs (x${(cpu('router') / cpu('eventreactor')).toFixed(2)})\n`,
   );
@@ -226,6 +237,8 @@ async function main(): Promise<void> {
     router_events_per_s: round(router),
     ratio: round(ratio, 3),
     ratio_vs_eventreactor: round(ratioEr, 3),
+    ratio_round_median: round(median(roundRatios.baseline), 3),
+    ratio_vs_eventreactor_round_median: round(median(roundRatios.eventreactor), 3),
     target_ratio: TARGET_RATIO,
     target_met: ratio >= TARGET_RATIO,
     target_ratio_vs_eventreactor: TARGET_RATIO_VS_EVENTREACTOR,
