@@ -3,12 +3,14 @@
  * Sends a small probe event every 10 ms until the parent says `go`, then
  * BENCH_MESSAGES copies of a 1 KB event as fast as ZeroMQ takes them (PUSH blocks at
  * its high-water mark, so the relay paces it), reports `sent`, and exits on `stop`.
+ * Events carry `namespace: "local"` (the router's default for PULL), as EventReactor's
+ * feeders send them, so its router (eventreactor-relay.py) publishes them too.
  *
  * Environment: BENCH_PULL (connect endpoint), BENCH_MESSAGES.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as zmq from 'zeromq';
-import { eventJson, probeJson } from '../lib/events.js';
+import { namespacedEventJson, namespacedProbeJson } from '../lib/events.js';
 import { requiredEnv } from '../lib/options.js';
 import type { GoMessage, SentMessage, StopMessage } from './protocol.js';
 
@@ -22,13 +24,13 @@ process.on('message', (m: GoMessage) => {
   if (m.type === 'go') go = true;
 });
 
-const probe = Buffer.from(probeJson('bench.probe'));
+const probe = Buffer.from(namespacedProbeJson('local', 'bench.probe'));
 while (!go) {
   await push.send(probe);
   await sleep(10);
 }
 
-const body = Buffer.from(eventJson('bench.load'));
+const body = Buffer.from(namespacedEventJson('local', 'bench.load'));
 const started = performance.now();
 for (let i = 0; i < count; i++) await push.send(body);
 const done: SentMessage = { type: 'sent', sent: count, ms: performance.now() - started };

@@ -20,3 +20,18 @@ export function eventJson(eventType: string, fields: Record<string, unknown> = {
 export function probeJson(eventType: string): string {
   return JSON.stringify({ event_type: eventType, payload: { probe: true } });
 }
+
+/**
+ * {@link eventJson} (of exactly `bytes` bytes) and {@link probeJson} with a top-level
+ * `namespace`, as EventReactor's feeders hand events to its router: that router logs
+ * `namespace:event_type` for each event and publishes none without a namespace.
+ */
+export function namespacedEventJson(namespace: string, eventType: string, bytes: number = EVENT_BYTES): string {
+  const bare = JSON.stringify({ namespace, event_type: eventType, payload: { pad: '' } });
+  return JSON.stringify({ namespace, event_type: eventType, payload: { pad: 'x'.repeat(Math.max(0, bytes - bare.length)) } });
+}
+
+/** {@link probeJson} with a top-level `namespace` (see {@link namespacedEventJson}). */
+export function namespacedProbeJson(namespace: string, eventType: string): string {
+  return JSON.stringify({ namespace, event_type: eventType, payload: { probe: true } });
+}

@@ -2,22 +2,26 @@ import * as zmq from 'zeromq';
 import { Gauge, type Registry } from 'prom-client';
 import { EventValidationError, coerceError, TransportError } from '../errors.js';
 import { EventStamper } from './stamper.js';
-import { eventKey, type IngestLimits } from '../event/event.js';
+import type { IngestLimits } from '../event/event.js';
 import { parseIncoming } from '../event/validate.js';
 import type { Logger } from '../logger.js';
 import { counter } from '../metrics.js';
 import type { RouterSettings } from '../config/settings.js';
 import { encodeFrames } from '../wire/framing.js';
+import { localCounts, type LocalCount } from './local-count.js';
 import { RefusalLog } from './refusals.js';
 import { ReplayBuffer } from './replay-buffer.js';
 import { parseReplayRequest, REPLAY_MAX_REPLY_BYTES, type ReplayRequest } from '../wire/replay-protocol.js';
 import { SerialSender } from './serial-sender.js';
+import { TopicKeys } from './topic-keys.js';
 
-/** Sends queued in the router beyond which the PULL loop waits for them to go out. */
-const SEND_QUEUE_HIGH = 256;
 /** At close, the PULL socket is read until quiet for this long, but no longer than the max. */
 const PULL_DRAIN_IDLE_MS = 100;
 const PULL_DRAIN_MAX_MS = 2000;
+/** Most PULL messages read before they are published (see #pullLoop). */
+const PULL_BATCH = 64;
+/** PULL messages read in a row before the event loop gets a turn; zeromq.js's own figure. */
+const PULL_YIELD_EVERY = 512;
 const COMMA = Buffer.from(',');
 const CLOSE = Buffer.from(']}');
 
@@ -27,6 +31,13 @@ export interface RouterOptions {
   registry: Registry;
   /** Start epoch (Unix ms); default now. */
   epoch?: number;
+}
+
+/** An accepted event: its sequence number, its JSON as published and the frames that carry it. */
+interface StampedEvent {
+  seq: number;
+  body: Buffer;
+  frames: (string | Buffer)[];
 }
 
 /** Where the router ended up listening (ports resolved when `:0` or `:*` was configured). */
@@ -54,12 +65,13 @@ export class Router {
   readonly #replay: ReplayBuffer;
   readonly #sender: SerialSender;
   readonly #refusals: RefusalLog;
-  readonly #received;
-  readonly #published;
+  readonly #received: Record<'pull' | 'rep', LocalCount>;
+  readonly #published: LocalCount;
   readonly #replayRequests;
+  readonly #keys = new TopicKeys();
   #loops: Promise<void>[] = [];
-  /** When the PULL loop last read a message (for the drain at close). */
-  #lastPullAt = 0;
+  /** Messages the PULL loop has read (for the drain at close). */
+  #pulled = 0;
   #endpoints: RouterEndpoints | undefined;
   #closing: Promise<void> | undefined;
 
@@ -71,22 +83,48 @@ export class Router {
     // Large enough to read an oversized message and refuse it with a reason; beyond
     // this libzmq drops the connection instead.
     const maxMessageSize = Math.max(this.#limits.maxBytes * 4, 16 * 1024 * 1024);
-    this.#pub = new zmq.Publisher({ sendHighWaterMark: options.settings.pubHighWaterMark, linger: 2000 });
+    // sendTimeout 0: every send happens inside send() (see SerialSender); PUB never blocks.
+    this.#pub = new zmq.Publisher({ sendHighWaterMark: options.settings.pubHighWaterMark, linger: 2000, sendTimeout: 0 });
     this.#pull = new zmq.Pull({ maxMessageSize, linger: 0 });
     this.#reps = options.settings.rep.map(() => new zmq.Reply({ maxMessageSize, linger: 1000 }));
     this.#replaySock = new zmq.Reply({ maxMessageSize: 64 * 1024, linger: 0 });
-    this.#replay = new ReplayBuffer(options.settings.replayMaxEvents, options.settings.replayMaxBytes);
+    const { replayMaxEvents, replayMaxBytes } = options.settings;
+    // Allocated now: V8 runs full collections while external memory grows (see ReplayBuffer).
+    const reserve = Math.min(replayMaxBytes, replayMaxEvents * this.#limits.maxBytes);
+    this.#replay = new ReplayBuffer(replayMaxEvents, replayMaxBytes, reserve);
     this.#sender = new SerialSender(this.#pub, (err) => this.#log.error({ err }, 'publish failed'));
     const r = options.registry;
-    this.#received = counter(r, 'router_events_received_total', 'Messages received', ['source']);
-    this.#published = counter(r, 'router_events_published_total', 'Events published on the PUB socket');
+    // Counted per event in plain numbers, added to the counters when they are collected.
+    this.#received = localCounts(r, 'router_events_received_total', 'Messages received', ['source'], { pull: { source: 'pull' }, rep: { source: 'rep' } });
+    this.#published = localCounts(r, 'router_events_published_total', 'Events published on the PUB socket', [], { all: {} }).all;
     const refused = counter(r, 'router_events_refused_total', 'Messages refused, by reason', ['source', 'reason']);
     this.#refusals = new RefusalLog(this.#log, refused, options.settings.refusalLogIntervalMs);
     const stamper = this.#stamper;
     const replay = this.#replay;
-    new Gauge({ name: 'router_last_seq', help: 'Last sequence number published in this epoch', registers: [r], collect() { this.set(stamper.lastSeq); } });
-    new Gauge({ name: 'router_replay_buffer_events', help: 'Events held for replay', registers: [r], collect() { this.set(replay.size); } });
-    new Gauge({ name: 'router_replay_buffer_bytes', help: 'Bytes of event JSON held for replay', registers: [r], collect() { this.set(replay.bytes); } });
+    new Gauge({
+      name: 'router_last_seq',
+      help: 'Last sequence number published in this epoch',
+      registers: [r],
+      collect() {
+        this.set(stamper.lastSeq);
+      },
+    });
+    new Gauge({
+      name: 'router_replay_buffer_events',
+      help: 'Events held for replay',
+      registers: [r],
+      collect() {
+        this.set(replay.size);
+      },
+    });
+    new Gauge({
+      name: 'router_replay_buffer_bytes',
+      help: 'Bytes of event JSON held for replay',
+      registers: [r],
+      collect() {
+        this.set(replay.bytes);
+      },
+    });
     this.#replayRequests = counter(r, 'router_replay_requests_total', 'Replay requests served', ['result']);
   }
 
@@ -135,23 +173,58 @@ export class Router {
     }
   }
 
+  /**
+   * Read the PULL socket until it is closed, in batches: the messages ZeroMQ holds (up
+   * to PULL_BATCH) are read, then validated, stamped and published together, in one
+   * synchronous pass. So sends come in bursts, and ZeroMQ's I/O thread writes several
+   * per wake-up; and nothing else (a REP request) can take a sequence number between
+   * one of them being stamped and being sent, which keeps the PUB stream in order.
+   *
+   * While ZeroMQ holds messages they are read with receiveTimeout 0, which skips
+   * zeromq.js's readiness check (a getsockopt) on every read; once it holds none
+   * (EAGAIN), the next read waits (receiveTimeout -1). receive() is called directly, not
+   * through `for await`: zeromq.js's iterator adds an async function, a second promise
+   * and a result object to every message. The loop ends as the iterator does: once the
+   * socket is closed.
+   */
   async #pullLoop(): Promise<void> {
     const ns = this.#settings.pullNamespace;
+    const pull = this.#pull;
+    const batch: Buffer[][] = [];
+    let waiting = true;
+    let sinceYield = 0;
     try {
-      const received = this.#received.labels('pull');
-      for await (const frames of this.#pull) {
-        received.inc();
-        this.#lastPullAt = Date.now();
-        const raw = frames.length === 1 ? frames[0]! : undefined;
-        try {
-          if (!raw) throw new EventValidationError('bad_frames', `expected one frame with the event JSON, got ${frames.length}`);
-          // Fire and forget, as the feeder is: a failed send is logged by the sender.
-          this.#sender.post(this.#accept(raw, ns));
-          // Backpressure: stop reading while ZeroMQ is behind, so the queue stays short
-          // and unread messages wait in libzmq (bounded by its high-water mark).
-          if (this.#sender.pending >= SEND_QUEUE_HIGH) await this.#sender.flushed();
-        } catch (err) {
-          this.#refuse('pull', err, raw ?? frames[0]);
+      for (;;) {
+        let failure: Error | undefined;
+        let closed = false;
+        while (batch.length < PULL_BATCH) {
+          try {
+            batch.push(await pull.receive());
+          } catch (err) {
+            if (pull.closed) closed = true;
+            else if (waiting || (err as { code?: unknown }).code !== 'EAGAIN') failure = coerceError(err);
+            else {
+              // ZeroMQ holds no more: publish what was read, then wait for the next.
+              pull.receiveTimeout = -1;
+              waiting = true;
+            }
+            break;
+          }
+          if (waiting && !pull.closed) {
+            pull.receiveTimeout = 0;
+            waiting = false;
+          }
+        }
+        this.#publishPulled(batch, ns);
+        if (failure !== undefined) throw failure;
+        if (closed || pull.closed) break;
+        sinceYield += batch.length;
+        batch.length = 0;
+        // Reading without waiting never yields to the event loop (timers, the REP and
+        // replay sockets); zeromq.js yields after as many reads when it reads for us.
+        if (sinceYield >= PULL_YIELD_EVERY) {
+          sinceYield = 0;
+          await new Promise((resolve) => setImmediate(resolve));
         }
       }
     } catch (err) {
@@ -159,21 +232,44 @@ export class Router {
     }
   }
 
+  /** Validate, stamp, publish and keep a batch of PULL messages; refuse the bad ones. */
+  #publishPulled(batch: readonly Buffer[][], ns: string): void {
+    this.#received.pull.n += batch.length;
+    this.#pulled += batch.length;
+    const now = Date.now();
+    for (const frames of batch) {
+      const raw = frames.length === 1 ? frames[0]! : undefined;
+      try {
+        if (!raw) throw new EventValidationError('bad_frames', `expected one frame with the event JSON, got ${frames.length}`);
+        const event = this.#stamp(raw, ns, now);
+        // Fire and forget, as the feeder is: a failed send is logged by the sender. No
+        // backpressure is needed here: the send is done when post() returns, and ZeroMQ
+        // holds unread messages (bounded by its high-water mark) while this loop works.
+        this.#sender.post(event.frames);
+        this.#keep(event);
+      } catch (err) {
+        this.#refuse('pull', err, raw ?? frames[0]);
+      }
+    }
+  }
+
   async #repLoop(rep: zmq.Reply, ns: string): Promise<void> {
     try {
-      const received = this.#received.labels('rep');
+      const received = this.#received.rep;
       for await (const frames of rep) {
-        received.inc();
+        received.n++;
         let reply: string | Buffer;
         const raw = frames.length === 1 ? frames[0]! : undefined;
         try {
           if (!raw) throw new EventValidationError('bad_frames', `expected one frame with the event JSON, got ${frames.length}`);
-          const out = this.#accept(raw, ns);
+          const event = this.#stamp(raw, ns);
+          const sent = this.#sender.send(event.frames);
+          this.#keep(event);
           // The reply is the event as published, sent once ZeroMQ has taken it. In the
           // replay buffer it is accepted already: should the send fail, subscribers fetch
           // it by replay, so the client must not be told to try again.
-          await this.#sender.send(out).catch((err: unknown) => this.#log.error({ err: coerceError(err) }, 'publish failed; subscribers will fetch the event by replay'));
-          reply = out.at(-1)!;
+          await sent.catch((err: unknown) => this.#log.error({ err: coerceError(err) }, 'publish failed; subscribers will fetch the event by replay'));
+          reply = event.body;
         } catch (err) {
           reply = this.#refuse('rep', err, raw ?? frames[0]);
         }
@@ -189,15 +285,22 @@ export class Router {
     }
   }
 
-  /** Validate and stamp one event, keep it for replay; returns the frames to publish. */
-  #accept(raw: Uint8Array, ns: string): (string | Buffer)[] {
+  /** Validate and stamp one event; returns it with the frames to publish. */
+  #stamp(raw: Uint8Array, ns: string, now: number = Date.now()): StampedEvent {
     const incoming = parseIncoming(raw, ns, this.#limits);
-    const { seq, body } = this.#stamper.stampBytes(incoming, raw);
-    // Into the replay buffer before publishing: a subscriber that sees a later event
-    // can always fetch this one.
-    this.#replay.append(seq, body);
-    this.#published.inc();
-    return encodeFrames(this.#settings.framing, eventKey(incoming), body);
+    const { seq, body } = this.#stamper.stampBytes(incoming, raw, now);
+    return { seq, body, frames: encodeFrames(this.#settings.framing, this.#keys.key(incoming), body) };
+  }
+
+  /**
+   * Keep a published event for replay. Called right after the send, before anything
+   * else can run: ZeroMQ has taken the event when send() returns (see SerialSender), and
+   * no replay request can be served, nor REP reply sent, in between, so a subscriber
+   * that sees a later event can always fetch this one.
+   */
+  #keep(event: StampedEvent): void {
+    this.#replay.append(event.seq, event.body);
+    this.#published.n++;
   }
 
   async #replayLoop(): Promise<void> {
@@ -283,9 +386,14 @@ export class Router {
   /** Wait until the PULL loop has read nothing for PULL_DRAIN_IDLE_MS, at most PULL_DRAIN_MAX_MS. */
   async #quietPull(): Promise<void> {
     const deadline = Date.now() + PULL_DRAIN_MAX_MS;
-    this.#lastPullAt = Date.now();
-    while (Date.now() < deadline && Date.now() - this.#lastPullAt < PULL_DRAIN_IDLE_MS) {
+    let lastPullAt = Date.now();
+    let pulled = this.#pulled;
+    while (Date.now() < deadline && Date.now() - lastPullAt < PULL_DRAIN_IDLE_MS) {
       await new Promise((r) => setTimeout(r, 20));
+      if (this.#pulled !== pulled) {
+        pulled = this.#pulled;
+        lastPullAt = Date.now();
+      }
     }
   }
 

@@ -7,7 +7,7 @@
  */
 export type Framing = 'multipart' | 'legacy';
 
-export function encodeFrames(framing: Framing, key: string, body: string | Buffer): (string | Buffer)[] {
+export function encodeFrames(framing: Framing, key: string | Buffer, body: string | Buffer): (string | Buffer)[] {
   return framing === 'multipart' ? [key, body] : [body];
 }
 

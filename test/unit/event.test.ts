@@ -92,7 +92,9 @@ test('event - a client seq or epoch is replaced, never duplicated', () => {
 
 test('event - __proto__ keys stay data and never change prototypes', () => {
   const stamper = new EventStamper(1);
-  const { event, json } = stamper.stamp(parseIncoming(enc('{"event_type":"t","__proto__":{"polluted":true},"payload":{"__proto__":{"x":1}}}'), 'local', limits));
+  const { event, json } = stamper.stamp(
+    parseIncoming(enc('{"event_type":"t","__proto__":{"polluted":true},"payload":{"__proto__":{"x":1}}}'), 'local', limits),
+  );
   assert.equal(({} as Record<string, unknown>)['polluted'], undefined);
   assert.equal(Object.getPrototypeOf(event), Object.prototype);
   assert.ok(Object.hasOwn(JSON.parse(json), '__proto__'));
@@ -126,5 +128,36 @@ test('event - stampBytes gives the bytes stamp gives, for any text before the "{
     // Generated ids differ between two stampers; everything else is the same.
     if (!text.includes('"id"')) for (const e of [got, want]) e.id = e.trace_id = e.trace_id === e.id ? 'generated' : e.trace_id;
     assert.deepEqual(got, want, text);
+  }
+});
+
+test('event - stampBytes writes the router fields byte for byte as JSON.stringify would, before the client bytes', () => {
+  const texts = [
+    '{"event_type":"t"}',
+    '{"event_type":"t","payload":{"pad":"xxxx"},"namespace":"ops"}',
+    '{"event_type":"t","id":"client \\"quoted\\" ✓","payload":[1]}',
+    '{"event_type":"t","id":"c-1","trace_id":"tr","timestamp":12.5}',
+    `${' '.repeat(300)}{"event_type":"t"}`,
+    '\uFEFF {"event_type":"t","payload":"é"}',
+  ];
+  for (const namespace of ['local', 'ns "é" \\ </script>']) {
+    for (const text of texts) {
+      const raw = enc(text);
+      const now = 1_700_000_000_123;
+      const incoming = parseIncoming(raw, namespace, limits);
+      const out = new EventStamper(1_699_999_999_999).stampBytes(incoming, raw, now);
+      const f = incoming.fields;
+      const added: Record<string, unknown> = {};
+      if (!Object.hasOwn(f, 'id')) added['id'] = out.id;
+      if (!Object.hasOwn(f, 'namespace')) added['namespace'] = namespace;
+      if (!Object.hasOwn(f, 'payload')) added['payload'] = {};
+      if (!Object.hasOwn(f, 'timestamp')) added['timestamp'] = now / 1000;
+      if (!Object.hasOwn(f, 'trace_id')) added['trace_id'] = out.id;
+      added['seq'] = 1;
+      added['epoch'] = 1_699_999_999_999;
+      const head = Buffer.from(`${JSON.stringify(added).slice(0, -1)},`);
+      const want = Buffer.concat([head, raw.subarray(raw.indexOf(0x7b) + 1)]);
+      assert.ok(out.body.equals(want), `${namespace} ${text}\n${out.body.toString()}\n${want.toString()}`);
+    }
   }
 });

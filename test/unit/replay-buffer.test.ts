@@ -9,8 +9,14 @@ test('replay buffer - keeps the newest events within the count bound', () => {
   assert.equal(b.size, 3);
   assert.equal(b.firstSeq, 3);
   assert.equal(b.lastSeq, 5);
-  assert.deepEqual(b.since(0, 10, 1e9).map((e) => e.seq), [3, 4, 5]);
-  assert.deepEqual(b.since(3, 10, 1e9).map((e) => e.seq), [4, 5]);
+  assert.deepEqual(
+    b.since(0, 10, 1e9).map((e) => e.seq),
+    [3, 4, 5],
+  );
+  assert.deepEqual(
+    b.since(3, 10, 1e9).map((e) => e.seq),
+    [4, 5],
+  );
   assert.deepEqual(b.since(5, 10, 1e9), []);
 });
 
@@ -23,14 +29,21 @@ test('replay buffer - evicts by bytes and honours limit and reply size', () => {
   const c = new ReplayBuffer(100, 1e9);
   for (let seq = 1; seq <= 10; seq++) c.append(seq, Buffer.from('y'.repeat(10)));
   assert.equal(c.since(0, 3, 1e9).length, 3);
-  assert.deepEqual(c.since(0, 100, 35).map((e) => e.seq), [1, 2, 3]);
+  assert.deepEqual(
+    c.since(0, 100, 35).map((e) => e.seq),
+    [1, 2, 3],
+  );
   assert.equal(c.since(0, 100, 1).length, 1, 'always at least one event');
 });
 
 test('replay buffer - bodies survive slab turnover and match a plain model (random sizes, bounds and reads)', () => {
   let rnd = 12345;
-  const random = (n: number): number => ((rnd = (rnd * 1103515245 + 12345) % 2 ** 31) % n);
-  for (const [maxEvents, maxBytes] of [[50, 3_000_000], [5000, 2_500_000], [7, 100]] as const) {
+  const random = (n: number): number => (rnd = (rnd * 1103515245 + 12345) % 2 ** 31) % n;
+  for (const [maxEvents, maxBytes] of [
+    [50, 3_000_000],
+    [5000, 2_500_000],
+    [7, 100],
+  ] as const) {
     const b = new ReplayBuffer(maxEvents, maxBytes);
     const model: { seq: number; body: Buffer }[] = [];
     let bytes = 0;
@@ -50,10 +63,31 @@ test('replay buffer - bodies survive slab turnover and match a plain model (rand
         const after = model[0]!.seq - 1 + random(model.length);
         const got = b.since(after, 1e9, 1e12);
         const want = model.filter((e) => e.seq > after);
-        assert.deepEqual(got.map((e) => e.seq), want.map((e) => e.seq));
+        assert.deepEqual(
+          got.map((e) => e.seq),
+          want.map((e) => e.seq),
+        );
         for (const [i, e] of got.entries()) assert.ok(e.body.equals(want[i]!.body), `body of ${e.seq}`);
       }
     }
+  }
+});
+
+test('replay buffer - reserved and reused storage keeps every body exact', () => {
+  // 3 MiB reserved; events of up to 300 KB turn the 1 MiB slabs over many times.
+  const b = new ReplayBuffer(1000, 3 << 20, 3 << 20);
+  const model: Buffer[] = [];
+  let bytes = 0;
+  for (let seq = 1; seq <= 3000; seq++) {
+    const body = Buffer.alloc(1 + ((seq * 7919) % 300_000), seq % 251);
+    b.append(seq, body);
+    model.push(body);
+    bytes += body.length;
+    while (bytes > 3 << 20 && model.length > 1) bytes -= model.shift()!.length;
+    if (seq % 37 !== 0) continue;
+    const got = b.since(seq - model.length, 1e9, 1e12);
+    assert.equal(got.length, model.length);
+    for (const [i, e] of got.entries()) assert.ok(e.body.equals(model[i]!), `body of ${e.seq} after ${seq}`);
   }
 });
 
@@ -64,7 +98,10 @@ test('replay buffer - a sequence number out of order starts afresh', () => {
   b.append(7, Buffer.from('c'));
   assert.equal(b.size, 1);
   assert.equal(b.firstSeq, 7);
-  assert.deepEqual(b.since(0, 10, 1e9).map((e) => e.body.toString()), ['c']);
+  assert.deepEqual(
+    b.since(0, 10, 1e9).map((e) => e.body.toString()),
+    ['c'],
+  );
   assert.throws(() => new ReplayBuffer(0, 10), RangeError);
 });
 
