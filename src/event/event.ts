@@ -47,7 +47,6 @@ export function eventKey(e: { namespace: string; event_type: string }): string {
   return `${e.namespace}:${e.event_type}`;
 }
 
-
 /** A field the object has itself (never one of Object.prototype's, such as `constructor`). */
 export function ownField(obj: Record<string, unknown>, key: string): unknown {
   return Object.hasOwn(obj, key) ? obj[key] : undefined;

@@ -61,7 +61,10 @@ export function validateFields(value: unknown, text: string, defaultNamespace: s
   }
   const ts = own(fields, 'timestamp');
   if (ts !== undefined && (typeof ts !== 'number' || !(ts >= 0 && ts <= MAX_TIMESTAMP))) {
-    throw new EventValidationError('bad_timestamp', `"timestamp" must be a number of Unix seconds from 0 to ${MAX_TIMESTAMP} (the latest date JavaScript can hold)`);
+    throw new EventValidationError(
+      'bad_timestamp',
+      `"timestamp" must be a number of Unix seconds from 0 to ${MAX_TIMESTAMP} (the latest date JavaScript can hold)`,
+    );
   }
   return {
     fields,

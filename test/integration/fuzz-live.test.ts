@@ -39,7 +39,12 @@ const oddKey = fc.oneof(oddString, fc.constantFrom('__proto__', 'constructor', '
 const oddNumber = fc.oneof(fc.double({ noNaN: true, noDefaultInfinity: true }), fc.constantFrom(1e308, -1e308, 2 ** 53 + 1, -0, 5e-324));
 const leaf = fc.oneof(oddString, oddNumber, fc.boolean(), fc.constant(null));
 const value: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
-  node: fc.oneof({ depthSize: 'small', withCrossShrink: true }, leaf, fc.array(tie('node'), { maxLength: 4 }), fc.dictionary(oddKey, tie('node'), { maxKeys: 4 })),
+  node: fc.oneof(
+    { depthSize: 'small', withCrossShrink: true },
+    leaf,
+    fc.array(tie('node'), { maxLength: 4 }),
+    fc.dictionary(oddKey, tie('node'), { maxKeys: 4 }),
+  ),
 })).node;
 /** Nesting close to the router's limit of 64 levels. */
 const deep = fc.integer({ min: 50, max: 70 }).map((n) => {
@@ -58,13 +63,19 @@ test('fuzz live - hostile events are archived or recorded, and never hold up the
   const db = mongo.db(cfg.database);
   const client = new RouterClient({ uri: `tcp://127.0.0.1:${cfg.ports.rep}`, timeoutMs: 5000 });
   t.after(() => client.close());
-  const stored = async (id: string): Promise<boolean> => Boolean((await db.collection('events').findOne({ _id: id as never })) ?? (await db.collection('rejected').findOne({ event_id: id })));
+  const stored = async (id: string): Promise<boolean> =>
+    Boolean((await db.collection('events').findOne({ _id: id as never })) ?? (await db.collection('rejected').findOne({ event_id: id })));
   let n = 0;
   await fc.assert(
     fc.asyncProperty(payload, oddKey, async (p, extraKey) => {
       n++;
       const hostile: Record<string, unknown> = { event_type: 'fuzz.hostile', payload: p };
-      Object.defineProperty(hostile, extraKey === 'event_type' || extraKey === 'payload' ? 'x' : extraKey, { value: p, enumerable: true, configurable: true, writable: true });
+      Object.defineProperty(hostile, extraKey === 'event_type' || extraKey === 'payload' ? 'x' : extraKey, {
+        value: p,
+        enumerable: true,
+        configurable: true,
+        writable: true,
+      });
       let acceptedId: string | undefined;
       try {
         acceptedId = (await client.send(JSON.stringify(hostile))).id;

@@ -153,8 +153,27 @@ const styleArb: fc.Arbitrary<Style> = fc.record({
 const goodName = fc.stringMatching(/^[a-z][a-z0-9._-]{0,24}$/);
 const goodId = fc.string({ minLength: 1, maxLength: 40, unit: 'binary' });
 const json = fc.jsonValue({ maxDepth: 3 });
-const notString = fc.oneof(fc.integer(), fc.double({ noNaN: true, noDefaultInfinity: true }), fc.boolean(), fc.constant(null), fc.array(json, { maxLength: 3 }), fc.dictionary(fc.string(), json, { maxKeys: 3 }));
-const rawNumber = fc.constantFrom('1e2', '1E+2', '0.10e1', '-0', '1.0', '123456789012345678901234567890', '5e-324', '1.7976931348623157e308', '1e400', '-1e-400', '0.0000000000000000000001');
+const notString = fc.oneof(
+  fc.integer(),
+  fc.double({ noNaN: true, noDefaultInfinity: true }),
+  fc.boolean(),
+  fc.constant(null),
+  fc.array(json, { maxLength: 3 }),
+  fc.dictionary(fc.string(), json, { maxKeys: 3 }),
+);
+const rawNumber = fc.constantFrom(
+  '1e2',
+  '1E+2',
+  '0.10e1',
+  '-0',
+  '1.0',
+  '123456789012345678901234567890',
+  '5e-324',
+  '1.7976931348623157e308',
+  '1e400',
+  '-1e-400',
+  '0.0000000000000000000001',
+);
 const rawString = fc.constantFrom('"\\ud800"', '"\\udc00x"', '"\\u0000"', '"\\/"', '"\\uD83D\\uDE00"', '"\\u2028\\u2029"', '"\\"\\\\"', '"\\u0061"');
 const pollution = fc.constantFrom(
   new Obj([['polluted', 'yes']]),
@@ -163,7 +182,12 @@ const pollution = fc.constantFrom(
   new Obj([['constructor', new Obj([['prototype', new Obj([['polluted', 'yes']])]])]]),
   new Obj([['event_type', 'from-proto']]),
 );
-const hostileValue = fc.oneof(json, pollution, rawNumber.map((t) => new Raw(t)), rawString.map((t) => new Raw(t)));
+const hostileValue = fc.oneof(
+  json,
+  pollution,
+  rawNumber.map((t) => new Raw(t)),
+  rawString.map((t) => new Raw(t)),
+);
 
 type Entry = readonly [string, unknown];
 const ROUTER_KEYS = ['__proto__', 'constructor', 'prototype', 'seq', 'epoch', 'toString', 'hasOwnProperty', 'valueOf'];
@@ -181,7 +205,11 @@ const entryArb: fc.Arbitrary<Entry> = fc.oneof(
 
 /** Events that are usually valid: a good event_type first, then hostile extras and duplicates. */
 const mostlyValidArb: fc.Arbitrary<Obj> = fc
-  .tuple(goodName, fc.array(entryArb, { maxLength: 6 }), fc.array(fc.tuple(fc.constantFrom('event_type', 'namespace', 'id', 'payload'), fc.oneof(goodName, json)), { maxLength: 2 }))
+  .tuple(
+    goodName,
+    fc.array(entryArb, { maxLength: 6 }),
+    fc.array(fc.tuple(fc.constantFrom('event_type', 'namespace', 'id', 'payload'), fc.oneof(goodName, json)), { maxLength: 2 }),
+  )
   .map(([type, extras, dups]) => new Obj([['event_type', type], ...extras.filter(([k]) => k !== 'event_type'), ...dups]));
 
 /** Events with any mix of entries, in any order, keys possibly repeated. */
@@ -346,7 +374,23 @@ test('fuzz event - byte mutations of valid events: refusal or exact publication'
 });
 
 test('fuzz event - invalid UTF-8 sequences anywhere are bad_encoding', () => {
-  const bad = fc.constantFrom([0x80], [0xbf], [0xc0, 0x80], [0xc1, 0xbf], [0xe0, 0x80, 0x80], [0xed, 0xa0, 0x80], [0xed, 0xbf, 0xbf], [0xf4, 0x90, 0x80, 0x80], [0xf5, 0x80, 0x80, 0x80], [0xf8], [0xfe], [0xff], [0xc3], [0xe2, 0x82], [0xf0, 0x9f, 0x98]);
+  const bad = fc.constantFrom(
+    [0x80],
+    [0xbf],
+    [0xc0, 0x80],
+    [0xc1, 0xbf],
+    [0xe0, 0x80, 0x80],
+    [0xed, 0xa0, 0x80],
+    [0xed, 0xbf, 0xbf],
+    [0xf4, 0x90, 0x80, 0x80],
+    [0xf5, 0x80, 0x80, 0x80],
+    [0xf8],
+    [0xfe],
+    [0xff],
+    [0xc3],
+    [0xe2, 0x82],
+    [0xf0, 0x9f, 0x98],
+  );
   fc.assert(
     fc.property(mostlyValidArb, bad, fc.nat(), (event, seq, pos) => {
       const bytes = Array.from(enc(render(event, PLAIN)));
@@ -359,7 +403,7 @@ test('fuzz event - invalid UTF-8 sequences anywhere are bad_encoding', () => {
   );
 });
 
-test('fuzz event - a field of the wrong type is refused with that field\'s reason', () => {
+test("fuzz event - a field of the wrong type is refused with that field's reason", () => {
   const REASON: Record<string, EventRefusal> = {
     event_type: 'bad_event_type',
     namespace: 'bad_namespace',
@@ -369,7 +413,14 @@ test('fuzz event - a field of the wrong type is refused with that field\'s reaso
   };
   fc.assert(
     fc.property(fc.constantFrom(...Object.keys(REASON)), notString, (field, value) => {
-      const event = new Obj(field === 'event_type' ? [['event_type', value]] : [['event_type', 'ok'], [field, value]]);
+      const event = new Obj(
+        field === 'event_type'
+          ? [['event_type', value]]
+          : [
+              ['event_type', 'ok'],
+              [field, value],
+            ],
+      );
       assert.equal(reasonOf(enc(render(event, PLAIN))), REASON[field]);
     }),
     params(500),
@@ -383,13 +434,55 @@ test('fuzz event - a field of the wrong type is refused with that field\'s reaso
     [[['event_type', 'a\u0000b']], 'bad_event_type'],
     [[['event_type', 'a\u007f']], 'bad_event_type'],
     [[['event_type', 'a:b']], 'accepted'],
-    [[['event_type', 'a'], ['namespace', 'a:b']], 'bad_namespace'],
-    [[['event_type', 'a'], ['namespace', '\t']], 'bad_namespace'],
-    [[['event_type', 'a'], ['id', long(MAX_ID_LENGTH)]], 'accepted'],
-    [[['event_type', 'a'], ['id', long(MAX_ID_LENGTH + 1)]], 'bad_id'],
-    [[['event_type', 'a'], ['trace_id', '']], 'bad_trace_id'],
-    [[['event_type', 'a'], ['parent_event', null]], 'bad_parent_event'],
-    [[['event_type', 'a'], ['id', null]], 'bad_id'],
+    [
+      [
+        ['event_type', 'a'],
+        ['namespace', 'a:b'],
+      ],
+      'bad_namespace',
+    ],
+    [
+      [
+        ['event_type', 'a'],
+        ['namespace', '\t'],
+      ],
+      'bad_namespace',
+    ],
+    [
+      [
+        ['event_type', 'a'],
+        ['id', long(MAX_ID_LENGTH)],
+      ],
+      'accepted',
+    ],
+    [
+      [
+        ['event_type', 'a'],
+        ['id', long(MAX_ID_LENGTH + 1)],
+      ],
+      'bad_id',
+    ],
+    [
+      [
+        ['event_type', 'a'],
+        ['trace_id', ''],
+      ],
+      'bad_trace_id',
+    ],
+    [
+      [
+        ['event_type', 'a'],
+        ['parent_event', null],
+      ],
+      'bad_parent_event',
+    ],
+    [
+      [
+        ['event_type', 'a'],
+        ['id', null],
+      ],
+      'bad_id',
+    ],
     [[['namespace', 'a']], 'missing_event_type'],
   ];
   for (const [entries, want] of cases) assert.equal(reasonOf(enc(render(new Obj(entries), PLAIN))), want, JSON.stringify(entries));
@@ -397,9 +490,15 @@ test('fuzz event - a field of the wrong type is refused with that field\'s reaso
 
 test('fuzz event - timestamps: only numbers from 0 to MAX_TIMESTAMP are accepted', () => {
   fc.assert(
-    fc.property(fc.oneof(notString.filter((v) => typeof v !== 'number'), fc.string()), (ts) => {
-      assert.equal(reasonOf(enc(JSON.stringify({ event_type: 'a', timestamp: ts }))), 'bad_timestamp');
-    }),
+    fc.property(
+      fc.oneof(
+        notString.filter((v) => typeof v !== 'number'),
+        fc.string(),
+      ),
+      (ts) => {
+        assert.equal(reasonOf(enc(JSON.stringify({ event_type: 'a', timestamp: ts }))), 'bad_timestamp');
+      },
+    ),
     params(300),
   );
   fc.assert(
@@ -408,7 +507,20 @@ test('fuzz event - timestamps: only numbers from 0 to MAX_TIMESTAMP are accepted
     }),
     params(300),
   );
-  for (const [raw, want] of [['1e400', 'bad_timestamp'], ['1e300', 'bad_timestamp'], ['8640000000001', 'bad_timestamp'], ['8640000000000', 'accepted'], ['-1e400', 'bad_timestamp'], ['-0', 'accepted'], ['-1e-400', 'accepted'], ['"1"', 'bad_timestamp'], ['null', 'bad_timestamp'], ['true', 'bad_timestamp'], ['[1]', 'bad_timestamp'], ['{"$date":1}', 'bad_timestamp']] as const) {
+  for (const [raw, want] of [
+    ['1e400', 'bad_timestamp'],
+    ['1e300', 'bad_timestamp'],
+    ['8640000000001', 'bad_timestamp'],
+    ['8640000000000', 'accepted'],
+    ['-1e400', 'bad_timestamp'],
+    ['-0', 'accepted'],
+    ['-1e-400', 'accepted'],
+    ['"1"', 'bad_timestamp'],
+    ['null', 'bad_timestamp'],
+    ['true', 'bad_timestamp'],
+    ['[1]', 'bad_timestamp'],
+    ['{"$date":1}', 'bad_timestamp'],
+  ] as const) {
     assert.equal(reasonOf(enc(`{"event_type":"a","timestamp":${raw}}`)), want, raw);
   }
 });
@@ -462,7 +574,11 @@ test('fuzz event - deep nesting is refused as too_deep, never a stack overflow',
 
 /** A value nested exactly `depth` levels (1 = a flat array or object), with random siblings. */
 const nestedArb = (depth: number): fc.Arbitrary<unknown> => {
-  let arb: fc.Arbitrary<unknown> = fc.oneof(fc.constant([]), fc.constant({}), fc.array(fc.oneof(fc.integer(), fc.string({ maxLength: 3 }), fc.constant(null)), { maxLength: 2 }));
+  let arb: fc.Arbitrary<unknown> = fc.oneof(
+    fc.constant([]),
+    fc.constant({}),
+    fc.array(fc.oneof(fc.integer(), fc.string({ maxLength: 3 }), fc.constant(null)), { maxLength: 2 }),
+  );
   for (let i = 1; i < depth; i++) {
     const inner = arb;
     arb = fc.oneof(
@@ -471,7 +587,13 @@ const nestedArb = (depth: number): fc.Arbitrary<unknown> => {
         a.splice(Math.min(at, a.length), 0, x);
         return a;
       }),
-      fc.tuple(inner, fc.constantFrom('a', '__proto__', 'payload', ''), fc.dictionary(fc.string({ maxLength: 2 }), fc.jsonValue({ maxDepth: 0 }), { maxKeys: 2 })).map(([x, k, sib]) => new Obj([...Object.entries(sib), [k, x]])),
+      fc
+        .tuple(
+          inner,
+          fc.constantFrom('a', '__proto__', 'payload', ''),
+          fc.dictionary(fc.string({ maxLength: 2 }), fc.jsonValue({ maxDepth: 0 }), { maxKeys: 2 }),
+        )
+        .map(([x, k, sib]) => new Obj([...Object.entries(sib), [k, x]])),
     );
   }
   return arb;
@@ -484,7 +606,13 @@ test('fuzz event - the nesting limit: accepted iff the event nests at most MAX_D
       depthArb.chain((d) => fc.tuple(fc.constant(d), nestedArb(d))),
       fc.constantFrom('payload', 'extra', '__proto__', 'seq'),
       ([payloadDepth, payload], field) => {
-        const text = write(new Obj([['event_type', 'nest'], [field, payload]]), PLAIN);
+        const text = write(
+          new Obj([
+            ['event_type', 'nest'],
+            [field, payload],
+          ]),
+          PLAIN,
+        );
         const before = stamper.lastSeq;
         const r = intake(enc(text));
         // The event object itself is one level.
@@ -563,23 +691,31 @@ test('fuzz event - accepted events get strictly increasing seq and unique ids', 
 test('fuzz event - parsePublished on any string returns an event or throws EventValidationError', () => {
   const published = fc.tuple(mostlyValidArb, styleArb).map(([e, s]) => render(e, s));
   fc.assert(
-    fc.property(fc.oneof(fc.string({ unit: 'binary', maxLength: 200 }), fc.json({ maxDepth: 3 }), published, anyEventArb.map((e) => render(e, PLAIN))), (text) => {
-      let event: ReactorEvent;
-      try {
-        event = parsePublished(text);
-      } catch (err) {
-        assertRefusal(err);
-        return;
-      }
-      assert.equal(typeof event.id, 'string');
-      assert.equal(typeof event.event_type, 'string');
-      assert.equal(typeof event.namespace, 'string');
-      assert.equal(typeof event.timestamp, 'number');
-      assert.equal(typeof event.trace_id, 'string');
-      assert.equal(typeof event.seq, 'number');
-      assert.equal(typeof event.epoch, 'number');
-      assert.notEqual(event.payload, undefined);
-    }),
+    fc.property(
+      fc.oneof(
+        fc.string({ unit: 'binary', maxLength: 200 }),
+        fc.json({ maxDepth: 3 }),
+        published,
+        anyEventArb.map((e) => render(e, PLAIN)),
+      ),
+      (text) => {
+        let event: ReactorEvent;
+        try {
+          event = parsePublished(text);
+        } catch (err) {
+          assertRefusal(err);
+          return;
+        }
+        assert.equal(typeof event.id, 'string');
+        assert.equal(typeof event.event_type, 'string');
+        assert.equal(typeof event.namespace, 'string');
+        assert.equal(typeof event.timestamp, 'number');
+        assert.equal(typeof event.trace_id, 'string');
+        assert.equal(typeof event.seq, 'number');
+        assert.equal(typeof event.epoch, 'number');
+        assert.notEqual(event.payload, undefined);
+      },
+    ),
     params(1000),
   );
   assertNoPollution();
