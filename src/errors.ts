@@ -66,6 +66,10 @@ export type EventRefusal =
   | 'bad_trace_id'
   | 'bad_parent_event'
   | 'bad_timestamp'
+  | 'bad_key'
+  | 'bad_hops'
+  | 'too_many_hops'
+  | 'forbidden_namespace'
   | 'bad_frames';
 
 export class EventValidationError extends ReactorError {

@@ -57,7 +57,7 @@ export function configureReplayCommand(cmd: Command, result: { code: number }): 
           return EXIT.OK;
         }
         const { RouterClient } = await import('../wire/router-client.js');
-        const curve = settings.security.curve ? (await import('../security/key-files.js')).localClientKeys(settings.security.keysDir) : undefined;
+        const curve = (await import('../security/key-files.js')).clientKeysFor(settings.security);
         const uri = settings.worker.routerUri;
         if (!uri) throw new UsageError('config.json names no router REP endpoint (a ZMQInput feeder or worker.router_uri) to replay through');
         const client = new RouterClient({ uri, timeoutMs: 5000, retries: 3, curve });

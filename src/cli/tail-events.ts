@@ -12,7 +12,7 @@ import { EXIT } from './exit-codes.js';
  * framing, ZeroMQ itself drops what the glob's literal head cannot match.
  */
 export async function tailEvents(settings: ReactorSettings, keyGlob: string | undefined, json: boolean): Promise<number> {
-  const curve = settings.security.curve ? (await import('../security/key-files.js')).localClientKeys(settings.security.keysDir) : undefined;
+  const curve = (await import('../security/key-files.js')).clientKeysFor(settings.security);
   const sock = new zmq.Subscriber({ linger: 0, ...curveClientOptions(curve) });
   const match = keyGlob === undefined ? undefined : new RegExp(globToRegexSource(keyGlob));
   const head = keyGlob === undefined ? '' : isExactKey(keyGlob) ? keyGlob : keyGlob.slice(0, keyGlob.search(/[*?[]/));

@@ -4,6 +4,10 @@ import { TsfuncDriver } from '../handlers/tsfunc-driver.js';
 import { splitArgv } from '../handlers/argv.js';
 import { loadConfig } from './load.js';
 import { loadHandlersFile } from './handlers-file.js';
+import { routerBinds } from './router-binds.js';
+import type { ReactorSettings } from './settings.js';
+import { exposedEndpoints, protectedModeMessage } from '../security/exposure.js';
+import { localClientKeys, serverKeyPair } from '../security/key-files.js';
 
 export interface CheckReport {
   problems: ConfigProblem[];
@@ -28,6 +32,8 @@ export function checkConfig(path: string | undefined, handlersFile: string | und
   }
   const { settings } = loaded;
   report.warnings.push(...loaded.warnings);
+  report.warnings.push(...securityNotes(settings));
+  report.problems.push(...keyProblems(settings));
   let table;
   try {
     const h = loadHandlersFile(settings.handlersFile);
@@ -55,4 +61,33 @@ export function checkConfig(path: string | undefined, handlersFile: string | und
     });
   }
   return report;
+}
+
+/** Protected mode, explained: what event-router will do with these binds. */
+function securityNotes(settings: ReactorSettings): ConfigProblem[] {
+  if (settings.security.curve) return [];
+  const exposed = exposedEndpoints(routerBinds(settings.router));
+  if (exposed.length === 0) return [];
+  const where = { file: settings.configFile, path: 'security' };
+  if (settings.security.allowInsecure) {
+    return [
+      { ...where, message: `security.allow_insecure is set: the router accepts unauthenticated clients on ${exposed.map((e) => e.endpoint).join(', ')}` },
+    ];
+  }
+  return [{ ...where, message: `event-router will refuse to start (exit 78): ${protectedModeMessage(exposed)}` }];
+}
+
+/** Under CURVE, the certificates the daemons need must be there and safe. */
+function keyProblems(settings: ReactorSettings): ConfigProblem[] {
+  if (!settings.security.curve) return [];
+  const out: ConfigProblem[] = [];
+  for (const check of [() => serverKeyPair(settings.security.keysDir), () => localClientKeys(settings.security.keysDir)]) {
+    try {
+      check();
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      out.push(...err.problems.map((p) => ({ ...p, message: `${p.message} (security.curve needs it; make the keys with: event-reactor keys init)` })));
+    }
+  }
+  return out;
 }

@@ -130,7 +130,11 @@ export function buildSettings(file: string, raw: unknown, env: NodeJS.ProcessEnv
       return;
     }
     const oc = out.config ?? {};
-    pub = { bind: endpoint(oc, 55000), framing: oc.framing ?? 'multipart', hwm: oc.sndhwm ?? 100_000 };
+    pub = {
+      bind: endpoint(oc, 55000),
+      framing: oc.framing ?? 'multipart',
+      hwm: oc.sndhwm ?? pubHighWaterMark(cfg.router.pub_memory_bytes, cfg.router.max_event_bytes),
+    };
   });
   if (!pub) problems.push({ file, path: 'outputs', message: 'needs one output with "handler": "zeromq"' });
 
@@ -159,6 +163,7 @@ export function buildSettings(file: string, raw: unknown, env: NodeJS.ProcessEnv
       framing: pub.framing,
       pubHighWaterMark: pub.hwm,
       maxEventBytes: router.max_event_bytes,
+      maxHops: router.max_hops,
       refusalLogIntervalMs: router.refusal_log_interval_ms,
       replayBind,
       replayMaxEvents: router.replay_max_events,
@@ -220,4 +225,17 @@ function endpoint(
   const protocol = c.protocol ?? 'tcp';
   if (protocol === 'ipc') return `ipc://${c.listen_address ?? '/tmp/event-reactor.ipc'}`;
   return `tcp://${c.listen_address ?? '*'}:${c.port ?? defaultPort}`;
+}
+
+/** Least PUB high-water mark, whatever the budget. */
+const MIN_PUB_HWM = 16;
+
+/**
+ * The PUB high-water mark for a memory budget: per subscriber the router holds at most
+ * `hwm x max_event_bytes` bytes of unsent events, so `hwm = floor(budget / max_event_bytes)`,
+ * at least 16. A subscriber that stops reading costs the router no more than that, and
+ * loses what is dropped beyond it to a gap it repairs from the replay buffer.
+ */
+export function pubHighWaterMark(budgetBytes: number, maxEventBytes: number): number {
+  return Math.max(MIN_PUB_HWM, Math.floor(budgetBytes / maxEventBytes));
 }

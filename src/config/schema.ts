@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DEFAULT_MAX_EVENT_BYTES } from '../event/event.js';
+import { DEFAULT_MAX_EVENT_BYTES, DEFAULT_MAX_HOPS } from '../event/event.js';
 
 /**
  * The shape of config.json: EventReactor's file (`aggregator`, `feeds.feeders[]`,
@@ -68,7 +68,7 @@ export const outputSchema = z.looseObject({
       ...endpointFields,
       /** `multipart` (topic frame + JSON frame, default) or `legacy` (EventReactor's single JSON frame). */
       framing: z.enum(['multipart', 'legacy']).optional(),
-      /** PUB send high-water mark per subscriber, in messages. Default 100000. */
+      /** PUB send high-water mark per subscriber, in messages; default router.pub_memory_bytes / router.max_event_bytes. */
       sndhwm: positiveInt.optional(),
     })
     .optional(),
@@ -116,8 +116,15 @@ export const configFileSchema = z.looseObject({
   event_handlers: z.string().min(1).default('event-handlers.json'),
   router: z
     .looseObject({
-      /** Largest accepted event, in bytes (1 MiB). */
+      /** Largest accepted event, in bytes (1 MiB); ZeroMQ drops the connection of a client that sends a larger frame. */
       max_event_bytes: positiveInt.default(DEFAULT_MAX_EVENT_BYTES),
+      /** Longest chain of follow-up events (`hops`) accepted; deeper ones are refused with `too_many_hops`. */
+      max_hops: z.number().int().min(0).max(1000).default(DEFAULT_MAX_HOPS),
+      /**
+       * Memory the PUB socket may hold for one subscriber, in bytes (64 MiB): its high-water
+       * mark is this divided by max_event_bytes (at least 16), unless outputs[0].config.sndhwm says otherwise.
+       */
+      pub_memory_bytes: positiveInt.default(67_108_864),
       /** At most one log line per refusal reason per this many ms. */
       refusal_log_interval_ms: positiveInt.default(5000),
       /** Bind URI of the replay socket (ZeroMQ REP) that serves missed events. */

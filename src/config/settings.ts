@@ -46,8 +46,11 @@ export interface RouterSettings {
   /** PUB bind URI. */
   pubBind: string;
   framing: 'multipart' | 'legacy';
+  /** Messages the PUB socket queues per subscriber before dropping for it (see load.ts for the formula). */
   pubHighWaterMark: number;
   maxEventBytes: number;
+  /** Longest chain of follow-up events accepted (`hops`). */
+  maxHops: number;
   refusalLogIntervalMs: number;
   /** Bind URI of the replay socket (ZeroMQ REP; protocol in wire/replay-protocol.ts). */
   replayBind: string;

@@ -1,10 +1,17 @@
+import { join } from 'node:path';
 import type { Logger } from '../logger.js';
-import { createRegistry } from '../metrics.js';
+import { counter, createRegistry } from '../metrics.js';
 import type { ReactorSettings } from '../config/settings.js';
+import { ConfigError } from '../errors.js';
+import { routerBinds } from '../config/router-binds.js';
 import { Router, type RouterEndpoints } from '../router/router.js';
-import type { Daemon } from './daemon.js';
 import { CloserStack } from '../lifecycle/closers.js';
 import type { OpsServer } from '../http/ops-server.js';
+import { AuthorizedClients } from '../security/authorized-clients.js';
+import { exposedEndpoints, protectedModeMessage } from '../security/exposure.js';
+import { CLIENTS_DIR, serverKeyPair } from '../security/key-files.js';
+import { ZapHandler } from '../security/zap-handler.js';
+import type { Daemon } from './daemon.js';
 import { startOps } from './ops.js';
 
 export interface RouterDaemon extends Daemon {
@@ -14,13 +21,50 @@ export interface RouterDaemon extends Daemon {
   http: OpsServer;
 }
 
-/** Bind the router's sockets, then serve its metrics and health. */
+/**
+ * Check protected mode, start the ZAP handler under `security.curve`, bind the router's
+ * sockets, then serve its metrics and health.
+ *
+ * @throws {ConfigError} (exit 78) when, without CURVE, the router would bind an address
+ *   others can reach and `security.allow_insecure` does not allow it
+ */
 export async function startRouterDaemon(settings: ReactorSettings, log: Logger): Promise<RouterDaemon> {
   const rlog = log.child({ component: 'router' });
+  const { curve, allowInsecure, keysDir, clients: policies } = settings.security;
+  const binds = routerBinds(settings.router);
+  if (!curve) {
+    const exposed = exposedEndpoints(binds);
+    if (exposed.length > 0 && !allowInsecure) throw new ConfigError([{ file: settings.configFile, path: 'security', message: protectedModeMessage(exposed) }]);
+    if (exposed.length > 0)
+      rlog.warn(
+        { exposed },
+        'security.allow_insecure: the router accepts unauthenticated clients from the network; anyone who reaches it can fire events and read the stream',
+      );
+  }
   const closers = new CloserStack(rlog);
   try {
     const registry = createRegistry('router');
-    const router = new Router({ settings: settings.router, log: rlog, registry });
+    let curveSecretKey: string | undefined;
+    if (curve) {
+      curveSecretKey = serverKeyPair(keysDir).secretKey;
+      const clients = new AuthorizedClients({ dir: join(keysDir, CLIENTS_DIR), log: rlog });
+      clients.start();
+      closers.push('authorized clients', () => clients.close());
+      const scopes = new Map<string, readonly string[] | undefined>(
+        binds.map((b, i) => [b.socket, i === 0 ? settings.router.pullScope : settings.router.rep[i - 1]?.scope]),
+      );
+      const zap = new ZapHandler({
+        clients,
+        policies,
+        scopes,
+        failures: counter(registry, 'router_auth_failures_total', 'Connections refused by CURVE authentication, by socket', ['socket']),
+        log: rlog,
+      });
+      await zap.start();
+      closers.push('zap', () => zap.close());
+      rlog.info({ clients: clients.size, keysDir }, 'CURVE on: only authorized client keys may connect');
+    }
+    const router = new Router({ settings: settings.router, log: rlog, registry, ...(curveSecretKey ? { curveSecretKey } : {}) });
     closers.push('router', () => router.close());
     const endpoints = await router.start();
     const sockets = { name: 'sockets', check: () => void router.endpoints };

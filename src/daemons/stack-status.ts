@@ -63,7 +63,8 @@ function pick(h: { pid?: number; uptime_s?: number }): { pid?: number; uptime_s?
 
 async function routerStatus(s: ReactorSettings): Promise<StatusReport['router']> {
   const { ReplayClient } = await import('../wire/replay-client.js');
-  const client = new ReplayClient(s.sub.replayUri, 2000);
+  const { clientKeysFor } = await import('../security/key-files.js');
+  const client = new ReplayClient(s.sub.replayUri, 2000, clientKeysFor(s.security));
   try {
     const r = await client.status();
     return { endpoint: s.sub.replayUri, epoch: r.epoch, last_seq: r.last_seq, first_seq: r.first_seq, buffered: r.buffered, buffer_bytes: r.bytes };

@@ -8,6 +8,7 @@ import { CloserStack } from '../lifecycle/closers.js';
 import { Matcher } from '../sub/matcher.js';
 import { Subscriber } from '../sub/subscriber.js';
 import type { Daemon } from './daemon.js';
+import { clientKeysFor } from '../security/key-files.js';
 import type { OpsServer } from '../http/ops-server.js';
 import { ReplayClient } from '../wire/replay-client.js';
 import { startOps } from './ops.js';
@@ -42,7 +43,7 @@ export async function startSubDaemon(settings: ReactorSettings, log: Logger): Pr
     await subscriber.start();
     // Readiness asks the router on a socket of its own: the subscriber's replay client may
     // be busy with a long catch-up.
-    const probe = new ReplayClient(settings.sub.replayUri, 1000);
+    const probe = new ReplayClient(settings.sub.replayUri, 1000, clientKeysFor(settings.security));
     closers.push('router probe', () => probe.close());
     const http = await startOps(
       'sub',

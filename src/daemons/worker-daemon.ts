@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HandlerWorker } from '../queue/handler-worker.js';
 import type { Daemon } from './daemon.js';
+import { clientKeysFor } from '../security/key-files.js';
 import { Gauge } from 'prom-client';
 import { QueueCounter } from '../queue/queue-counts.js';
 import type { OpsServer } from '../http/ops-server.js';
@@ -38,7 +39,7 @@ export async function startWorkerDaemon(settings: ReactorSettings, log: Logger):
     const archive = await MongoArchive.connect({ url: settings.mongo.url, database: settings.mongo.database, log: wlog, retention: settings.retention });
     closers.push('archive', () => archive.close());
     const routerUri = settings.worker.routerUri;
-    const client = routerUri ? new RouterClient({ uri: routerUri, timeoutMs: 10_000, retries: 2 }) : undefined;
+    const client = routerUri ? new RouterClient({ uri: routerUri, timeoutMs: 10_000, retries: 2, curve: clientKeysFor(settings.security) }) : undefined;
     if (client) closers.push('router client', () => client.close());
     const fire: FireFunction = (event) => {
       if (!client) return Promise.reject(new TransportError('no router REP endpoint configured (worker.router_uri or a ZMQInput feeder)'));

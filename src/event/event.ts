@@ -21,6 +21,11 @@ export interface ReactorEvent {
   trace_id: string;
   /** Id of the event whose handler fired this one. */
   parent_event?: string;
+  /**
+   * How many events led to this one: 0 from a feeder; `ctx.fire()`, correlations and
+   * `fire-event --parent-event` add one. The router refuses more than `router.max_hops`.
+   */
+  hops?: number;
   /** Per-router sequence number, 1-based, without gaps within one `epoch`. */
   seq: number;
   /** Router start time in Unix milliseconds; a new epoch restarts `seq` at 1. */
@@ -32,6 +37,8 @@ export interface ReactorEvent {
 export interface IngestLimits {
   /** Largest accepted message in bytes; default 1 MiB. */
   maxBytes: number;
+  /** Most `hops` accepted; default {@link DEFAULT_MAX_HOPS}. */
+  maxHops?: number;
 }
 
 export const DEFAULT_MAX_EVENT_BYTES = 1024 * 1024;
@@ -41,6 +48,8 @@ export const MAX_TIMESTAMP = 8.64e12;
 /** Deepest nesting accepted (objects and arrays, the event itself is level 1); MongoDB stores at most 100. */
 export const MAX_DEPTH = 64;
 export const MAX_NAME_LENGTH = 256;
+/** Default `router.max_hops`: longest chain of follow-up events the router accepts. */
+export const DEFAULT_MAX_HOPS = 8;
 
 /** `namespace:event_type`, the key handlers are registered under. */
 export function eventKey(e: { namespace: string; event_type: string }): string {

@@ -1,5 +1,5 @@
 import { EventValidationError } from '../errors.js';
-import { MAX_DEPTH, MAX_ID_LENGTH, MAX_NAME_LENGTH, MAX_TIMESTAMP, ownField as own, type IngestLimits, type ReactorEvent } from './event.js';
+import { DEFAULT_MAX_HOPS, MAX_DEPTH, MAX_ID_LENGTH, MAX_NAME_LENGTH, MAX_TIMESTAMP, ownField as own, type IngestLimits, type ReactorEvent } from './event.js';
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
 // Control characters and whitespace that would make a key unreadable in logs or topics.
@@ -36,11 +36,11 @@ export function parseIncoming(raw: Uint8Array, defaultNamespace: string, limits:
   } catch (err) {
     throw new EventValidationError('invalid_json', `event is not valid JSON: ${(err as Error).message}`, { cause: err });
   }
-  return validateFields(value, text, defaultNamespace);
+  return validateFields(value, text, defaultNamespace, limits.maxHops);
 }
 
 /** Validate an already-parsed event object (from the wire or from `fire()`). */
-export function validateFields(value: unknown, text: string, defaultNamespace: string): IncomingEvent {
+export function validateFields(value: unknown, text: string, defaultNamespace: string, maxHops: number = DEFAULT_MAX_HOPS): IncomingEvent {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     const kind = value === null ? 'null' : Array.isArray(value) ? 'an array' : `a ${typeof value}`;
     throw new EventValidationError('not_object', `event must be a JSON object, got ${kind}`);
@@ -59,6 +59,21 @@ export function validateFields(value: unknown, text: string, defaultNamespace: s
   if (exceedsDepth(fields, MAX_DEPTH)) {
     throw new EventValidationError('too_deep', `event is nested more than ${MAX_DEPTH} levels deep`);
   }
+  // A NUL in a field name can reach the parsed object only through the JSON escape
+  // \u0000: the walk is skipped unless the text has one (an empty text: not from the wire).
+  if ((text === '' || text.includes('\\u0000')) && nulKeyPath(fields) !== undefined) {
+    throw new EventValidationError('bad_key', `field name ${nulKeyPath(fields)} holds a NUL character, which no archive can store`);
+  }
+  const hops = own(fields, 'hops');
+  if (hops !== undefined) {
+    if (!Number.isInteger(hops) || (hops as number) < 0) throw new EventValidationError('bad_hops', '"hops" must be a whole number >= 0');
+    if ((hops as number) > maxHops) {
+      throw new EventValidationError(
+        'too_many_hops',
+        `event is ${hops as number} hops from a feeder; the limit is ${maxHops} (router.max_hops): a loop of handlers firing each other?`,
+      );
+    }
+  }
   const ts = own(fields, 'timestamp');
   if (ts !== undefined && (typeof ts !== 'number' || !(ts >= 0 && ts <= MAX_TIMESTAMP))) {
     throw new EventValidationError(
@@ -72,6 +87,27 @@ export function validateFields(value: unknown, text: string, defaultNamespace: s
     namespace: (ns as string | undefined) ?? defaultNamespace,
     event_type: eventType as string,
   };
+}
+
+/** The path (JSON) of the first field name holding a NUL character, or undefined. Iterative. */
+export function nulKeyPath(root: object): string | undefined {
+  const stack: [unknown, string][] = [[root, '']];
+  while (stack.length > 0) {
+    const [value, path] = stack.pop()!;
+    if (Array.isArray(value)) {
+      value.forEach((v, i) => {
+        if (v !== null && typeof v === 'object') stack.push([v, `${path}[${i}]`]);
+      });
+    } else {
+      for (const k of Object.keys(value as object)) {
+        const at = `${path}${path === '' ? '' : '.'}${JSON.stringify(k)}`;
+        if (k.includes('\u0000')) return at;
+        const v = (value as Record<string, unknown>)[k];
+        if (v !== null && typeof v === 'object') stack.push([v, at]);
+      }
+    }
+  }
+  return undefined;
 }
 
 /** True when objects/arrays nest deeper than `limit` levels. Iterative: no stack overflow. */

@@ -14,6 +14,7 @@ import { ReplayBuffer } from './replay-buffer.js';
 import { parseReplayRequest, REPLAY_MAX_REPLY_BYTES, type ReplayRequest } from '../wire/replay-protocol.js';
 import { SerialSender } from './serial-sender.js';
 import { TopicKeys } from './topic-keys.js';
+import { routerBinds } from '../config/router-binds.js';
 
 /** At close, the PULL socket is read until quiet for this long, but no longer than the max. */
 const PULL_DRAIN_IDLE_MS = 100;
@@ -31,7 +32,16 @@ export interface RouterOptions {
   registry: Registry;
   /** Start epoch (Unix ms); default now. */
   epoch?: number;
+  /**
+   * CURVE: every socket is a CURVE server with this secret key (Z85) and a ZAP domain
+   * named after the socket, so the process's ZAP handler admits only authorized clients.
+   */
+  curveSecretKey?: string;
 }
+
+/** Heartbeats on every socket: a peer silent this long is dropped (a dead or stuck client). */
+const HEARTBEAT_MS = 10_000;
+const HEARTBEAT_TIMEOUT_MS = 30_000;
 
 /** An accepted event: its sequence number, its JSON as published and the frames that carry it. */
 interface StampedEvent {
@@ -79,15 +89,30 @@ export class Router {
     this.#settings = options.settings;
     this.#log = options.log;
     this.#stamper = new EventStamper(options.epoch);
-    this.#limits = { maxBytes: options.settings.maxEventBytes };
-    // Large enough to read an oversized message and refuse it with a reason; beyond
-    // this libzmq drops the connection instead.
-    const maxMessageSize = Math.max(this.#limits.maxBytes * 4, 16 * 1024 * 1024);
+    this.#limits = { maxBytes: options.settings.maxEventBytes, maxHops: options.settings.maxHops };
+    // ZeroMQ itself refuses a frame over twice the limit (it drops that connection), so a
+    // client cannot make the router hold more than that per message; a frame between the
+    // limit and twice it is read and refused with a reason (too_large), which a client that
+    // just missed the limit can act on.
+    const maxMessageSize = this.#limits.maxBytes * 2;
+    const secure = (domain: string): Partial<zmq.SocketOptions<zmq.Socket>> => ({
+      heartbeatInterval: HEARTBEAT_MS,
+      heartbeatTimeout: HEARTBEAT_TIMEOUT_MS,
+      heartbeatTimeToLive: HEARTBEAT_TIMEOUT_MS,
+      ...(options.curveSecretKey ? { curveServer: true, curveSecretKey: options.curveSecretKey, zapDomain: domain, zapEnforceDomain: true } : {}),
+    });
+    const names = routerBinds(options.settings).map((b) => b.socket);
     // sendTimeout 0: every send happens inside send() (see SerialSender); PUB never blocks.
-    this.#pub = new zmq.Publisher({ sendHighWaterMark: options.settings.pubHighWaterMark, linger: 2000, sendTimeout: 0 });
-    this.#pull = new zmq.Pull({ maxMessageSize, linger: 0 });
-    this.#reps = options.settings.rep.map(() => new zmq.Reply({ maxMessageSize, linger: 1000 }));
-    this.#replaySock = new zmq.Reply({ maxMessageSize: 64 * 1024, linger: 0 });
+    this.#pub = new zmq.Publisher({
+      sendHighWaterMark: options.settings.pubHighWaterMark,
+      linger: 2000,
+      sendTimeout: 0,
+      maxMessageSize: 4096,
+      ...secure('PUB'),
+    });
+    this.#pull = new zmq.Pull({ maxMessageSize, linger: 0, ...secure('PULL') });
+    this.#reps = options.settings.rep.map((_, i) => new zmq.Reply({ maxMessageSize, linger: 1000, ...secure(names[1 + i]!) }));
+    this.#replaySock = new zmq.Reply({ maxMessageSize: 64 * 1024, linger: 0, ...secure('replay') });
     const { replayMaxEvents, replayMaxBytes } = options.settings;
     // Allocated now: V8 runs full collections while external memory grows (see ReplayBuffer).
     const reserve = Math.min(replayMaxBytes, replayMaxEvents * this.#limits.maxBytes);
@@ -125,6 +150,14 @@ export class Router {
         this.set(replay.bytes);
       },
     });
+    new Gauge({
+      name: 'router_replay_buffer_fill_ratio',
+      help: 'How full the replay buffer is: the larger of events / router.replay_max_events and bytes / router.replay_max_bytes',
+      registers: [r],
+      collect() {
+        this.set(Math.max(replay.size / replayMaxEvents, replay.bytes / replayMaxBytes));
+      },
+    });
     this.#replayRequests = counter(r, 'router_replay_requests_total', 'Replay requests served', ['result']);
   }
 
@@ -159,7 +192,7 @@ export class Router {
       rep: this.#reps.map((rep, i) => rep.lastEndpoint ?? s.rep[i]!.bind),
       replay: this.#replaySock.lastEndpoint ?? s.replayBind,
     };
-    this.#loops = [this.#pullLoop(), ...this.#reps.map((rep, i) => this.#repLoop(rep, s.rep[i]!.namespace)), this.#replayLoop()];
+    this.#loops = [this.#pullLoop(), ...this.#reps.map((rep, i) => this.#repLoop(rep, s.rep[i]!.namespace, s.rep[i]!.scope)), this.#replayLoop()];
     this.#log.info({ ...this.#endpoints, epoch: this.epoch, framing: s.framing }, 'router listening');
     return this.#endpoints;
   }
@@ -241,7 +274,7 @@ export class Router {
       const raw = frames.length === 1 ? frames[0]! : undefined;
       try {
         if (!raw) throw new EventValidationError('bad_frames', `expected one frame with the event JSON, got ${frames.length}`);
-        const event = this.#stamp(raw, ns, now);
+        const event = this.#stamp(raw, ns, this.#settings.pullScope, now);
         // Fire and forget, as the feeder is: a failed send is logged by the sender. No
         // backpressure is needed here: the send is done when post() returns, and ZeroMQ
         // holds unread messages (bounded by its high-water mark) while this loop works.
@@ -253,7 +286,7 @@ export class Router {
     }
   }
 
-  async #repLoop(rep: zmq.Reply, ns: string): Promise<void> {
+  async #repLoop(rep: zmq.Reply, ns: string, scope: readonly string[] | undefined): Promise<void> {
     try {
       const received = this.#received.rep;
       for await (const frames of rep) {
@@ -262,7 +295,7 @@ export class Router {
         const raw = frames.length === 1 ? frames[0]! : undefined;
         try {
           if (!raw) throw new EventValidationError('bad_frames', `expected one frame with the event JSON, got ${frames.length}`);
-          const event = this.#stamp(raw, ns);
+          const event = this.#stamp(raw, ns, scope);
           const sent = this.#sender.send(event.frames);
           this.#keep(event);
           // The reply is the event as published, sent once ZeroMQ has taken it. In the
@@ -285,9 +318,15 @@ export class Router {
     }
   }
 
-  /** Validate and stamp one event; returns it with the frames to publish. */
-  #stamp(raw: Uint8Array, ns: string, now: number = Date.now()): StampedEvent {
+  /**
+   * Validate and stamp one event; returns it with the frames to publish. On a socket with
+   * a namespace scope, an event of another namespace is refused (`forbidden_namespace`).
+   */
+  #stamp(raw: Uint8Array, ns: string, scope: readonly string[] | undefined, now: number = Date.now()): StampedEvent {
     const incoming = parseIncoming(raw, ns, this.#limits);
+    if (scope && !scope.includes(incoming.namespace)) {
+      throw new EventValidationError('forbidden_namespace', `namespace "${incoming.namespace}" is not accepted on this socket (it takes ${scope.join(', ')})`);
+    }
     const { seq, body } = this.#stamper.stampBytes(incoming, raw, now);
     return { seq, body, frames: encodeFrames(this.#settings.framing, this.#keys.key(incoming), body) };
   }

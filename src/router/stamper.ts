@@ -99,6 +99,7 @@ export class EventStamper {
     if (own(f, 'payload') === undefined) head += '"payload":{},';
     if (own(f, 'timestamp') === undefined) head += `"timestamp":${this.#timestampJson(now)},`;
     if (own(f, 'trace_id') === undefined) head += `"trace_id":${idJson},`;
+    if (own(f, 'hops') === undefined) head += '"hops":0,';
     return `${head}"seq":${seq},"epoch":${this.#epochJson}}`;
   }
 
@@ -131,6 +132,7 @@ export class EventStamper {
     if (own(f, 'payload') === undefined) added['payload'] = {};
     if (own(f, 'timestamp') === undefined) added['timestamp'] = now / 1000;
     if (own(f, 'trace_id') === undefined) added['trace_id'] = id;
+    if (own(f, 'hops') === undefined) added['hops'] = 0;
     added['seq'] = seq;
     added['epoch'] = this.epoch;
     return { added, id };

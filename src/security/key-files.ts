@@ -32,6 +32,16 @@ export function localClientKeys(keysDir: string): ClientKeys {
   return { serverKey: readCertificate(join(keysDir, `${SERVER}${PUBLIC_SUFFIX}`)).publicKey, ...readKeyPair(join(keysDir, `${LOCAL}${SECRET_SUFFIX}`)) };
 }
 
+/**
+ * The keys this host's daemons and CLIs connect to the router with: the local pair under
+ * `security.curve`, none (plain ZMTP) otherwise.
+ *
+ * @throws {ConfigError} naming the file when CURVE is on and a certificate is missing or unsafe
+ */
+export function clientKeysFor(security: { curve: boolean; keysDir: string }): ClientKeys | undefined {
+  return security.curve ? localClientKeys(security.keysDir) : undefined;
+}
+
 /** A CURVE client's keys: the server's public key and its own pair (Z85). */
 export interface ClientKeys extends KeyPair {
   serverKey: string;

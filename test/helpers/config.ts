@@ -25,6 +25,8 @@ export interface TestConfigOptions {
   files?: Record<string, string>;
   /** Extra top-level config keys (merged over the generated ones). */
   extra?: Record<string, unknown>;
+  /** More feeders after the default ZMQInput (REP on ports.rep). */
+  feeders?: Record<string, unknown>[];
 }
 
 /** A config.json on free ports, a fresh database and queue, and a handler directory. */
@@ -49,7 +51,7 @@ export async function writeTestConfig(o: TestConfigOptions): Promise<TestConfig>
   const queue = uniqueName('q');
   const config = {
     aggregator: { config: { listen_address: '127.0.0.1', port: ports.pull, protocol: 'tcp', type: 'zmq.PULL' } },
-    feeds: { feeders: [{ handler: 'ZMQInput', config: { uri: `tcp://127.0.0.1:${ports.rep}`, namespace: 'local', type: 'zmq.REP' } }] },
+    feeds: { feeders: [{ handler: 'ZMQInput', config: { uri: `tcp://127.0.0.1:${ports.rep}`, namespace: 'local', type: 'zmq.REP' } }, ...(o.feeders ?? [])] },
     outputs: [{ handler: 'zeromq', config: { protocol: 'tcp', port: ports.pub, listen_address: '127.0.0.1', type: 'zmq.PUB' } }],
     logging: { loglevel: process.env['TEST_LOG_LEVEL'] ?? 'WARNING' },
     router: { replay_bind: `tcp://127.0.0.1:${ports.replay}` },

@@ -23,6 +23,7 @@ export async function startTestRouter(over: Partial<RouterSettings> = {}): Promi
     framing: 'multipart',
     pubHighWaterMark: 10_000,
     maxEventBytes: 4096,
+    maxHops: 8,
     refusalLogIntervalMs: 1000,
     replayBind: 'tcp://127.0.0.1:*',
     replayMaxEvents: 1000,

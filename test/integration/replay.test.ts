@@ -50,6 +50,7 @@ async function startRouter(p: Ports, over: Partial<RouterSettings> = {}): Promis
       framing: 'multipart',
       pubHighWaterMark: 100_000,
       maxEventBytes: 65536,
+      maxHops: 8,
       refusalLogIntervalMs: 1000,
       replayBind: `tcp://127.0.0.1:${p.replay}`,
       replayMaxEvents: 1000,

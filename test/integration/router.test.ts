@@ -151,3 +151,16 @@ test('router - a port in use is refused at once, naming the socket and the addre
     await new Promise<void>((resolve) => holder.close(() => resolve()));
   }
 });
+
+test('router - a frame over twice max_event_bytes is refused by ZeroMQ itself: the connection is dropped, the router holds nothing', async () => {
+  const { ep, registry } = await startRouter();
+  const req = new zmq.Request({ receiveTimeout: 1500, linger: 0 });
+  open.push(req);
+  req.connect(ep.rep[0]!);
+  await req.send(JSON.stringify({ event_type: 'huge', payload: 'x'.repeat(4096 * 3) }));
+  await assert.rejects(req.receive(), /timed out|EAGAIN|Socket timed out/i);
+  assert.equal(await metricValue(registry, 'router_events_received_total', { source: 'rep' }), 0, 'the router never saw the frame');
+  const client = new RouterClient({ uri: ep.rep[0]!, timeoutMs: 5000 });
+  open.push(client);
+  assert.equal((await client.send({ event_type: 'still.fine' })).event_type, 'still.fine');
+});

@@ -137,6 +137,7 @@ test('event - stampBytes writes the router fields byte for byte as JSON.stringif
     '{"event_type":"t","payload":{"pad":"xxxx"},"namespace":"ops"}',
     '{"event_type":"t","id":"client \\"quoted\\" ✓","payload":[1]}',
     '{"event_type":"t","id":"c-1","trace_id":"tr","timestamp":12.5}',
+    '{"event_type":"t","hops":3}',
     `${' '.repeat(300)}{"event_type":"t"}`,
     '\uFEFF {"event_type":"t","payload":"é"}',
   ];
@@ -153,6 +154,7 @@ test('event - stampBytes writes the router fields byte for byte as JSON.stringif
       if (!Object.hasOwn(f, 'payload')) added['payload'] = {};
       if (!Object.hasOwn(f, 'timestamp')) added['timestamp'] = now / 1000;
       if (!Object.hasOwn(f, 'trace_id')) added['trace_id'] = out.id;
+      if (!Object.hasOwn(f, 'hops')) added['hops'] = 0;
       added['seq'] = 1;
       added['epoch'] = 1_699_999_999_999;
       const head = Buffer.from(`${JSON.stringify(added).slice(0, -1)},`);
@@ -160,4 +162,38 @@ test('event - stampBytes writes the router fields byte for byte as JSON.stringif
       assert.ok(out.body.equals(want), `${namespace} ${text}\n${out.body.toString()}\n${want.toString()}`);
     }
   }
+});
+
+test('event - a NUL in a field name at any depth is refused as bad_key; in a value it is fine', () => {
+  const refuse = (text: string): string | undefined => {
+    try {
+      parseIncoming(enc(text), 'local', limits);
+      return undefined;
+    } catch (err) {
+      return (err as EventValidationError).reason;
+    }
+  };
+  assert.equal(refuse('{"event_type":"t","payload":{"a\\u0000b":1}}'), 'bad_key');
+  assert.equal(refuse('{"event_type":"t","payload":[{"x":[{"\\u0000":1}]}]}'), 'bad_key');
+  assert.equal(refuse('{"event_type":"t","\\u0000top":1}'), 'bad_key');
+  assert.equal(refuse('{"event_type":"t","payload":{"a":"b\\u0000c"}}'), undefined);
+  assert.equal(refuse('{"event_type":"t","payload":{"a":"\\\\u0000 is only text"}}'), undefined);
+});
+
+test('event - hops: a whole number >= 0, at most the router limit', () => {
+  const refuse = (hops: unknown, maxHops?: number): string | undefined => {
+    try {
+      parseIncoming(enc(JSON.stringify({ event_type: 't', hops })), 'local', { ...limits, ...(maxHops === undefined ? {} : { maxHops }) });
+      return undefined;
+    } catch (err) {
+      return (err as EventValidationError).reason;
+    }
+  };
+  assert.equal(refuse(0), undefined);
+  assert.equal(refuse(8), undefined);
+  assert.equal(refuse(9), 'too_many_hops');
+  assert.equal(refuse(3, 2), 'too_many_hops');
+  assert.equal(refuse(-1), 'bad_hops');
+  assert.equal(refuse(1.5), 'bad_hops');
+  assert.equal(refuse('2'), 'bad_hops');
 });

@@ -37,6 +37,10 @@ const REASONS = [
   'bad_trace_id',
   'bad_parent_event',
   'bad_timestamp',
+  'bad_key',
+  'bad_hops',
+  'too_many_hops',
+  'forbidden_namespace',
   'bad_frames',
 ] as const satisfies readonly EventRefusal[];
 // Fails to compile when EventRefusal gains a member this list lacks.
