@@ -1,6 +1,7 @@
 import { ConfigError, type ConfigProblem } from '../errors.js';
 import { ShellDriver } from '../handlers/shell-driver.js';
 import { TsfuncDriver } from '../handlers/tsfunc-driver.js';
+import { PyfuncDriver } from '../handlers/pyfunc-driver.js';
 import { splitArgv } from '../handlers/argv.js';
 import { loadConfig } from './load.js';
 import { loadHandlersFile } from './handlers-file.js';
@@ -41,6 +42,7 @@ export function checkConfig(path: string | undefined, handlersFile: string | und
   const opts = { handlersDir: settings.handlersDir, outputLimitBytes: settings.worker.outputLimitBytes };
   const shell = new ShellDriver(opts);
   const tsfunc = new TsfuncDriver(opts);
+  const pyfunc = new PyfuncDriver(opts);
   for (const [key, specs] of table) {
     if (specs.length > 0) report.keys++;
     specs.forEach((spec, i) => {
@@ -48,7 +50,8 @@ export function checkConfig(path: string | undefined, handlersFile: string | und
       const at = `${key}[${i}].handler`;
       try {
         if (spec.driver === 'tsfunc') tsfunc.locate(spec.command);
-        else shell.resolveCommand(splitArgv(spec.command)[0]!);
+        else if (spec.driver === 'pyfunc') pyfunc.locate(spec.command);
+        else if (spec.driver === 'shell') shell.resolveCommand(splitArgv(spec.command)[0]!);
       } catch (err) {
         report.problems.push({ file: settings.handlersFile, path: at, message: (err as Error).message });
       }
