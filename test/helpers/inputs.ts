@@ -128,7 +128,12 @@ export async function inputsStack(o: { redisUrl: string; mongoUrl: string; feede
       await receiving;
     },
   };
-  await stack.startRouter();
-  if (o.startInputs !== false) await stack.startInputs();
+  try {
+    await stack.startRouter();
+    if (o.startInputs !== false) await stack.startInputs();
+  } catch (err) {
+    await stack.close();
+    throw err;
+  }
   return stack;
 }
