@@ -141,7 +141,7 @@ test('HTTP input - refusals: each with its status and a JSON error body, counted
   assert.equal(await metricValue(s.inputs!.registry, 'inputs_events_refused_total', { input: 'web', reason: 'too_large' }), 1);
   assert.equal(s.published.length, before, 'nothing refused was forwarded');
   // A chunked body over the limit (no Content-Length) is cut off too.
-  const chunked = await fetch(`${url}/events`, {
+  const init = {
     method: 'POST',
     headers: auth,
     body: new ReadableStream({
@@ -150,8 +150,9 @@ test('HTTP input - refusals: each with its status and a JSON error body, counted
         c.close();
       },
     }),
-    duplex: 'half',
-  } as RequestInit).catch((err: unknown) => err as Error);
+    duplex: 'half' as const,
+  };
+  const chunked = await fetch(`${url}/events`, init).catch((err: unknown) => err as Error);
   if (chunked instanceof Response) assert.equal(chunked.status, 413);
 });
 
