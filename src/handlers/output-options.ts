@@ -25,7 +25,6 @@ export const webhookOptionsSchema = z.strictObject({
   /** The JSON body. Default: the event (`"{{event}}"`). */
   body: template.default('{{event}}'),
 });
-export type WebhookOptions = z.infer<typeof webhookOptionsSchema>;
 
 /** `"driver": "amqp"`: `handler` is the exchange published to. */
 export const amqpOptionsSchema = z.strictObject({
@@ -42,7 +41,6 @@ export const amqpOptionsSchema = z.strictObject({
   /** Fail the run when no queue is bound to take the message. Default false. */
   mandatory: z.boolean().default(false),
 });
-export type AmqpOptions = z.infer<typeof amqpOptionsSchema>;
 
 /** Each output driver's extra keys, by driver name. */
 export const OUTPUT_OPTIONS = { webhook: webhookOptionsSchema, amqp: amqpOptionsSchema } as const;
