@@ -3,6 +3,7 @@ import { ShellDriver } from '../handlers/shell-driver.js';
 import { TsfuncDriver } from '../handlers/tsfunc-driver.js';
 import { PyfuncDriver } from '../handlers/pyfunc-driver.js';
 import { splitArgv } from '../handlers/argv.js';
+import { readSecretFile } from '../security/secret-file.js';
 import { loadConfig } from './load.js';
 import { loadHandlersFile } from './handlers-file.js';
 
@@ -29,6 +30,24 @@ export function checkConfig(path: string | undefined, handlersFile: string | und
   }
   const { settings } = loaded;
   report.warnings.push(...loaded.warnings);
+  // The inputs' secret files, as the inputs daemon checks them when it starts.
+  for (const input of settings.inputs.list) {
+    const files: [string, string][] = [];
+    if (input.handler === 'HTTPInput') {
+      if (input.config.token_file !== undefined) files.push([input.config.token_file, `${input.at}.config.token_file`]);
+      for (const [name, h] of Object.entries(input.config.hooks))
+        if (h.hmac_secret_file !== undefined) files.push([h.hmac_secret_file, `${input.at}.config.hooks.${name}.hmac_secret_file`]);
+    }
+    if (input.handler === 'MQTTInput' && input.config.password_file !== undefined) files.push([input.config.password_file, `${input.at}.config.password_file`]);
+    for (const [file, at] of files) {
+      try {
+        readSecretFile(file, at);
+      } catch (err) {
+        if (!(err instanceof ConfigError)) throw err;
+        report.problems.push(...err.problems);
+      }
+    }
+  }
   let table;
   try {
     const h = loadHandlersFile(settings.handlersFile);

@@ -6,7 +6,7 @@ import type { HttpInputSettings } from '../config/inputs.js';
 import { settlesWithin } from '../lifecycle/settles-within.js';
 import { RouterUnavailableError } from './forwarder.js';
 import { refusalReason, type Input, type InputContext } from './input.js';
-import { readSecretFile } from './secret-file.js';
+import { readSecretFile } from '../security/secret-file.js';
 
 /** Seconds a client is told to wait (`Retry-After`) while the router is not answering. */
 const RETRY_AFTER_S = 5;

@@ -5,7 +5,7 @@ import { settlesWithin } from '../lifecycle/settles-within.js';
 import { redact } from '../redact.js';
 import { RouterUnavailableError } from './forwarder.js';
 import { refusalReason, type Input, type InputContext } from './input.js';
-import { readSecretFile } from './secret-file.js';
+import { readSecretFile } from '../security/secret-file.js';
 
 /** How long a shutdown waits for the message being forwarded before it lets it go unacknowledged. */
 const DRAIN_MS = 2000;

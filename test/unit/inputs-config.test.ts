@@ -1,6 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { buildSettings } from '../../src/config/load.js';
+import { checkConfig } from '../../src/config/check-config.js';
 import { ConfigError } from '../../src/errors.js';
 
 const build = (feeders: unknown[], extra: Record<string, unknown> = {}) => buildSettings('/etc/er/config.json', { feeds: { feeders }, ...extra }, {}, {});
@@ -133,4 +137,19 @@ test('inputs config - two inputs with one name are refused; a feeder namespace b
 test('inputs config - the ZMQInput feeder takes the entry namespace, as EventReactor sample writes it', () => {
   const { settings } = build([{ handler: 'ZMQInput', namespace: 'ops', config: { uri: 'tcp://*:55055' } }]);
   assert.equal(settings.router.rep[0]?.namespace, 'ops');
+});
+
+test('inputs config - check-config reports an input secret file others can read, with its key path', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'er-check-'));
+  writeFileSync(join(dir, 'token'), 'x\n', { mode: 0o644 });
+  chmodSync(join(dir, 'token'), 0o644);
+  writeFileSync(join(dir, 'event-handlers.json'), '{}');
+  const feeders = [zmq, { handler: 'HTTPInput', config: { listen: '127.0.0.1:8088', token_file: 'token' } }];
+  writeFileSync(join(dir, 'config.json'), JSON.stringify({ feeds: { feeders } }));
+  const report = checkConfig(join(dir, 'config.json'), undefined);
+  assert.deepEqual(
+    report.problems.map((p) => [p.file, p.path]),
+    [[join(dir, 'token'), 'feeds.feeders[1].config.token_file']],
+  );
+  assert.match(report.problems[0]!.message, /chmod 600/);
 });
