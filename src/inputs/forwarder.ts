@@ -51,7 +51,7 @@ export class Forwarder {
   readonly #options: ForwarderOptions;
   readonly #clients: { client: RouterClient; busy: number }[];
   readonly #closing = new AbortController();
-  #lastFailure: { at: number; error: string } | undefined;
+  #lastFailure: { at: number; since: number; error: string } | undefined;
   #lastSuccessAt = 0;
 
   constructor(options: ForwarderOptions) {
@@ -87,6 +87,8 @@ export class Forwarder {
       try {
         const published = await raceAbort(slot.client.send(text), stop);
         this.#lastSuccessAt = Date.now();
+        if (this.#lastFailure)
+          this.#options.log.info({ uri: this.#options.uri, downSince: new Date(this.#lastFailure.since).toISOString() }, 'router answering again');
         this.#lastFailure = undefined;
         return published;
       } catch (err) {
@@ -94,7 +96,7 @@ export class Forwarder {
         if (stop.aborted) throw this.#unavailable(options.deadlineMs);
         const error = coerceError(err).message;
         if (!this.#lastFailure) this.#options.log.warn({ err: error, uri: this.#options.uri }, 'router not answering; holding events until it does');
-        this.#lastFailure = { at: Date.now(), error };
+        this.#lastFailure = { at: Date.now(), since: this.#lastFailure?.since ?? Date.now(), error };
       } finally {
         slot.busy--;
       }

@@ -29,7 +29,7 @@ export class InputMetrics {
     this.refused = counter(
       registry,
       'inputs_events_refused_total',
-      'Messages an input refused, by reason (the router refusal codes, or the input own: not_json, bad_signature...)',
+      "Messages an input refused, by reason: a router refusal code, or the input's own (bad_signature, unauthorized, too_large...)",
       ['input', 'reason'],
     );
   }
