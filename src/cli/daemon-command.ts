@@ -6,6 +6,7 @@ const DESCRIPTIONS: Record<Part, string> = {
   router: 'Run the router: PULL (feeders) and REP (custom events) in, one PUB stream out',
   sub: 'Run the subscriber: archive every event in MongoDB and enqueue matching handlers on BullMQ',
   worker: 'Run handler workers: execute shell and tsfunc handlers and archive their results',
+  inputs: 'Run the inputs of feeds.feeders (AMQP, HTTP, MQTT, timers, beacons): forward their events to the router',
 };
 
 /** Add the action for one daemon to `cmd`; `result.code` receives the exit code. */

@@ -1,7 +1,9 @@
 import { ConfigError, type ConfigProblem } from '../errors.js';
 import { ShellDriver } from '../handlers/shell-driver.js';
 import { TsfuncDriver } from '../handlers/tsfunc-driver.js';
+import { PyfuncDriver } from '../handlers/pyfunc-driver.js';
 import { splitArgv } from '../handlers/argv.js';
+import { readSecretFile } from '../security/secret-file.js';
 import { loadConfig } from './load.js';
 import { loadHandlersFile } from './handlers-file.js';
 import { routerBinds } from './router-binds.js';
@@ -34,6 +36,24 @@ export function checkConfig(path: string | undefined, handlersFile: string | und
   report.warnings.push(...loaded.warnings);
   report.warnings.push(...securityNotes(settings));
   report.problems.push(...keyProblems(settings));
+  // The inputs' secret files, as the inputs daemon checks them when it starts.
+  for (const input of settings.inputs.list) {
+    const files: [string, string][] = [];
+    if (input.handler === 'HTTPInput') {
+      if (input.config.token_file !== undefined) files.push([input.config.token_file, `${input.at}.config.token_file`]);
+      for (const [name, h] of Object.entries(input.config.hooks))
+        if (h.hmac_secret_file !== undefined) files.push([h.hmac_secret_file, `${input.at}.config.hooks.${name}.hmac_secret_file`]);
+    }
+    if (input.handler === 'MQTTInput' && input.config.password_file !== undefined) files.push([input.config.password_file, `${input.at}.config.password_file`]);
+    for (const [file, at] of files) {
+      try {
+        readSecretFile(file, at);
+      } catch (err) {
+        if (!(err instanceof ConfigError)) throw err;
+        report.problems.push(...err.problems);
+      }
+    }
+  }
   let table;
   try {
     const h = loadHandlersFile(settings.handlersFile);
@@ -47,6 +67,7 @@ export function checkConfig(path: string | undefined, handlersFile: string | und
   const opts = { handlersDir: settings.handlersDir, outputLimitBytes: settings.worker.outputLimitBytes };
   const shell = new ShellDriver(opts);
   const tsfunc = new TsfuncDriver(opts);
+  const pyfunc = new PyfuncDriver(opts);
   for (const [key, specs] of table) {
     if (specs.length > 0) report.keys++;
     specs.forEach((spec, i) => {
@@ -54,7 +75,8 @@ export function checkConfig(path: string | undefined, handlersFile: string | und
       const at = `${key}[${i}].handler`;
       try {
         if (spec.driver === 'tsfunc') tsfunc.locate(spec.command);
-        else shell.resolveCommand(splitArgv(spec.command)[0]!);
+        else if (spec.driver === 'pyfunc') pyfunc.locate(spec.command);
+        else if (spec.driver === 'shell') shell.resolveCommand(splitArgv(spec.command)[0]!);
       } catch (err) {
         report.problems.push({ file: settings.handlersFile, path: at, message: (err as Error).message });
       }

@@ -1,7 +1,9 @@
 import { ConfigError, type ConfigProblem } from '../errors.js';
-import { handlerId, type HandlerSpec } from '../handlers/spec.js';
+import { handlerId, type DriverName, type HandlerSpec } from '../handlers/spec.js';
+import { OUTPUT_OPTIONS } from '../handlers/output-options.js';
+import { templateProblems } from '../handlers/template.js';
 import { splitArgv } from '../handlers/argv.js';
-import { readJsonFile, zodProblems } from './load.js';
+import { keyPath, readJsonFile } from './load.js';
 import { handlerSpecSchema, handlersFileSchema } from './schema.js';
 
 export interface LoadedHandlers {
@@ -20,7 +22,7 @@ const SPEC_KEYS = new Set(Object.keys(handlerSpecSchema.shape));
 
 export function buildHandlers(file: string, raw: unknown): LoadedHandlers {
   const parsed = handlersFileSchema.safeParse(raw);
-  if (!parsed.success) throw new ConfigError(zodProblems(file, parsed.error));
+  if (!parsed.success) throw new ConfigError(parsed.error.issues.map((i) => ({ file, path: handlersKeyPath(i.path), message: i.message })));
   const problems: ConfigProblem[] = [];
   // Keys of the file as read: JSON.parse keeps "__proto__" as an own key, zod's record drops it.
   for (const key of Object.keys(raw as object)) {
@@ -34,45 +36,61 @@ export function buildHandlers(file: string, raw: unknown): LoadedHandlers {
     const seen = new Set<string>();
     entries.forEach((entry, i) => {
       const at = `${key}[${i}]`;
+      const driver = entry.driver;
+      if (!isDriver(driver)) {
+        problems.push({ file, path: `${at}.driver`, message: `unknown driver "${driver}" (use ${DRIVERS.map((d) => `"${d}"`).join(', ')})` });
+        return;
+      }
+      const optionsSchema = driver === 'webhook' || driver === 'amqp' ? OUTPUT_OPTIONS[driver] : undefined;
+      const own = optionsSchema ? new Set(Object.keys(optionsSchema.shape)) : new Set<string>();
+      const options: Record<string, unknown> = {};
       for (const extra of Object.keys(entry)) {
-        if (!SPEC_KEYS.has(extra)) {
-          warnings.push({ file, path: `${at}.${extra}`, message: 'unknown key; ignored' });
-        }
+        if (own.has(extra)) options[extra] = (entry as Record<string, unknown>)[extra];
+        else if (!SPEC_KEYS.has(extra)) warnings.push({ file, path: `${at}.${extra}`, message: 'unknown key; ignored' });
       }
-      if (entry.driver === 'pyfunc') {
-        warnings.push({
-          file,
-          path: `${at}.driver`,
-          message: 'EventReactor\'s Python driver "pyfunc" is not supported (use "tsfunc"); this handler is skipped',
-        });
-        return;
-      }
-      if (entry.driver !== 'shell' && entry.driver !== 'tsfunc') {
-        problems.push({ file, path: `${at}.driver`, message: `unknown driver "${entry.driver}" (use "shell" or "tsfunc")` });
-        return;
-      }
-      if (entry.driver === 'tsfunc' && !/^[^\s]+\.[A-Za-z_$][\w$]*$/.test(entry.handler)) {
+      if (driver === 'tsfunc' && !/^[^\s]+\.[A-Za-z_$][\w$]*$/.test(entry.handler)) {
         problems.push({ file, path: `${at}.handler`, message: `tsfunc handler must be "module.function", got "${entry.handler}"` });
         return;
+      }
+      if (driver === 'pyfunc' && !/^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*\.[A-Za-z_]\w*$/.test(entry.handler)) {
+        problems.push({ file, path: `${at}.handler`, message: `pyfunc handler must be "module.function" (Python names), got "${entry.handler}"` });
+        return;
+      }
+      if (driver === 'webhook') {
+        const problem = urlProblem(entry.handler);
+        if (problem) {
+          problems.push({ file, path: `${at}.handler`, message: problem });
+          return;
+        }
+      }
+      let parsedOptions: Record<string, unknown> | undefined;
+      if (optionsSchema) {
+        const o = optionsSchema.safeParse(options);
+        if (!o.success) {
+          problems.push(...o.error.issues.map((issue) => ({ file, path: `${at}${handlersKeyPath(issue.path, true)}`, message: issue.message })));
+          return;
+        }
+        parsedOptions = o.data;
       }
       if (entry.handler.trim() === '') {
         problems.push({ file, path: `${at}.handler`, message: 'must not be blank' });
         return;
       }
-      if (entry.driver === 'shell') {
+      if (driver === 'shell') {
         const problem = argvProblem(entry.handler);
         if (problem) {
           problems.push({ file, path: `${at}.handler`, message: problem });
           return;
         }
       }
-      const id = handlerId(entry.driver, entry.handler);
+      const id = handlerId(driver, entry.handler, parsedOptions);
       if (seen.has(id)) {
         warnings.push({ file, path: at, message: 'same driver and handler as an earlier entry under this key; the duplicate is skipped' });
         return;
       }
       seen.add(id);
-      const spec: HandlerSpec = { id, key, driver: entry.driver, command: entry.handler, exclusive: entry.exclusive ?? false };
+      const spec: HandlerSpec = { id, key, driver, command: entry.handler, exclusive: entry.exclusive ?? false };
+      if (parsedOptions !== undefined) spec.options = parsedOptions;
       if (entry.timeout !== undefined) spec.timeoutMs = entry.timeout * 1000;
       if (entry.retries !== undefined) spec.retries = entry.retries;
       if (entry.backoff !== undefined) spec.backoffMs = entry.backoff * 1000;
@@ -93,4 +111,29 @@ function argvProblem(handler: string): string | undefined {
   } catch (err) {
     return (err as Error).message;
   }
+}
+
+const DRIVERS: readonly DriverName[] = ['shell', 'tsfunc', 'pyfunc', 'webhook', 'amqp'];
+
+function isDriver(name: string): name is DriverName {
+  return (DRIVERS as readonly string[]).includes(name);
+}
+
+/** A zod issue path of event-handlers.json as `key[0].headers.Authorization` (`relative`: after an entry's path). */
+function handlersKeyPath(path: readonly PropertyKey[], relative = false): string {
+  const p = keyPath(path);
+  return relative && p !== '' && !p.startsWith('[') ? `.${p}` : p;
+}
+
+/** Why a webhook URL template cannot be a URL (placeholders stand for text), or undefined. */
+function urlProblem(handler: string): string | undefined {
+  const bad = templateProblems(handler)[0];
+  if (bad) return bad.message;
+  let url: URL;
+  try {
+    url = new URL(handler.replace(/\{\{[^{}]*\}\}/g, 'x'));
+  } catch {
+    return `webhook handler must be an http:// or https:// URL, got "${handler}"`;
+  }
+  return url.protocol === 'http:' || url.protocol === 'https:' ? undefined : `webhook handler must be an http:// or https:// URL, got "${handler}"`;
 }

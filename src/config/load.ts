@@ -8,11 +8,12 @@ import { connectUri, DEFAULT_CONFIG_PATH, resolveFrom } from './paths.js';
 import { unknownKeys } from './unknown-keys.js';
 import { parseListenAddress, type ListenAddress } from '../http/listen-address.js';
 import type { ReactorSettings } from './settings.js';
+import { isInputHandler, parseInputFeeder, type InputSpec } from './inputs.js';
 
 /** Values that win over config.json (from command-line flags). */
 export interface ConfigOverrides {
   /** `--http`: the address of the daemon part being started. */
-  http?: { part: 'router' | 'sub' | 'worker'; address: string };
+  http?: { part: 'router' | 'sub' | 'worker' | 'inputs'; address: string };
   logLevel?: string;
   redisUrl?: string;
   mongoUrl?: string;
@@ -99,10 +100,28 @@ export function buildSettings(file: string, raw: unknown, env: NodeJS.ProcessEnv
   const rep: { bind: string; namespace: string }[] = [];
   const feedersPath = cfg.feeds?.feeders ? 'feeds.feeders' : 'inputs';
   const feeders = cfg.feeds?.feeders ?? cfg.inputs ?? [{ handler: 'ZMQInput', config: { uri: 'tcp://*:55055', namespace: 'local' } }];
+  const inputs: InputSpec[] = [];
+  const inputNames = new Set<string>();
   feeders.forEach((feeder, i) => {
     const at = `${feedersPath}[${i}]`;
-    if (feeder.handler !== 'ZMQInput') {
-      warn(`${at}.handler`, `feeder "${feeder.handler}" is not supported (only ZMQInput); ignored`);
+    const handler = feeder.handler;
+    if (handler !== 'ZMQInput') {
+      if (!isInputHandler(handler)) {
+        warn(`${at}.handler`, `feeder "${handler}" is not supported (ZMQInput, AMQPInput, HTTPInput, MQTTInput, TimerInput, BeaconInput); ignored`);
+        return;
+      }
+      // Default names: the handler, numbered from the second of a kind on.
+      const sameKind = feeders.slice(0, i).filter((f) => f.handler === handler).length;
+      const name = feeder.name ?? (sameKind === 0 ? handler : `${handler}-${sameKind + 1}`);
+      if (inputNames.has(name)) {
+        problems.push({ file, path: `${at}.name`, message: `another input is named "${name}": give each its own "name"` });
+        return;
+      }
+      inputNames.add(name);
+      const r = parseInputFeeder(file, pathOf(at), at, { ...feeder, handler }, name, keyPath);
+      problems.push(...r.problems);
+      warnings.push(...r.warnings);
+      if (r.spec) inputs.push(r.spec);
       return;
     }
     const fc = zmqInputConfigSchema.safeParse(feeder.config ?? {});
@@ -115,7 +134,7 @@ export function buildSettings(file: string, raw: unknown, env: NodeJS.ProcessEnv
       problems.push({ file, path: `${at}.config.type`, message: `ZMQInput feeders are REP sockets; got "${fc.data.type}"` });
       return;
     }
-    rep.push({ bind: fc.data.uri, namespace: fc.data.namespace ?? 'local', ...(fc.data.namespaces ? { scope: fc.data.namespaces } : {}) });
+    rep.push({ bind: fc.data.uri, namespace: fc.data.namespace ?? feeder.namespace ?? 'local', ...(fc.data.namespaces ? { scope: fc.data.namespaces } : {}) });
   });
 
   const outputs = cfg.outputs ?? [{ handler: 'zeromq', config: { port: 55000 } }];
@@ -144,7 +163,7 @@ export function buildSettings(file: string, raw: unknown, env: NodeJS.ProcessEnv
 
   if (problems.length > 0 || !pub || !logLevel) throw new ConfigError(problems);
 
-  const httpAddress = (part: 'router' | 'sub' | 'worker'): ListenAddress =>
+  const httpAddress = (part: 'router' | 'sub' | 'worker' | 'inputs'): ListenAddress =>
     overrides.http?.part === part
       ? parseListenAddress(overrides.http.address, { file: '--http', path: '' })
       : parseListenAddress(cfg.http[part], { file, path: `http.${part}` });
@@ -185,6 +204,12 @@ export function buildSettings(file: string, raw: unknown, env: NodeJS.ProcessEnv
       backoffMs: worker.backoff * 1000,
       shutdownGraceMs: worker.shutdown_grace * 1000,
       lockDurationMs: worker.lock_duration * 1000,
+      python: worker.python,
+    },
+    inputs: {
+      routerUri: cfg.feeds.router_uri ?? (firstRep ? connectUri(firstRep.bind) : undefined),
+      routerTimeoutMs: cfg.feeds.router_timeout * 1000,
+      list: inputs,
     },
     queue: { name: queue.name, prefix: queue.prefix },
     redisUrl: overrides.redisUrl ?? (env['REDIS_URL'] || undefined) ?? cfg.redis.url,
@@ -206,6 +231,7 @@ export function buildSettings(file: string, raw: unknown, env: NodeJS.ProcessEnv
       router: httpAddress('router'),
       sub: httpAddress('sub'),
       worker: httpAddress('worker'),
+      inputs: httpAddress('inputs'),
     },
   };
   return { settings, warnings };

@@ -48,6 +48,13 @@ export const aggregatorSchema = z.looseObject({
 
 export const feederSchema = z.looseObject({
   handler: z.string().min(1),
+  /** Name of an input in logs, metrics and `/readyz` (and of a TimerInput's saved state). Default: the handler, numbered when several. */
+  name: z
+    .string()
+    .regex(/^[\w.-]{1,64}$/, 'must be 1-64 letters, digits, "_", "." or "-"')
+    .optional(),
+  /** Namespace of the feeder's events (EventReactor's place for it). Default `local`. */
+  namespace: namespaceName.optional(),
   config: z.record(z.string(), z.unknown()).optional(),
 });
 
@@ -80,8 +87,12 @@ export const configFileSchema = z.looseObject({
     .looseObject({
       aggregator: z.unknown().optional(),
       feeders: z.array(feederSchema).optional(),
+      /** Router REP endpoint the inputs daemon forwards events to. Default: the ZMQInput feeder on 127.0.0.1. */
+      router_uri: z.string().min(1).optional(),
+      /** Seconds the inputs daemon waits for each router reply before trying again. */
+      router_timeout: seconds.default(5),
     })
-    .optional(),
+    .prefault({}),
   /** Older EventReactor name for `feeds.feeders`. */
   inputs: z.array(feederSchema).optional(),
   outputs: z.array(outputSchema).optional(),
@@ -171,6 +182,8 @@ export const configFileSchema = z.looseObject({
        * elsewhere; stalled jobs are looked for at this interval too.
        */
       lock_duration: z.number().min(1).max(3600).default(30),
+      /** The Python interpreter of `pyfunc` handlers (one long-lived process per worker). */
+      python: z.string().min(1).default('python3'),
     })
     .prefault({}),
   security: z
@@ -209,6 +222,8 @@ export const configFileSchema = z.looseObject({
       sub: listenAddress.default('127.0.0.1:9471'),
       /** The worker's, likewise. */
       worker: listenAddress.default('127.0.0.1:9472'),
+      /** The inputs daemon's, likewise. */
+      inputs: listenAddress.default('127.0.0.1:9473'),
     })
     .prefault({}),
   /** Directory of the secret files handler `env` entries read (`{"secret": "NAME"}`), relative to config.json's directory. */
@@ -229,11 +244,11 @@ export const configFileSchema = z.looseObject({
 
 export type ConfigFile = z.infer<typeof configFileSchema>;
 
-/** One handler entry in event-handlers.json. */
+/** One handler entry in event-handlers.json; the `webhook` and `amqp` drivers add their own keys (handlers/output-options.ts). */
 export const handlerSpecSchema = z.looseObject({
-  /** `shell` or `tsfunc` (EventReactor's `pyfunc` is reported and skipped). */
+  /** `shell`, `tsfunc`, `pyfunc` (EventReactor's Python handlers), `webhook` or `amqp`. */
   driver: z.string().min(1),
-  /** Shell command line, or `module.function` for tsfunc. */
+  /** Shell command line, `module.function` for tsfunc and pyfunc, the URL for webhook, the exchange for amqp. */
   handler: z.string().min(1).max(4096),
   /** Run one at a time across all workers. Default false. */
   exclusive: z.boolean().optional(),

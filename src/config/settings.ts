@@ -1,5 +1,6 @@
 import type { ListenAddress } from '../http/listen-address.js';
 import type { LevelWithSilent } from 'pino';
+import type { InputSpec } from './inputs.js';
 
 /** Everything a daemon needs, resolved from defaults < config.json < env < flags. */
 export interface ReactorSettings {
@@ -20,7 +21,9 @@ export interface ReactorSettings {
   handlersFile: string;
   security: SecuritySettings;
   /** Where each daemon part serves its metrics and health over HTTP. */
-  http: Record<'router' | 'sub' | 'worker', ListenAddress>;
+  http: Record<'router' | 'sub' | 'worker' | 'inputs', ListenAddress>;
+  /** The inputs daemon: its inputs and where it forwards their events. */
+  inputs: InputsSettings;
   /** Absolute path of the secrets directory. */
   secretsDir: string;
 }
@@ -83,6 +86,17 @@ export interface WorkerSettings {
   shutdownGraceMs: number;
   /** BullMQ job lock duration and stalled-job check interval, in ms. */
   lockDurationMs: number;
+  /** The Python interpreter of pyfunc handlers. */
+  python: string;
+}
+
+export interface InputsSettings {
+  /** Router REP endpoint the inputs forward to; undefined when the router has no REP feeder and `feeds.router_uri` is unset. */
+  routerUri: string | undefined;
+  /** How long each try waits for the router's reply, in ms. */
+  routerTimeoutMs: number;
+  /** Every input but ZMQInput, validated, in config order. */
+  list: InputSpec[];
 }
 
 export interface QueueSettings {

@@ -9,7 +9,7 @@ import { OpsServer, type ReadinessCheck } from '../http/ops-server.js';
  * Pushed on `closers` so it closes first: a stopping daemon stops answering ready at once.
  */
 export async function startOps(
-  part: 'router' | 'sub' | 'worker',
+  part: 'router' | 'sub' | 'worker' | 'inputs',
   settings: ReactorSettings,
   registry: Registry,
   checks: readonly ReadinessCheck[],

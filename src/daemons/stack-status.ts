@@ -10,8 +10,8 @@ export interface StatusReport {
       cursors?: (ArchiveStats['cursors'][number] & { behind?: number | null })[];
     };
   queues: { url: string; counts?: QueueCounts; error?: string };
-  /** Each daemon part, from its HTTP endpoints (`http.<part>`). */
-  daemons: Record<'router' | 'sub' | 'worker', DaemonStatus>;
+  /** Each daemon part, from its HTTP endpoints (`http.<part>`); `inputs` only when config.json has inputs. */
+  daemons: Record<'router' | 'sub' | 'worker', DaemonStatus> & { inputs?: DaemonStatus };
 }
 
 /** One daemon part as its `/healthz` and `/readyz` describe it. */
@@ -40,7 +40,7 @@ export async function collectStatus(settings: ReactorSettings): Promise<StatusRe
 }
 
 async function daemonsStatus(s: ReactorSettings): Promise<StatusReport['daemons']> {
-  const one = async (part: 'router' | 'sub' | 'worker'): Promise<DaemonStatus> => {
+  const one = async (part: 'router' | 'sub' | 'worker' | 'inputs'): Promise<DaemonStatus> => {
     const { host, port } = s.http[part];
     const url = `http://${host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
     if (port === 0) return { url, up: false, error: `http.${part} has port 0 (a free port chosen at start): status cannot find it` };
@@ -53,8 +53,13 @@ async function daemonsStatus(s: ReactorSettings): Promise<StatusReport['daemons'
       return { url, up: false, error: (err as Error).message };
     }
   };
-  const [router, sub, worker] = await Promise.all([one('router'), one('sub'), one('worker')]);
-  return { router, sub, worker };
+  const [router, sub, worker, inputs] = await Promise.all([
+    one('router'),
+    one('sub'),
+    one('worker'),
+    s.inputs.list.length > 0 ? one('inputs') : Promise.resolve(undefined),
+  ]);
+  return { router, sub, worker, ...(inputs ? { inputs } : {}) };
 }
 
 function pick(h: { pid?: number; uptime_s?: number }): { pid?: number; uptime_s?: number } {

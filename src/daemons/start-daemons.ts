@@ -4,10 +4,10 @@ import { CloserStack } from '../lifecycle/closers.js';
 import type { Daemon } from './daemon.js';
 
 /** The daemon parts a process can run. */
-export type Part = 'router' | 'sub' | 'worker';
+export type Part = 'router' | 'sub' | 'worker' | 'inputs';
 
-/** Parts in the order they start; they close in the reverse order. */
-export const PART_ORDER: readonly Part[] = ['router', 'sub', 'worker'];
+/** Parts in the order they start; they close in the reverse order (inputs stop taking before the router stops). */
+export const PART_ORDER: readonly Part[] = ['router', 'inputs', 'sub', 'worker'];
 
 type Starter = (settings: ReactorSettings, log: Logger) => Promise<Daemon>;
 
@@ -19,6 +19,7 @@ const STARTERS: Record<Part, () => Promise<Starter>> = {
   router: async () => (await import('./router-daemon.js')).startRouterDaemon,
   sub: async () => (await import('./sub-daemon.js')).startSubDaemon,
   worker: async () => (await import('./worker-daemon.js')).startWorkerDaemon,
+  inputs: async () => (await import('./inputs-daemon.js')).startInputsDaemon,
 };
 
 /** Daemon parts running in this process, closed together. */

@@ -9,6 +9,9 @@ import { CloserStack } from '../lifecycle/closers.js';
 import type { FireFunction } from '../handlers/driver.js';
 import { ShellDriver } from '../handlers/shell-driver.js';
 import { TsfuncDriver } from '../handlers/tsfunc-driver.js';
+import { PyfuncDriver } from '../handlers/pyfunc-driver.js';
+import { WebhookDriver } from '../handlers/webhook-driver.js';
+import { AmqpDriver } from '../handlers/amqp-driver.js';
 import { HandlerEnvironment, baseEnvironment } from '../handlers/handler-env.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -54,6 +57,11 @@ export async function startWorkerDaemon(settings: ReactorSettings, log: Logger):
     const opts = { handlersDir: settings.handlersDir, outputLimitBytes: settings.worker.outputLimitBytes };
     const tsfunc = new TsfuncDriver({ ...opts, env: base });
     closers.push('tsfunc threads', () => tsfunc.close());
+    const pyfunc = new PyfuncDriver({ ...opts, env: base, python: settings.worker.python });
+    closers.push('pyfunc interpreter', () => pyfunc.close());
+    const amqp = new AmqpDriver();
+    closers.push('amqp connections', () => amqp.close());
+    const webhook = new WebhookDriver({ outputLimitBytes: settings.worker.outputLimitBytes, userAgent: 'event-reactor' });
     const registry = createRegistry('worker');
     // Queue depth and dead letters, read from Redis at each scrape.
     const counter = new QueueCounter(settings.redisUrl, settings.queue, 2000);
@@ -83,7 +91,7 @@ export async function startWorkerDaemon(settings: ReactorSettings, log: Logger):
       redisUrl: settings.redisUrl,
       queue: settings.queue,
       settings: settings.worker,
-      drivers: { shell: new ShellDriver(opts), tsfunc },
+      drivers: { shell: new ShellDriver(opts), tsfunc, pyfunc, webhook, amqp },
       environment,
       results,
       fire,

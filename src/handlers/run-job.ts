@@ -25,7 +25,7 @@ export function resultId(jobId: string, run: number): string {
  * `<job id>#<run>`), its secret values masked. A secret that cannot be read refuses the run.
  */
 export async function runHandler(
-  drivers: Record<HandlerSpec['driver'], HandlerDriver>,
+  drivers: Readonly<Partial<Record<HandlerSpec['driver'], HandlerDriver>>>,
   environment: HandlerEnvironment,
   spec: HandlerSpec,
   event: ReactorEvent,
@@ -38,7 +38,9 @@ export async function runHandler(
   try {
     const { env, secrets } = environment.forRun(spec, event, ctx.attempt);
     mask = masker(secrets);
-    outcome = await drivers[spec.driver].run(spec, event, { ...ctx, env, mask });
+    const driver = drivers[spec.driver];
+    if (!driver) throw new HandlerRefusedError(`driver "${spec.driver}" is not available in this worker`);
+    outcome = await driver.run(spec, event, { ...ctx, env, mask });
   } catch (err) {
     if (!(err instanceof HandlerRefusedError)) throw err;
     outcome = refused(err);

@@ -1,7 +1,11 @@
 import { createHash } from 'node:crypto';
 import type { EnvEntries } from './handler-env.js';
 
-export type DriverName = 'shell' | 'tsfunc';
+/**
+ * `shell` and `tsfunc` run the project's handlers, `pyfunc` EventReactor's Python ones;
+ * `webhook` and `amqp` are built-in outputs.
+ */
+export type DriverName = 'shell' | 'tsfunc' | 'pyfunc' | 'webhook' | 'amqp';
 
 /** A validated handler from event-handlers.json. */
 export interface HandlerSpec {
@@ -25,8 +29,13 @@ export interface HandlerSpec {
   backoffMs?: number;
   /** Variables added to the handler's environment; `{"secret": "NAME"}` values come from the secrets directory. */
   env?: EnvEntries;
+  /** An output driver's own keys (`webhook`: method, headers, body; `amqp`: url, routing_key...), validated with its schema. */
+  options?: Record<string, unknown>;
 }
 
-export function handlerId(driver: string, handler: string): string {
-  return createHash('sha1').update(`${driver}\0${handler}`).digest('hex').slice(0, 16);
+/** Stable id of an entry. An output driver's options count too: two webhooks to one URL with two bodies are two handlers. */
+export function handlerId(driver: string, handler: string, options?: Record<string, unknown>): string {
+  const hash = createHash('sha1').update(`${driver}\0${handler}`);
+  if (options !== undefined) hash.update(`\0${JSON.stringify(options)}`);
+  return hash.digest('hex').slice(0, 16);
 }

@@ -32,6 +32,7 @@ const SYSTEMD_UNITS = [
   'event-router.service',
   'event-sub.service',
   'event-worker.service',
+  'event-inputs.service',
   'event-reactor.target',
   'event-reactor-prune.service',
   'event-reactor-prune.timer',

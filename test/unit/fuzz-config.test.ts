@@ -312,7 +312,7 @@ function assertUsableHandlers(loaded: LoadedHandlers, raw: unknown): void {
     assert.match(key, KEY);
     for (const spec of specs) {
       assert.equal(spec.key, key);
-      assert.ok(spec.driver === 'shell' || spec.driver === 'tsfunc');
+      assert.ok(['shell', 'tsfunc', 'pyfunc', 'webhook', 'amqp'].includes(spec.driver));
       assert.ok(typeof spec.command === 'string' && spec.command.trim().length > 0);
       assert.match(spec.id, /^[0-9a-f]{16}$/);
       assert.equal(typeof spec.exclusive, 'boolean');

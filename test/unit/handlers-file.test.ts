@@ -7,18 +7,57 @@ import { Matcher } from '../../src/sub/matcher.js';
 
 const fixture = fileURLToPath(new URL('../fixtures/eventreactor/event-handlers.json', import.meta.url));
 
-test('handlers file - EventReactor sample loads; pyfunc entries are skipped with a warning each', () => {
+test('handlers file - EventReactor sample loads, its pyfunc entries included', () => {
   const { table, warnings } = loadHandlersFile(fixture);
   const specs = table.get('local:zmq.test')!;
-  assert.equal(specs.length, 1);
-  assert.equal(specs[0]!.driver, 'shell');
-  assert.equal(specs[0]!.command, 'echo');
-  assert.equal(specs[0]!.exclusive, false);
+  assert.deepEqual(
+    specs.map((s) => [s.driver, s.command, s.exclusive]),
+    [
+      ['shell', 'echo', false],
+      ['pyfunc', 'eventreactor.eventhandlersdebug.dumpEventPayload', false],
+      ['pyfunc', 'testing.dumpEvent', false],
+    ],
+  );
+  assert.deepEqual(warnings, []);
+});
+
+test('handlers file - output drivers: their own keys validated with key paths, other drivers warn about them', () => {
+  const { table, warnings } = buildHandlers('/h.json', {
+    'a:b': [
+      {
+        driver: 'webhook',
+        handler: 'https://example.test/hook/{{env.HOOK}}',
+        headers: { Authorization: 'Bearer {{env.TOKEN}}' },
+        body: { text: '{{event.event_type}}' },
+      },
+      { driver: 'amqp', handler: 'alerts', routing_key: 'x.{{event.namespace}}' },
+      { driver: 'shell', handler: 'echo', headers: {} },
+    ],
+  });
+  const [webhook, amqp] = table.get('a:b')!;
+  assert.deepEqual(webhook!.options, { method: 'POST', headers: { Authorization: 'Bearer {{env.TOKEN}}' }, body: { text: '{{event.event_type}}' } });
+  assert.equal(amqp!.options!['url'], '{{env.AMQP_URL}}');
   assert.deepEqual(
     warnings.map((w) => w.path),
-    ['local:zmq.test[1].driver', 'local:zmq.test[2].driver'],
+    ['a:b[2].headers'],
   );
-  assert.match(warnings[0]!.message, /pyfunc/);
+  try {
+    buildHandlers('/h.json', {
+      'a:b': [
+        { driver: 'webhook', handler: 'ftp://x' },
+        { driver: 'webhook', handler: 'https://x', headers: { 'X-A': '{{secret.A}}' } },
+        { driver: 'amqp', handler: 'ex', persistent: 'yes' },
+        { driver: 'pyfunc', handler: 'no-dots' },
+      ],
+    });
+    assert.fail('expected ConfigError');
+  } catch (err) {
+    assert.ok(err instanceof ConfigError);
+    assert.deepEqual(
+      err.problems.map((p) => p.path),
+      ['a:b[0].handler', 'a:b[1].headers.X-A', 'a:b[2].persistent', 'a:b[3].handler'],
+    );
+  }
 });
 
 test('handlers file - all mistakes are reported at once with key paths', () => {

@@ -20,7 +20,7 @@ export function main(): void {
   runMain((argv) => {
     const result = { code: 0 };
     const program = newProgram('event-reactor', 'event-reactor: ZeroMQ event router, subscriber and handler workers').version(VERSION);
-    for (const part of ['router', 'sub', 'worker'] as const) configureDaemonCommand(program.command(part).exitOverride(), part, result);
+    for (const part of ['router', 'sub', 'worker', 'inputs'] as const) configureDaemonCommand(program.command(part).exitOverride(), part, result);
     configureFireCommand(program.command('fire').exitOverride(), result);
     configureCheckConfigCommand(program.command('check-config').exitOverride(), result);
     configureDlqCommand(program.command('dlq').exitOverride(), result);
