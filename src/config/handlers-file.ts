@@ -3,38 +3,82 @@ import { handlerId, type DriverName, type HandlerSpec } from '../handlers/spec.j
 import { OUTPUT_OPTIONS } from '../handlers/output-options.js';
 import { templateProblems } from '../handlers/template.js';
 import { splitArgv } from '../handlers/argv.js';
-import { keyPath, readJsonFile } from './load.js';
-import { handlerSpecSchema, handlersFileSchema } from './schema.js';
+import { keyPath, readJsonText } from './load.js';
+import { z } from 'zod';
+import { handlerSpecSchema } from './schema.js';
+import { compileKeyPattern, isGlobKey, keyPatternProblem, type KeyPattern } from '../rules/glob.js';
+import { compilePattern } from '../rules/pattern.js';
+import { RuleTable, type RuleEntry } from '../rules/rule-table.js';
+import { compileCorrelations, compileDebounce, compileIf, compileRegisters, compileThrottle, type RegisterSpec } from '../rules/stateful-specs.js';
+import { compileTemplate } from '../rules/template.js';
 
 export interface LoadedHandlers {
-  /** Handlers by `namespace:event_type`. */
+  /** Handlers by the key they are written under (`namespace:event_type` or a glob). */
   table: Map<string, HandlerSpec[]>;
+  /** The same entries with their rules compiled, the registers, correlations and key index. */
+  rules: RuleTable;
   warnings: ConfigProblem[];
 }
 
 /** Read and validate event-handlers.json; all problems are reported at once. */
 export function loadHandlersFile(file: string): LoadedHandlers {
-  return buildHandlers(file, readJsonFile(file));
+  const { value, text } = readJsonText(file);
+  return buildHandlers(file, value, text);
 }
 
-const KEY = /^[^\s:]+:\S+$/;
 const SPEC_KEYS = new Set(Object.keys(handlerSpecSchema.shape));
+/** Top-level sections that are not keys. */
+const SECTIONS = new Set(['registers', 'correlations']);
 
-export function buildHandlers(file: string, raw: unknown): LoadedHandlers {
-  const parsed = handlersFileSchema.safeParse(raw);
-  if (!parsed.success) throw new ConfigError(parsed.error.issues.map((i) => ({ file, path: handlersKeyPath(i.path), message: i.message })));
+/**
+ * Validate a parsed event-handlers.json: EventReactor's `"namespace:event_type": [entries]`,
+ * with keys that may be fnmatch globs, entries that may carry `when`, `if`, `throttle` and
+ * `debounce`, shell handler strings with `{{path}}` placeholders, and the `registers` and
+ * `correlations` sections. Every problem is reported with its key path, all at once.
+ */
+export function buildHandlers(file: string, raw: unknown, text: string = JSON.stringify(raw)): LoadedHandlers {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
+    throw new ConfigError([{ file, path: '', message: 'must be a JSON object of "namespace:event_type": [handlers]' }]);
   const problems: ConfigProblem[] = [];
-  // Keys of the file as read: JSON.parse keeps "__proto__" as an own key, zod's record drops it.
-  for (const key of Object.keys(raw as object)) {
-    if (!KEY.test(key)) problems.push({ file, path: JSON.stringify(key), message: 'key must be "namespace:event_type" (no spaces; namespace without ":")' });
-  }
+  const collect = <T>(fn: () => T): T | undefined => {
+    try {
+      return fn();
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      problems.push(...err.problems);
+      return undefined;
+    }
+  };
+  const source = raw as Record<string, unknown>;
+  const registers = Object.hasOwn(source, 'registers')
+    ? (collect(() => compileRegisters(source['registers'], { file, path: 'registers' })) ?? new Map<string, RegisterSpec>())
+    : new Map<string, RegisterSpec>();
+  const correlations = Object.hasOwn(source, 'correlations')
+    ? (collect(() => compileCorrelations(source['correlations'], { file, path: 'correlations' })) ?? [])
+    : [];
   const warnings: ConfigProblem[] = [];
   const table = new Map<string, HandlerSpec[]>();
-  for (const [key, entries] of Object.entries(parsed.data)) {
-    if (!KEY.test(key)) continue;
+  const byKey = new Map<string, { pattern: KeyPattern; entries: RuleEntry[] }>();
+  // Keys of the file as read: JSON.parse keeps "__proto__" as an own key.
+  for (const key of Object.keys(source)) {
+    if (SECTIONS.has(key)) continue;
+    const keyProblem =
+      keyPatternProblem(key) ??
+      (!isGlobKey(key) && !/^[^:]+:.+$/.test(key) ? 'an exact key needs a namespace without ":" and an event type, neither empty' : undefined);
+    if (keyProblem !== undefined) {
+      problems.push({ file, path: JSON.stringify(key), message: `${keyProblem} (a key is "namespace:event_type", or a glob of it: local:disk.*)` });
+      continue;
+    }
+    const list = z.array(handlerSpecSchema).safeParse(source[key]);
+    if (!list.success) {
+      problems.push(...list.error.issues.map((i) => ({ file, path: `${key}${handlersKeyPath(i.path, true)}`, message: i.message })));
+      continue;
+    }
+    const pattern = compileKeyPattern(key, { file, path: JSON.stringify(key) });
     const specs: HandlerSpec[] = [];
+    const ruled: RuleEntry[] = [];
     const seen = new Set<string>();
-    entries.forEach((entry, i) => {
+    list.data.forEach((entry, i) => {
       const at = `${key}[${i}]`;
       const driver = entry.driver;
       if (!isDriver(driver)) {
@@ -76,16 +120,49 @@ export function buildHandlers(file: string, raw: unknown): LoadedHandlers {
         problems.push({ file, path: `${at}.handler`, message: 'must not be blank' });
         return;
       }
-      if (driver === 'shell') {
+      if (driver === 'shell' && !entry.handler.includes('{{')) {
         const problem = argvProblem(entry.handler);
         if (problem) {
           problems.push({ file, path: `${at}.handler`, message: problem });
           return;
         }
       }
-      const id = handlerId(driver, entry.handler, parsedOptions);
+      const rules: Omit<RuleEntry, 'spec' | 'keyPattern'> = {};
+      const ruleJson: Record<string, unknown> = {};
+      if (entry.when !== undefined) {
+        const when = collect(() => compilePattern(entry.when, { file, path: `${at}.when` }));
+        if (!when) return;
+        rules.when = when;
+        ruleJson['when'] = entry.when;
+      }
+      if (entry.if !== undefined) {
+        const cond = collect(() => compileIf(entry.if, { file, path: `${at}.if` }, registers));
+        if (!cond) return;
+        rules.if = cond;
+        ruleJson['if'] = entry.if;
+      }
+      if (entry.throttle !== undefined) {
+        const throttle = collect(() => compileThrottle(entry.throttle, { file, path: `${at}.throttle` }));
+        if (!throttle) return;
+        rules.throttle = throttle;
+        ruleJson['throttle'] = entry.throttle;
+      }
+      if (entry.debounce !== undefined) {
+        const debounce = collect(() => compileDebounce(entry.debounce, { file, path: `${at}.debounce` }));
+        if (!debounce) return;
+        rules.debounce = debounce;
+        ruleJson['debounce'] = entry.debounce;
+      }
+      if (driver === 'shell' && entry.handler.includes('{{')) {
+        const template = collect(() => compileTemplate(entry.handler, { file, path: `${at}.handler` }));
+        if (!template) return;
+        rules.template = template;
+      }
+      // Entries that differ only in their rules are different handlers.
+      const idOptions = Object.keys(ruleJson).length > 0 ? { ...(parsedOptions ?? {}), ...ruleJson } : parsedOptions;
+      const id = handlerId(driver, entry.handler, idOptions);
       if (seen.has(id)) {
-        warnings.push({ file, path: at, message: 'same driver and handler as an earlier entry under this key; the duplicate is skipped' });
+        warnings.push({ file, path: at, message: 'same driver, handler and rules as an earlier entry under this key; the duplicate is skipped' });
         return;
       }
       seen.add(id);
@@ -96,11 +173,13 @@ export function buildHandlers(file: string, raw: unknown): LoadedHandlers {
       if (entry.backoff !== undefined) spec.backoffMs = entry.backoff * 1000;
       if (entry.env !== undefined) spec.env = entry.env;
       specs.push(spec);
+      ruled.push({ spec, keyPattern: pattern, ...rules });
     });
     table.set(key, specs);
+    byKey.set(key, { pattern, entries: ruled });
   }
   if (problems.length > 0) throw new ConfigError(problems);
-  return { table, warnings };
+  return { table, rules: new RuleTable(byKey, registers, correlations, text), warnings };
 }
 
 /** Why a shell handler string cannot be run (unbalanced quote, shell operator, no program), or undefined. */

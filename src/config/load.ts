@@ -37,6 +37,11 @@ export interface LoadedConfig {
 
 /** Parse a JSON file, reporting a missing file or bad JSON as a ConfigError naming the file. */
 export function readJsonFile(file: string): unknown {
+  return readJsonText(file).value;
+}
+
+/** {@link readJsonFile}, with the file's text as read. */
+export function readJsonText(file: string): { value: unknown; text: string } {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -46,7 +51,7 @@ export function readJsonFile(file: string): unknown {
     throw new ConfigError([{ file, path: '', message: why }], { cause: err });
   }
   try {
-    return JSON.parse(text);
+    return { value: JSON.parse(text), text };
   } catch (err) {
     throw new ConfigError([{ file, path: '', message: `not valid JSON: ${(err as Error).message}` }], { cause: err });
   }

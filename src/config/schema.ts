@@ -265,6 +265,12 @@ export const handlerSpecSchema = z.looseObject({
       z.union([z.string().max(65_536), z.strictObject({ secret: z.string().min(1) })]),
     )
     .optional(),
+  /** An EventBridge-style content pattern over the whole event; the entry runs only for events it matches. */
+  when: z.unknown().optional(),
+  /** Conditions on registers (one, a list for all, or `{"any": [...]}`), for the event's own group. */
+  if: z.unknown().optional(),
+  /** `{"once_per": seconds, "by": path}`: at most one run per period per group; the others are skipped and recorded. */
+  throttle: z.unknown().optional(),
+  /** `{"quiet": seconds, "by": path}`: one run, for the last event, once the group has been quiet that long. */
+  debounce: z.unknown().optional(),
 });
-
-export const handlersFileSchema = z.record(z.string(), z.array(handlerSpecSchema));

@@ -110,3 +110,69 @@ test('matcher - exact namespace:event_type keys', () => {
   assert.equal(m.match('other:disk.full').length, 0);
   assert.equal(m.size, 1);
 });
+
+const RULES_FILE = {
+  'local:zmq.test': [{ driver: 'shell', handler: 'log-event.sh' }],
+  'local:disk.*': [
+    {
+      driver: 'shell',
+      handler: 'cleanup.sh --mount {{payload.mount}}',
+      when: { payload: { used: [{ numeric: ['>=', 90] }], mount: [{ prefix: '/var' }] } },
+    },
+  ],
+  '*:load.*': [
+    {
+      driver: 'tsfunc',
+      handler: 'scale.up',
+      if: { register: 'load', agg: 'avg', op: '>', value: 4, min_samples: 3 },
+      throttle: { once_per: 300, by: 'payload.host' },
+    },
+  ],
+  registers: { load: { key: '*:load.*', value: 'payload.load1', window: 60, by: 'payload.host' } },
+  correlations: {
+    'deploy.done': { all: ['ci:deploy.started', 'ci:deploy.finished'], within: 600, by: 'payload.deploy_id', emit: 'ci:deploy.completed' },
+  },
+};
+
+test('handlers file - the rules file of the docs loads: globs, when, templates, registers, if, throttle, correlations', () => {
+  const { rules, table } = buildHandlers('/h.json', RULES_FILE);
+  assert.deepEqual([...table.keys()], ['local:zmq.test', 'local:disk.*', '*:load.*']);
+  assert.deepEqual(
+    rules.match('local', 'disk.full').map((e) => e.spec.command),
+    ['cleanup.sh --mount {{payload.mount}}'],
+  );
+  const disk = rules.match('local', 'disk.full')[0]!;
+  assert.ok(disk.when && disk.template);
+  assert.equal(disk.when.matches({ namespace: 'local', event_type: 'disk.full', payload: { used: 95, mount: '/var/log' } }), true);
+  assert.equal(disk.when.matches({ namespace: 'local', event_type: 'disk.full', payload: { used: 50, mount: '/var/log' } }), false);
+  const load = rules.match('web', 'load.avg')[0]!;
+  assert.equal(load.if!.conditions[0]!.register.name, 'load');
+  assert.equal(load.throttle!.oncePerS, 300);
+  assert.equal(rules.correlations[0]!.name, 'deploy.done');
+  assert.equal(rules.byRef('*:load.*', load.spec.id), load);
+  assert.match(rules.hash, /^[0-9a-f]{16}$/);
+  assert.deepEqual(rules.match('other', 'thing'), []);
+});
+
+test('handlers file - a malformed rule is a problem with its key path, all reported at once', () => {
+  const bad = {
+    'local:disk.*': [{ driver: 'shell', handler: 'x.sh {{payload.}}', when: { payload: { used: [{ numeric: ['>>', 1] }] } } }],
+    'x:y': [{ driver: 'tsfunc', handler: 'a.b', if: { register: 'nope', op: '>', value: 1 }, throttle: { once_per: 0 } }],
+    registers: { r: { key: 'nocolon', value: 'payload.v', window: 1 } },
+    'bad key': [],
+  };
+  assert.throws(
+    () => buildHandlers('/h.json', bad),
+    (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      const paths = err.problems.map((p) => p.path);
+      for (const want of ['registers.r.key', 'local:disk.*[0].when.payload.used[0].numeric', 'x:y[0].if.register', '"bad key"']) {
+        assert.ok(
+          paths.some((p) => p.startsWith(want)),
+          `${want} in ${paths.join(', ')}`,
+        );
+      }
+      return true;
+    },
+  );
+});
