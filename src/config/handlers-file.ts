@@ -159,7 +159,7 @@ export function buildHandlers(file: string, raw: unknown, text: string = JSON.st
         rules.template = template;
       }
       // Entries that differ only in their rules are different handlers.
-      const idOptions = Object.keys(ruleJson).length > 0 ? { ...(parsedOptions ?? {}), ...ruleJson } : parsedOptions;
+      const idOptions = Object.keys(ruleJson).length > 0 ? { ...parsedOptions, ...ruleJson } : parsedOptions;
       const id = handlerId(driver, entry.handler, idOptions);
       if (seen.has(id)) {
         warnings.push({ file, path: at, message: 'same driver, handler and rules as an earlier entry under this key; the duplicate is skipped' });
