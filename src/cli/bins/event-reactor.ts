@@ -10,6 +10,7 @@ import { configureInstallCommand } from '../install-command.js';
 import { configureKeysCommand } from '../keys-command.js';
 import { runMain } from '../run-main.js';
 import { configureStatusCommand } from '../status-command.js';
+import { configureTestEventCommand } from '../test-event-command.js';
 import { configureUpCommand } from '../up-command.js';
 
 /**
@@ -32,6 +33,7 @@ export function main(): void {
     configureReplayCommand(program.command('replay').exitOverride(), result);
     configureArchiveCommand(program.command('archive').exitOverride(), result);
     configureInstallCommand(program.command('install').exitOverride(), result);
+    configureTestEventCommand(program.command('test-event').exitOverride(), result);
     return runProgram(program, argv, result);
   });
 }
