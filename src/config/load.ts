@@ -11,8 +11,8 @@ import type { ReactorSettings } from './settings.js';
 
 /** Values that win over config.json (from command-line flags). */
 export interface ConfigOverrides {
-  /** `--http`: the address of the daemon part being started. */
-  http?: { part: 'router' | 'sub' | 'worker'; address: string };
+  /** `--http`: the address of the daemon part (or web console) being started. */
+  http?: { part: 'router' | 'sub' | 'worker' | 'web'; address: string };
   logLevel?: string;
   redisUrl?: string;
   mongoUrl?: string;
@@ -140,7 +140,7 @@ export function buildSettings(file: string, raw: unknown, env: NodeJS.ProcessEnv
 
   if (problems.length > 0 || !pub || !logLevel) throw new ConfigError(problems);
 
-  const httpAddress = (part: 'router' | 'sub' | 'worker'): ListenAddress =>
+  const httpAddress = (part: 'router' | 'sub' | 'worker' | 'web'): ListenAddress =>
     overrides.http?.part === part
       ? parseListenAddress(overrides.http.address, { file: '--http', path: '' })
       : parseListenAddress(cfg.http[part], { file, path: `http.${part}` });
@@ -201,7 +201,9 @@ export function buildSettings(file: string, raw: unknown, env: NodeJS.ProcessEnv
       router: httpAddress('router'),
       sub: httpAddress('sub'),
       worker: httpAddress('worker'),
+      web: httpAddress('web'),
     },
+    web: { tokenFile: cfg.web.token_file === undefined ? undefined : resolveFrom(file, cfg.web.token_file) },
   };
   return { settings, warnings };
 }
