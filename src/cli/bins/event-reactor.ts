@@ -11,6 +11,7 @@ import { configureKeysCommand } from '../keys-command.js';
 import { runMain } from '../run-main.js';
 import { configureStatusCommand } from '../status-command.js';
 import { configureUpCommand } from '../up-command.js';
+import { configureWebCommand } from '../web-command.js';
 
 /**
  * `event-reactor <command>`. Each command loads what it works with only when it runs,
@@ -32,6 +33,7 @@ export function main(): void {
     configureReplayCommand(program.command('replay').exitOverride(), result);
     configureArchiveCommand(program.command('archive').exitOverride(), result);
     configureInstallCommand(program.command('install').exitOverride(), result);
+    configureWebCommand(program.command('web').exitOverride(), result);
     return runProgram(program, argv, result);
   });
 }
