@@ -61,16 +61,11 @@ export function chartView(h: RateHistory, now: number): SafeHtml {
   }
   if (current) segments.push(current);
 
-  const grid = [0, max / 2, max].map(
-    (v) =>
-      html`<line class="grid" x1="${PAD.left}" x2="${W - PAD.right}" y1="${y(v).toFixed(1)}" y2="${y(v).toFixed(1)}" /><text
-          class="axis"
-          x="${PAD.left - 6}"
-          y="${(y(v) + 4).toFixed(1)}"
-          text-anchor="end"
-          >${fmt(v)}</text
-        >`,
-  );
+  const grid = [0, max / 2, max].map((v) => {
+    const at = y(v).toFixed(1);
+    const label = html`<text class="axis" x="${PAD.left - 6}" y="${(y(v) + 4).toFixed(1)}" text-anchor="end">${fmt(v)}</text>`;
+    return html`<line class="grid" x1="${PAD.left}" x2="${W - PAD.right}" y1="${at}" y2="${at}" />${label}`;
+  });
   const minutes = Math.round(windowMs / 60_000);
   const ticks = [
     { t: start, label: `${minutes} min ago`, anchor: 'start' },
@@ -83,22 +78,11 @@ export function chartView(h: RateHistory, now: number): SafeHtml {
     points.length === 0
       ? 'No figures yet: the first come one sampling interval after the console starts.'
       : `Last minute: ${s.published === null ? 'unknown' : fmt(s.published)} events/s published, ${s.runs === null ? 'unknown' : fmt(s.runs)} handler runs/s, ${rate === null ? 'no handler runs' : `${(rate * 100).toFixed(1)}% of runs failed`}.`;
+  const alert = rate !== null && rate > ERROR_RATE_ALERT;
   return html`<p class="chart-summary" id="chart-desc">
-      <span class="figure"
-        ><span class="swatch swatch-published" aria-hidden="true"></span>
-        <strong data-figure="published">${s.published === null ? '-' : fmt(s.published)}</strong> events/s</span
-      >
-      <span class="figure"
-        ><span class="swatch swatch-ok" aria-hidden="true"></span> <strong data-figure="runs">${s.runs === null ? '-' : fmt(s.runs)}</strong> handler
-        runs/s</span
-      >
-      <span class="figure"
-        ><span class="swatch swatch-failed" aria-hidden="true"></span>
-        <strong data-figure="error-rate" class="${rate !== null && rate > ERROR_RATE_ALERT ? 'problem' : ''}"
-          >${rate === null ? '-' : `${(rate * 100).toFixed(1)}%`}</strong
-        >
-        failed</span
-      >
+      ${figure('published', s.published === null ? '-' : fmt(s.published), 'events/s', false)}
+      ${figure('runs', s.runs === null ? '-' : fmt(s.runs), 'handler runs/s', false)}
+      ${figure('error-rate', rate === null ? '-' : `${(rate * 100).toFixed(1)}%`, 'failed', alert)}
       <span class="visually-hidden">${words}</span>
     </p>
     <svg class="chart" viewBox="0 0 ${W} ${H}" role="img" aria-labelledby="chart-title" aria-describedby="chart-desc" preserveAspectRatio="none">
@@ -112,6 +96,14 @@ export function chartView(h: RateHistory, now: number): SafeHtml {
         ? html`<p class="small problem">Not charted: ${h.unavailable.map((u, i) => html`${i > 0 ? '; ' : ''}${u.part} (${u.error})`)}</p>`
         : ''
     }`;
+}
+
+const SWATCH = { published: 'published', runs: 'ok', 'error-rate': 'failed' } as const;
+
+/** One figure of the summary: its colour, its value, its unit. */
+function figure(name: keyof typeof SWATCH, value: string, unit: string, problem: boolean): SafeHtml {
+  const swatch = html`<span class="swatch swatch-${SWATCH[name]}" aria-hidden="true"></span>`;
+  return html`<span class="figure">${swatch} <strong data-figure="${name}" class="${problem ? 'problem' : ''}">${value}</strong> ${unit}</span>`;
 }
 
 /** A round upper bound for the y axis: 1, 2 or 5 times a power of ten. */

@@ -66,25 +66,32 @@ export function searchView(s: ParsedSearch, events: readonly EventSummary[] | un
   const f = s.form;
   return html`<form class="search panel" method="get" action="/events" role="search" aria-label="Search the archive">
       <div class="fields">
-        <label
-          >Key <input name="key" value="${f.key}" placeholder="local:disk.*" autocomplete="off" /><span class="hint"
-            >namespace:event_type, * and ? as wildcards</span
-          ></label
-        >
-        <label
-          >From <input name="since" value="${f.since}" placeholder="30m or 2026-11-30T04:00Z" autocomplete="off" /><span class="hint"
-            >ISO time or a duration back</span
-          ></label
-        >
-        <label>Until <input name="until" value="${f.until}" placeholder="5m" autocomplete="off" /><span class="hint">ISO time or a duration back</span></label>
-        <label>Trace <input name="trace" value="${f.trace}" placeholder="trace id" autocomplete="off" /></label>
-        <label
-          >Status
+        <label>
+          Key
+          <input name="key" value="${f.key}" placeholder="local:disk.*" autocomplete="off" />
+          <span class="hint">namespace:event_type, * and ? as wildcards</span>
+        </label>
+        <label>
+          From
+          <input name="since" value="${f.since}" placeholder="30m or 2026-11-30T04:00Z" autocomplete="off" />
+          <span class="hint">ISO time or a duration back</span>
+        </label>
+        <label>
+          Until
+          <input name="until" value="${f.until}" placeholder="5m" autocomplete="off" />
+          <span class="hint">ISO time or a duration back</span>
+        </label>
+        <label>
+          Trace
+          <input name="trace" value="${f.trace}" placeholder="trace id" autocomplete="off" />
+        </label>
+        <label>
+          Status
           <select name="status">
             <option value="">any</option>
             ${STATUSES.map((st) => html`<option value="${st}" ${f.status === st ? html` selected` : ''}>${st}</option>`)}
-          </select></label
-        >
+          </select>
+        </label>
         <label>Limit <input name="limit" type="number" min="1" max="${MAX_LIMIT}" value="${f.limit}" placeholder="50" /></label>
       </div>
       <button type="submit">Search</button>
