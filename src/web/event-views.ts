@@ -32,7 +32,7 @@ export function liveSection(events: readonly LiveEvent[]): SafeHtml {
       <label class="inline">Key filter <input type="search" name="live-filter" placeholder="local:disk.*" autocomplete="off" data-live-filter /></label>
       <button type="button" class="secondary" data-live-pause aria-pressed="false">Pause</button>
     </div>
-    <div class="table-wrap">
+    <div class="table-wrap live-wrap" role="region" tabindex="0" aria-label="Live stream, newest first (scrolls)">
       <table class="live" data-live-table>
         <caption class="visually-hidden">
           Events as the router publishes them, newest first (at most 100 rows)
