@@ -267,6 +267,14 @@ test('web console - the chart shows throughput and the error rate from the daemo
   assert.ok((await page.locator('svg.chart path.line-published').count()) > 0);
   assert.ok((await page.locator('svg.chart rect.bar-ok').count()) > 0);
   assert.match((await page.locator('[data-figure="error-rate"]').textContent()) ?? '', /^\d+\.\d%$/);
+  if (process.env['WEB_SCREENSHOTS']) {
+    // For the README: half a minute of steady traffic, one event in ten failing.
+    for (let i = 0; i < 90; i++) {
+      await fire({ event_type: i % 10 === 9 ? 'web.flaky' : i % 3 === 0 ? 'web.disk' : 'web.ok', payload: { i, disk: '/var', used: 90 + (i % 10) } });
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    await page.reload();
+  }
   await page.locator('.live-state.is-live').waitFor();
   await shot('overview');
 });
