@@ -356,6 +356,9 @@ test('web console - with a token: 401 without it, Bearer and ?token= for scripts
       const cookie = (await p.context().cookies(tokenUrl)).find((c) => c.name.startsWith('er_web_'));
       assert.ok(cookie?.httpOnly, 'the session cookie is HttpOnly');
       assert.equal(cookie?.sameSite, 'Strict');
+      // The live stream takes the session cookie too (EventSource cannot send a header).
+      await p.goto(tokenUrl);
+      await p.locator('.live-state.is-live').waitFor({ timeout: 30_000 });
       await p.getByRole('button', { name: 'Log out' }).click();
       await p.waitForURL(/\/login$/);
     } finally {
