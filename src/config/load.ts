@@ -12,8 +12,8 @@ import { isInputHandler, parseInputFeeder, type InputSpec } from './inputs.js';
 
 /** Values that win over config.json (from command-line flags). */
 export interface ConfigOverrides {
-  /** `--http`: the address of the daemon part being started. */
-  http?: { part: 'router' | 'sub' | 'worker' | 'inputs'; address: string };
+  /** `--http`: the address of the daemon part (or web console) being started. */
+  http?: { part: 'router' | 'sub' | 'worker' | 'inputs' | 'web'; address: string };
   logLevel?: string;
   redisUrl?: string;
   mongoUrl?: string;
@@ -168,7 +168,7 @@ export function buildSettings(file: string, raw: unknown, env: NodeJS.ProcessEnv
 
   if (problems.length > 0 || !pub || !logLevel) throw new ConfigError(problems);
 
-  const httpAddress = (part: 'router' | 'sub' | 'worker' | 'inputs'): ListenAddress =>
+  const httpAddress = (part: 'router' | 'sub' | 'worker' | 'inputs' | 'web'): ListenAddress =>
     overrides.http?.part === part
       ? parseListenAddress(overrides.http.address, { file: '--http', path: '' })
       : parseListenAddress(cfg.http[part], { file, path: `http.${part}` });
@@ -237,7 +237,9 @@ export function buildSettings(file: string, raw: unknown, env: NodeJS.ProcessEnv
       sub: httpAddress('sub'),
       worker: httpAddress('worker'),
       inputs: httpAddress('inputs'),
+      web: httpAddress('web'),
     },
+    web: { tokenFile: cfg.web.token_file === undefined ? undefined : resolveFrom(file, cfg.web.token_file) },
   };
   return { settings, warnings };
 }

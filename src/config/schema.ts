@@ -224,6 +224,18 @@ export const configFileSchema = z.looseObject({
       worker: listenAddress.default('127.0.0.1:9472'),
       /** The inputs daemon's, likewise. */
       inputs: listenAddress.default('127.0.0.1:9473'),
+      /** The web console (`event-reactor web`), `host:port`; a non-loopback address needs a token (`web.token_file`). `--http` overrides. */
+      web: listenAddress.default('127.0.0.1:9480'),
+    })
+    .prefault({}),
+  web: z
+    .looseObject({
+      /**
+       * File holding the web console's bearer token (one line), relative to config.json's
+       * directory; it must be readable by its owner only. Env `EVENT_REACTOR_WEB_TOKEN` wins.
+       * Unset: no token (allowed on a loopback address only).
+       */
+      token_file: z.string().min(1).optional(),
     })
     .prefault({}),
   /** Directory of the secret files handler `env` entries read (`{"secret": "NAME"}`), relative to config.json's directory. */

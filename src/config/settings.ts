@@ -20,10 +20,11 @@ export interface ReactorSettings {
   /** Absolute path of event-handlers.json. */
   handlersFile: string;
   security: SecuritySettings;
-  /** Where each daemon part serves its metrics and health over HTTP. */
-  http: Record<'router' | 'sub' | 'worker' | 'inputs', ListenAddress>;
+  /** Where each daemon part serves its metrics and health over HTTP, and where the web console listens. */
+  http: Record<'router' | 'sub' | 'worker' | 'inputs' | 'web', ListenAddress>;
   /** The inputs daemon: its inputs and where it forwards their events. */
   inputs: InputsSettings;
+  web: WebSettings;
   /** Absolute path of the secrets directory. */
   secretsDir: string;
 }
@@ -35,6 +36,12 @@ export interface SecuritySettings {
   allowInsecure: boolean;
   /** Limits by client name. */
   clients: ReadonlyMap<string, { namespaces?: readonly string[] }>;
+}
+
+/** The web console (`event-reactor web`). */
+export interface WebSettings {
+  /** Absolute path of the file holding its bearer token; undefined when none is configured. */
+  tokenFile: string | undefined;
 }
 
 export interface RouterSettings {

@@ -12,6 +12,7 @@ import { runMain } from '../run-main.js';
 import { configureStatusCommand } from '../status-command.js';
 import { configureTestEventCommand } from '../test-event-command.js';
 import { configureUpCommand } from '../up-command.js';
+import { configureWebCommand } from '../web-command.js';
 
 /**
  * `event-reactor <command>`. Each command loads what it works with only when it runs,
@@ -34,6 +35,7 @@ export function main(): void {
     configureArchiveCommand(program.command('archive').exitOverride(), result);
     configureInstallCommand(program.command('install').exitOverride(), result);
     configureTestEventCommand(program.command('test-event').exitOverride(), result);
+    configureWebCommand(program.command('web').exitOverride(), result);
     return runProgram(program, argv, result);
   });
 }
