@@ -1,19 +1,13 @@
 import { UsageError } from '../errors.js';
-
-const UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
+import { parseTimeText } from '../archive/time-text.js';
 
 /**
- * A time from the command line: an ISO 8601 date or time (`2026-11-30`,
- * `2026-11-30T04:00:00Z`), or a duration back from `now` (`90s`, `30m`, `1h`, `2d`, `1w`).
+ * A time from the command line, as {@link parseTimeText} reads it.
  *
- * @throws {UsageError} naming the option when it is neither
+ * @throws {UsageError} naming the option when it is neither an ISO time nor a duration
  */
 export function parseTimeArg(text: string, option: string, now: number = Date.now()): Date {
-  const d = /^(\d+(?:\.\d+)?)([smhdw])$/.exec(text.trim());
-  if (d) return new Date(now - Number(d[1]) * UNITS[d[2]!]!);
-  if (/^\d{4}-\d{2}-\d{2}/.test(text)) {
-    const t = Date.parse(text);
-    if (!Number.isNaN(t)) return new Date(t);
-  }
+  const t = parseTimeText(text, now);
+  if (t) return t;
   throw new UsageError(`${option} "${text}" is not a time: give an ISO time (2026-11-30T04:00:00Z) or a duration back from now (30m, 1h, 2d)`);
 }

@@ -1,4 +1,5 @@
 import type { EventQuery } from '../archive/archive.js';
+import { parseTimeText } from '../archive/time-text.js';
 
 /** The search form's fields as typed, to show them back. */
 export interface SearchForm {
@@ -23,23 +24,6 @@ export const STATUSES = ['ok', 'error', 'dead'] as const;
 export const MAX_LIMIT = 500;
 const DEFAULT_LIMIT = 50;
 
-const UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
-
-/**
- * A time typed in the search form: an ISO 8601 date or time, or a duration back from
- * `now` (`90s`, `30m`, `1h`, `2d`, `1w`). The same grammar as `events ls --since`
- * (cli/time-arg.ts, which this layer may not import; a unit test keeps the two in step).
- */
-export function parseSearchTime(text: string, now: number): Date | undefined {
-  const d = /^(\d+(?:\.\d+)?)([smhdw])$/.exec(text.trim());
-  if (d) return new Date(now - Number(d[1]) * UNITS[d[2]!]!);
-  if (/^\d{4}-\d{2}-\d{2}/.test(text)) {
-    const t = Date.parse(text);
-    if (!Number.isNaN(t)) return new Date(t);
-  }
-  return undefined;
-}
-
 /** The event search of `/events?key=&since=&until=&trace=&status=&limit=`. */
 export function parseSearch(params: URLSearchParams, now: number): ParsedSearch {
   const field = (name: string): string => (params.get(name) ?? '').trim().slice(0, 512);
@@ -57,7 +41,7 @@ export function parseSearch(params: URLSearchParams, now: number): ParsedSearch 
   if (form.trace !== '') query.trace = form.trace;
   for (const name of ['since', 'until'] as const) {
     if (form[name] === '') continue;
-    const t = parseSearchTime(form[name], now);
+    const t = parseTimeText(form[name], now);
     if (t) query[name] = t;
     else
       problems.push(

@@ -25,7 +25,8 @@ import { loginView } from '../../src/web/overview-view.js';
 import { parsePromText, sumOf } from '../../src/web/prom-text.js';
 import { counterIncrease, ratesOf, summarize, type MetricsSnapshot } from '../../src/web/rate-series.js';
 import { allowedHosts, guardRequest, parseHostHeader, type GuardPolicy, type GuardRequest } from '../../src/web/request-guard.js';
-import { parseSearch, parseSearchTime } from '../../src/web/search-query.js';
+import { parseSearch } from '../../src/web/search-query.js';
+import { parseTimeText } from '../../src/archive/time-text.js';
 import { SESSION_MS, readWebToken, refuseExposedWithoutToken, sameSecret, sessionValue, validSession } from '../../src/web/web-auth.js';
 
 const EVIL = '<script>alert(1)</script><img src=x onerror="alert(2)">\'"&';
@@ -417,11 +418,16 @@ test('web search - the form becomes an archive query; times as the CLI reads the
   });
   assert.deepEqual(parseSearch(new URLSearchParams(), now).query, { limit: 50 });
   assert.equal(parseSearch(new URLSearchParams({ limit: '501' }), now).problems.length, 1);
-  for (const text of ['90s', '30m', '1.5h', '2d', '1w', '2026-11-30', '2026-11-30T04:00:00Z', '2026-11-30T04:00:00+02:00']) {
-    assert.deepEqual(parseSearchTime(text, now), parseTimeArg(text, '--since', now), text);
+  for (const [text, want] of [
+    ['90s', new Date(now - 90_000)],
+    ['1.5h', new Date(now - 5_400_000)],
+    ['1w', new Date(now - 604_800_000)],
+    ['2026-11-30T04:00:00+02:00', new Date('2026-11-30T02:00:00Z')],
+  ] as const) {
+    assert.deepEqual(parseTimeText(text, now), want, text);
   }
   for (const text of ['yesterday', '30', '-5m', '']) {
-    assert.equal(parseSearchTime(text, now), undefined, text);
-    assert.throws(() => parseTimeArg(text, '--since', now));
+    assert.equal(parseTimeText(text, now), undefined, text);
+    assert.throws(() => parseTimeArg(text, '--since', now), /is not a time/);
   }
 });
