@@ -49,6 +49,8 @@ const router = new Router({
     replayBind: 'tcp://127.0.0.1:*',
     replayMaxEvents: 200_000,
     replayMaxBytes: 256 * 1024 * 1024,
+    journal: 'memory',
+    name: 'test',
   },
   log,
   registry: createRegistry('router'),

@@ -14,6 +14,7 @@ export type ErrorCode =
   | 'ERR_HANDLER_TIMEOUT'
   | 'ERR_HANDLER_REFUSED'
   | 'ERR_ARCHIVE'
+  | 'ERR_JOURNAL'
   | 'ERR_QUEUE'
   | 'ERR_SERVICE'
   | 'ERR_CLOSED'
@@ -176,6 +177,13 @@ export class JobStalledError extends ReactorError {
   constructor(stalls: number, reason: string, options?: { cause?: unknown }) {
     super('ERR_STALLED', `${reason}: the worker running it stopped ${stalls} times (killed, crashed, or cut off from Redis); not run again`, options);
     this.stalls = stalls;
+  }
+}
+
+/** The router's journal (a Redis stream) could not be written or read. */
+export class JournalError extends ReactorError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_JOURNAL', message, options);
   }
 }
 

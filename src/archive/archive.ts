@@ -12,8 +12,10 @@ export interface GapRecord {
   subscriber: string;
   epoch: number;
   from: number;
-  to: number;
-  count: number;
+  /** null: the end is unknown (what a router published after `from`, if anything, cannot be known). */
+  to: number | null;
+  /** null with an unknown end. */
+  count: number | null;
   reason: string;
   detected_at: Date;
 }
@@ -52,8 +54,10 @@ export interface ArchiveStats {
   gaps: {
     /** Gap records. */
     count: number;
-    /** Events in them. */
+    /** Events in them (those that can be counted). */
     lost: number;
+    /** Records whose loss cannot be counted (unknown end): "no event lost" cannot be said. */
+    unknown: number;
     /** The most recent records, newest first. */
     latest: GapRecord[];
   };

@@ -221,7 +221,7 @@ export class MongoArchive implements Archive, ArchiveReader {
         results: Object.fromEntries(byStatus.map((r) => [r._id, r.n])),
         dead: await this.results.countDocuments({ dead: true }),
         cursors: cursors.map((c) => ({ name: String(c._id), epoch: Number(c['epoch']), seq: Number(c['seq']), updated_at: c['updated_at'] as Date })),
-        gaps: { count: lost[0]?.n ?? 0, lost: lost[0]?.lost ?? 0, latest },
+        gaps: { count: lost[0]?.n ?? 0, lost: lost[0]?.lost ?? 0, unknown: await gaps.countDocuments({ count: null }), latest },
       };
     });
   }

@@ -33,6 +33,7 @@ export function exitCodeFor(err: unknown): number {
       return EXIT.USAGE;
     case 'ERR_TRANSPORT':
     case 'ERR_ARCHIVE':
+    case 'ERR_JOURNAL':
     case 'ERR_QUEUE':
     case 'ERR_SERVICE':
       return EXIT.UNAVAILABLE;

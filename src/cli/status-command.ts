@@ -17,7 +17,7 @@ export function formatStatus(r: StatusReport): string {
   lines.push(
     rt.error
       ? `router    ${rt.endpoint}: UNREACHABLE (${rt.error})`
-      : `router    ${rt.endpoint}: epoch ${rt.epoch}, last seq ${rt.last_seq}, replay buffer ${rt.buffered} events (seq ${rt.first_seq ?? '-'}..${rt.last_seq}), ${rt.buffer_bytes} bytes`,
+      : `router    ${rt.endpoint}: epoch ${rt.epoch}, last seq ${rt.last_seq}, ${rt.journal ?? 'memory'} journal ${rt.buffered} events (seq ${rt.first_seq ?? '-'}..${rt.last_seq})${rt.buffer_bytes === null || rt.buffer_bytes === undefined ? '' : `, ${rt.buffer_bytes} bytes`}`,
   );
   const a = r.archive;
   if (a.error) {
@@ -33,9 +33,18 @@ export function formatStatus(r: StatusReport): string {
         `cursor    ${c.name}: epoch ${c.epoch} seq ${c.seq}${c.behind === null || c.behind === undefined ? ' (other epoch than the router)' : `, ${c.behind} behind`} (saved ${new Date(c.updated_at).toISOString()})`,
       );
     const g = a.gaps!;
-    lines.push(g.count === 0 ? 'gaps      none: no event lost' : `gaps      ${g.count} unrepairable gap(s), ${g.lost} event(s) lost`);
+    if (g.count === 0) lines.push('gaps      none: no event lost');
+    else {
+      const counted = g.count - g.unknown;
+      const parts = [];
+      if (counted > 0) parts.push(`${counted} unrepairable gap(s), ${g.lost} event(s) lost`);
+      if (g.unknown > 0) parts.push(`${g.unknown} range(s) of unknown size lost with a router restart (memory journal)`);
+      lines.push(`gaps      ${parts.join('; ')}`);
+    }
     for (const x of g.latest)
-      lines.push(`          ${x.subscriber}: epoch ${x.epoch} seq ${x.from}..${x.to} (${x.reason}) at ${new Date(x.detected_at).toISOString()}`);
+      lines.push(
+        `          ${x.subscriber}: epoch ${x.epoch} seq ${x.from}..${x.to ?? '?'}${x.count === null ? ' (unknown count)' : ''} (${x.reason}) at ${new Date(x.detected_at).toISOString()}`,
+      );
   }
   const q = r.queues;
   if (q.error) lines.push(`queues    ${q.url}: UNREACHABLE (${q.error})`);

@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { z } from 'zod';
@@ -192,6 +193,12 @@ export function buildSettings(file: string, raw: unknown, env: NodeJS.ProcessEnv
       replayBind,
       replayMaxEvents: router.replay_max_events,
       replayMaxBytes: router.replay_max_bytes,
+      journal: router.journal,
+      name:
+        router.name ??
+        hostname()
+          .replace(/[^A-Za-z0-9._-]/g, '_')
+          .slice(0, 64),
     },
     sub: {
       publisherUri: subscriber.publisher_uri ?? connectUri(pub.bind),

@@ -140,10 +140,21 @@ export const configFileSchema = z.looseObject({
       refusal_log_interval_ms: positiveInt.default(5000),
       /** Bind URI of the replay socket (ZeroMQ REP) that serves missed events. */
       replay_bind: z.string().min(1).default('tcp://127.0.0.1:55001'),
-      /** Most events kept for replay. */
+      /** Most events kept for replay (in the journal, or in memory). */
       replay_max_events: positiveInt.default(100_000),
       /** Most bytes of event JSON kept for replay (64 MiB). */
       replay_max_bytes: positiveInt.default(67_108_864),
+      /**
+       * Where accepted events are kept for replay. `redis`: a stream in Redis (`redis.url`),
+       * written before an event is published or acknowledged, read across router restarts.
+       * `memory`: in the process; a router restart loses what a subscriber had not yet taken.
+       */
+      journal: z.enum(['redis', 'memory']).default('redis'),
+      /** This router's name: its journal key and the `router` in replay replies. Default: the host name. */
+      name: z
+        .string()
+        .regex(/^[A-Za-z0-9._-]{1,64}$/, 'letters, digits, dot, dash and underscore, at most 64')
+        .optional(),
     })
     .prefault({}),
   subscriber: z

@@ -66,6 +66,10 @@ export interface RouterSettings {
   replayBind: string;
   replayMaxEvents: number;
   replayMaxBytes: number;
+  /** `router.journal`: keep replayable events in Redis (`redisUrl`) or in memory. */
+  journal: 'redis' | 'memory';
+  /** `router.name` (default: the host name). */
+  name: string;
 }
 
 export interface SubSettings {

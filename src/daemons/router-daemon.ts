@@ -5,14 +5,35 @@ import type { ReactorSettings } from '../config/settings.js';
 import { ConfigError } from '../errors.js';
 import { routerBinds } from '../config/router-binds.js';
 import { Router, type RouterEndpoints } from '../router/router.js';
+import { RedisJournal } from '../router/redis-journal.js';
 import { CloserStack } from '../lifecycle/closers.js';
-import type { OpsServer } from '../http/ops-server.js';
+import type { OpsServer, ReadinessCheck } from '../http/ops-server.js';
 import { AuthorizedClients } from '../security/authorized-clients.js';
 import { exposedEndpoints, protectedModeMessage } from '../security/exposure.js';
 import { CLIENTS_DIR, serverKeyPair } from '../security/key-files.js';
 import { ZapHandler } from '../security/zap-handler.js';
 import type { Daemon } from './daemon.js';
 import { startOps } from './ops.js';
+
+/**
+ * Connect the Redis journal and pick this run's epoch: now, or one past the journal's
+ * last epoch if the clock is behind it (the journal's order is the epochs' order).
+ *
+ * @throws {JournalError} (exit 69) when the journal's Redis does not answer
+ */
+async function openJournal(settings: ReactorSettings, log: Logger, closers: CloserStack): Promise<{ journal: RedisJournal; epoch: number }> {
+  const s = settings.router;
+  const journal = new RedisJournal({ redisUrl: settings.redisUrl, name: s.name, maxEvents: s.replayMaxEvents, maxBytes: s.replayMaxBytes });
+  closers.push('journal', () => journal.close());
+  await journal.start();
+  const extent = await journal.extent();
+  const now = Date.now();
+  const epoch = extent.last && extent.last.epoch >= now ? extent.last.epoch + 1 : now;
+  if (epoch !== now)
+    log.warn({ journalEpoch: extent.last?.epoch, now }, "the clock is behind the journal: this run takes the next epoch after the journal's last");
+  log.info({ key: journal.key, events: extent.length, first: extent.first ?? null, last: extent.last ?? null, epoch }, 'journal in Redis');
+  return { journal, epoch };
+}
 
 export interface RouterDaemon extends Daemon {
   router: Router;
@@ -64,11 +85,20 @@ export async function startRouterDaemon(settings: ReactorSettings, log: Logger):
       closers.push('zap', () => zap.close());
       rlog.info({ clients: clients.size, keysDir }, 'CURVE on: only authorized client keys may connect');
     }
-    const router = new Router({ settings: settings.router, log: rlog, registry, ...(curveSecretKey ? { curveSecretKey } : {}) });
+    const journal = settings.router.journal === 'redis' ? await openJournal(settings, rlog, closers) : undefined;
+    const router = new Router({
+      settings: settings.router,
+      log: rlog,
+      registry,
+      name: settings.router.name,
+      ...(curveSecretKey ? { curveSecretKey } : {}),
+      ...(journal ? { journal: journal.journal, epoch: journal.epoch } : {}),
+    });
     closers.push('router', () => router.close());
     const endpoints = await router.start();
-    const sockets = { name: 'sockets', check: () => void router.endpoints };
-    const http = await startOps('router', settings, registry, [sockets], rlog, closers);
+    const checks: ReadinessCheck[] = [{ name: 'sockets', check: () => void router.endpoints }];
+    if (journal) checks.push({ name: 'journal', check: () => journal.journal.ping() });
+    const http = await startOps('router', settings, registry, checks, rlog, closers);
     return { name: 'router', registry, router, endpoints, http, close: () => closers.close() };
   } catch (err) {
     await closers.close();

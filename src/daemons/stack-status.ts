@@ -5,7 +5,16 @@ import { redact } from '../redact.js';
 
 /** What `event-reactor status` reports; every part says `error` instead when unreachable. */
 export interface StatusReport {
-  router: { endpoint: string; epoch?: number; last_seq?: number; buffered?: number; buffer_bytes?: number; first_seq?: number | null; error?: string };
+  router: {
+    endpoint: string;
+    epoch?: number;
+    last_seq?: number;
+    buffered?: number;
+    buffer_bytes?: number | null;
+    first_seq?: number | null;
+    journal?: string;
+    error?: string;
+  };
   archive: { url: string; database: string; error?: string } & Partial<Omit<ArchiveStats, 'cursors'>> & {
       cursors?: (ArchiveStats['cursors'][number] & { behind?: number | null })[];
     };
@@ -72,7 +81,15 @@ async function routerStatus(s: ReactorSettings): Promise<StatusReport['router']>
   const client = new ReplayClient(s.sub.replayUri, 2000, clientKeysFor(s.security));
   try {
     const r = await client.status();
-    return { endpoint: s.sub.replayUri, epoch: r.epoch, last_seq: r.last_seq, first_seq: r.first_seq, buffered: r.buffered, buffer_bytes: r.bytes };
+    return {
+      endpoint: s.sub.replayUri,
+      epoch: r.epoch,
+      last_seq: r.last_seq,
+      first_seq: r.first_seq,
+      buffered: r.buffered,
+      buffer_bytes: r.bytes,
+      journal: r.journal ?? 'memory',
+    };
   } catch (err) {
     return { endpoint: s.sub.replayUri, error: (err as Error).message };
   } finally {

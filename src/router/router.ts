@@ -15,6 +15,9 @@ import { parseReplayRequest, REPLAY_MAX_REPLY_BYTES, type ReplayRequest } from '
 import { SerialSender } from './serial-sender.js';
 import { TopicKeys } from './topic-keys.js';
 import { routerBinds } from '../config/router-binds.js';
+import { JOURNAL_QUEUE_HIGH, JournalPipeline } from './journal-pipeline.js';
+import type { RedisJournal } from './redis-journal.js';
+import { missedRanges } from './journal-missed.js';
 
 /** At close, the PULL socket is read until quiet for this long, but no longer than the max. */
 const PULL_DRAIN_IDLE_MS = 100;
@@ -37,6 +40,14 @@ export interface RouterOptions {
    * named after the socket, so the process's ZAP handler admits only authorized clients.
    */
   curveSecretKey?: string;
+  /**
+   * The durable journal (`router.journal: "redis"`): events are in it before they are
+   * published or acknowledged, and replays read from it, across restarts. Without it the
+   * replay buffer in memory is the journal.
+   */
+  journal?: RedisJournal;
+  /** The router's name, in replay replies (`router.name`). */
+  name?: string;
 }
 
 /** Heartbeats on every socket: a peer silent this long is dropped (a dead or stuck client). */
@@ -79,6 +90,9 @@ export class Router {
   readonly #published: LocalCount;
   readonly #replayRequests;
   readonly #keys = new TopicKeys();
+  readonly #journal: RedisJournal | undefined;
+  readonly #pipeline: JournalPipeline | undefined;
+  readonly #name: string;
   #loops: Promise<void>[] = [];
   /** Messages the PULL loop has read (for the drain at close). */
   #pulled = 0;
@@ -89,6 +103,15 @@ export class Router {
     this.#settings = options.settings;
     this.#log = options.log;
     this.#stamper = new EventStamper(options.epoch);
+    this.#journal = options.journal;
+    this.#pipeline = options.journal
+      ? new JournalPipeline(
+          options.journal,
+          options.log,
+          counter(options.registry, 'router_journal_write_failures_total', 'Failed writes to the Redis journal (each retried; intake waits)'),
+        )
+      : undefined;
+    this.#name = options.name ?? 'default';
     this.#limits = { maxBytes: options.settings.maxEventBytes, maxHops: options.settings.maxHops };
     // ZeroMQ itself refuses a frame over twice the limit (it drops that connection), so a
     // client cannot make the router hold more than that per message; a frame between the
@@ -115,7 +138,8 @@ export class Router {
     this.#replaySock = new zmq.Reply({ maxMessageSize: 64 * 1024, linger: 0, ...secure('replay') });
     const { replayMaxEvents, replayMaxBytes } = options.settings;
     // Allocated now: V8 runs full collections while external memory grows (see ReplayBuffer).
-    const reserve = Math.min(replayMaxBytes, replayMaxEvents * this.#limits.maxBytes);
+    // With a journal in Redis nothing is kept here.
+    const reserve = options.journal ? 0 : Math.min(replayMaxBytes, replayMaxEvents * this.#limits.maxBytes);
     this.#replay = new ReplayBuffer(replayMaxEvents, replayMaxBytes, reserve);
     this.#sender = new SerialSender(this.#pub, (err) => this.#log.error({ err }, 'publish failed'));
     const r = options.registry;
@@ -134,30 +158,42 @@ export class Router {
         this.set(stamper.lastSeq);
       },
     });
-    new Gauge({
-      name: 'router_replay_buffer_events',
-      help: 'Events held for replay',
-      registers: [r],
-      collect() {
-        this.set(replay.size);
-      },
-    });
-    new Gauge({
-      name: 'router_replay_buffer_bytes',
-      help: 'Bytes of event JSON held for replay',
-      registers: [r],
-      collect() {
-        this.set(replay.bytes);
-      },
-    });
-    new Gauge({
-      name: 'router_replay_buffer_fill_ratio',
-      help: 'How full the replay buffer is: the larger of events / router.replay_max_events and bytes / router.replay_max_bytes',
-      registers: [r],
-      collect() {
-        this.set(Math.max(replay.size / replayMaxEvents, replay.bytes / replayMaxBytes));
-      },
-    });
+    const pipeline = this.#pipeline;
+    if (pipeline)
+      new Gauge({
+        name: 'router_journal_pending',
+        help: 'Accepted events waiting for the Redis journal before they are published (intake pauses at 4096)',
+        registers: [r],
+        collect() {
+          this.set(pipeline.pending);
+        },
+      });
+    else {
+      new Gauge({
+        name: 'router_replay_buffer_events',
+        help: 'Events held for replay',
+        registers: [r],
+        collect() {
+          this.set(replay.size);
+        },
+      });
+      new Gauge({
+        name: 'router_replay_buffer_bytes',
+        help: 'Bytes of event JSON held for replay',
+        registers: [r],
+        collect() {
+          this.set(replay.bytes);
+        },
+      });
+      new Gauge({
+        name: 'router_replay_buffer_fill_ratio',
+        help: 'How full the replay buffer is: the larger of events / router.replay_max_events and bytes / router.replay_max_bytes',
+        registers: [r],
+        collect() {
+          this.set(Math.max(replay.size / replayMaxEvents, replay.bytes / replayMaxBytes));
+        },
+      });
+    }
     this.#replayRequests = counter(r, 'router_replay_requests_total', 'Replay requests served', ['result']);
   }
 
@@ -249,6 +285,9 @@ export class Router {
           }
         }
         this.#publishPulled(batch, ns);
+        // With a journal, events wait for Redis before they are published: stop reading
+        // (ZeroMQ holds what arrives, bounded by its high-water mark) while it is behind.
+        if (this.#pipeline && this.#pipeline.pending >= JOURNAL_QUEUE_HIGH) await this.#pipeline.flushed();
         if (failure !== undefined) throw failure;
         if (closed || pull.closed) break;
         sinceYield += batch.length;
@@ -275,6 +314,10 @@ export class Router {
       try {
         if (!raw) throw new EventValidationError('bad_frames', `expected one frame with the event JSON, got ${frames.length}`);
         const event = this.#stamp(raw, ns, this.#settings.pullScope, now);
+        if (this.#pipeline) {
+          this.#pipeline.add({ epoch: this.epoch, seq: event.seq, body: event.body }, () => this.#publish(event));
+          continue;
+        }
         // Fire and forget, as the feeder is: a failed send is logged by the sender. No
         // backpressure is needed here: the send is done when post() returns, and ZeroMQ
         // holds unread messages (bounded by its high-water mark) while this loop works.
@@ -296,6 +339,18 @@ export class Router {
         try {
           if (!raw) throw new EventValidationError('bad_frames', `expected one frame with the event JSON, got ${frames.length}`);
           const event = this.#stamp(raw, ns, scope);
+          if (this.#pipeline) {
+            // Journaled, then published; the reply goes once both are done.
+            await this.#pipeline.addAndWait({ epoch: this.epoch, seq: event.seq, body: event.body }, () => this.#publish(event));
+            reply = event.body;
+            try {
+              await rep.send(reply);
+            } catch (err) {
+              if (this.#closing) break;
+              this.#log.warn({ err }, 'REP reply failed');
+            }
+            continue;
+          }
           const sent = this.#sender.send(event.frames);
           this.#keep(event);
           // The reply is the event as published, sent once ZeroMQ has taken it. In the
@@ -342,6 +397,12 @@ export class Router {
     this.#published.n++;
   }
 
+  /** Publish a journaled event (the journal is its replay store: nothing kept in memory). */
+  #publish(event: StampedEvent): void {
+    this.#sender.post(event.frames);
+    this.#published.n++;
+  }
+
   async #replayLoop(): Promise<void> {
     try {
       for await (const frames of this.#replaySock) {
@@ -350,6 +411,14 @@ export class Router {
         if (typeof req === 'string') {
           this.#replayRequests.inc({ result: 'refused' });
           reply = JSON.stringify({ error: { code: 'bad_request', message: req } });
+        } else if (this.#journal) {
+          try {
+            reply = await this.#journalReply(this.#journal, req);
+          } catch (err) {
+            this.#replayRequests.inc({ result: 'failed' });
+            this.#log.error({ err: coerceError(err) }, 'journal read failed');
+            reply = JSON.stringify({ error: { code: 'journal_unavailable', message: `the router cannot read its journal: ${coerceError(err).message}` } });
+          }
         } else {
           reply = this.#replayReply(req);
         }
@@ -390,6 +459,44 @@ export class Router {
     return Buffer.concat(parts);
   }
 
+  /**
+   * A replay reply from the journal: events after the requested position, crossing into
+   * later epochs in the router's order. What the journal no longer holds (trimmed) is named
+   * in `missed_ranges`: its first range also in `missed`, a range whose end is unknown (the
+   * rest of an older epoch) with `to: null`.
+   */
+  async #journalReply(journal: RedisJournal, req: ReplayRequest): Promise<string | Buffer> {
+    const extent = await journal.extent();
+    const head = {
+      epoch: this.epoch,
+      first_seq: extent.first?.epoch === this.epoch ? extent.first.seq : null,
+      last_seq: this.lastSeq,
+      buffered: extent.length,
+      bytes: null,
+      journal: 'redis',
+      router: this.#name,
+      first: extent.first ?? null,
+      last: extent.last ?? null,
+    };
+    if (!req.since) {
+      this.#replayRequests.inc({ result: 'status' });
+      return JSON.stringify({ ...head, events: [], more: false, missed: null, missed_ranges: [], epoch_changed: false });
+    }
+    // A subscriber without a cursor (0, 0) starts with the current epoch, as with the
+    // memory journal: the journal's older history is not run again by a new subscriber.
+    const fresh = req.since.epoch === 0;
+    const { epoch, seq } = fresh ? { epoch: this.epoch, seq: 0 } : req.since;
+    const missed = fresh ? [] : missedRanges(extent, { epoch: this.epoch, seq: this.lastSeq }, epoch, seq);
+    const read = await journal.since(epoch, seq, req.limit ?? 1000, REPLAY_MAX_REPLY_BYTES);
+    this.#replayRequests.inc({ result: missed.length > 0 ? 'missed' : 'ok' });
+    if (missed.length > 0) this.#log.warn({ requested: req.since, missed }, 'replay requested events the journal no longer holds');
+    const meta = JSON.stringify({ ...head, more: read.more, missed: missed[0] ?? null, missed_ranges: missed, epoch_changed: fresh });
+    const parts: Buffer[] = [Buffer.from(`${meta.slice(0, -1)},"events":[`)];
+    read.entries.forEach((e, i) => parts.push(...(i > 0 ? [COMMA, e.body] : [e.body])));
+    parts.push(CLOSE);
+    return Buffer.concat(parts);
+  }
+
   /** Count and log a refusal; returns the error reply for REP clients. */
   #refuse(source: string, err: unknown, raw: Uint8Array | undefined): string {
     if (err instanceof EventValidationError) {
@@ -413,8 +520,9 @@ export class Router {
     // are read and published before it closes: a close would drop them.
     await this.#quietPull();
     this.#pull.close();
-    // Keep serving replays while the last events are published, then stop.
+    // Keep serving replays while the last events are journaled and published, then stop.
     await Promise.allSettled(this.#loops.slice(0, -1));
+    await this.#pipeline?.flushed();
     await this.#sender.flushed();
     this.#replaySock.close();
     await this.#loops.at(-1);

@@ -20,7 +20,8 @@ export interface Taken {
 export interface LostRange {
   epoch: number;
   from: number;
-  to: number;
+  /** null: the end is unknown (what an older router run published after `from`, if anything). */
+  to: number | null;
   reason: string;
 }
 
@@ -50,7 +51,7 @@ export interface Release {
 /** What applying one replay reply decided. */
 export interface ReplayStep {
   taken: Taken[];
-  lost: LostRange | undefined;
+  lost: LostRange[];
   /** The router restarted since our position (or we had none): its new epoch. */
   epochChanged: { previous: Cursor | undefined; epoch: number } | undefined;
 }
@@ -130,20 +131,42 @@ export class Sequencer {
    */
   applyReplay(reply: ReplayReply<ReactorEvent>): ReplayStep {
     const before = this.#position;
+    const journal = reply.journal === 'redis';
     let epochChanged: ReplayStep['epochChanged'];
-    let lost: LostRange | undefined;
+    const lost: LostRange[] = [];
     if (reply.epoch_changed) {
       epochChanged = { previous: before, epoch: reply.epoch };
+      // A router without a durable journal restarted: whether its old run published
+      // anything after our position cannot be known, so it is not called "nothing lost".
+      if (before && before.epoch !== reply.epoch) {
+        lost.push({
+          epoch: before.epoch,
+          from: before.seq + 1,
+          to: null,
+          reason:
+            'the router restarted without a durable journal (router.journal: memory): what its previous run published after this position, if anything, is unknown',
+        });
+      }
       this.#position = { epoch: reply.epoch, seq: 0 };
     }
-    if (reply.missed) {
-      if (before && !reply.epoch_changed) lost = { ...reply.missed, reason: 'no longer in the router replay buffer' };
-      this.#position = { epoch: reply.missed.epoch, seq: reply.missed.to };
+    const ranges = reply.missed_ranges ?? (reply.missed ? [reply.missed] : []);
+    for (const m of ranges) {
+      if (before) lost.push({ ...m, reason: journal ? 'no longer in the router journal (trimmed)' : 'no longer in the router replay buffer' });
+      // Past a range of unknown end, the next event is the first of a later epoch.
+      this.#position = { epoch: m.epoch, seq: m.to ?? Number.MAX_SAFE_INTEGER };
     }
     const taken: Taken[] = [];
     for (const e of reply.events) {
       const p = this.#position;
       if (p && e.epoch === p.epoch && e.seq === p.seq + 1) taken.push(this.#take(e, 'next'));
+      else if (journal && p && e.epoch > p.epoch) {
+        // The journal serves in the router's order: an event of a later epoch means the
+        // earlier one ended here. A later epoch's start missing was named in missed_ranges.
+        if (e.seq > 1 && !ranges.some((m) => m.epoch === e.epoch)) {
+          lost.push({ epoch: e.epoch, from: 1, to: e.seq - 1, reason: 'not in the router journal' });
+        }
+        taken.push(this.#take(e, 'next'));
+      }
     }
     return { taken, lost, epochChanged };
   }

@@ -71,6 +71,7 @@ export class Subscriber {
       enqueued: counter(r, 'sub_jobs_enqueued_total', 'Handler jobs handed to BullMQ'),
       gaps: counter(r, 'sub_sequence_gaps_total', 'Gaps seen in the router sequence (repaired or not)'),
       lost: counter(r, 'sub_events_lost_total', 'Events in gaps the router could no longer replay'),
+      unknownGaps: counter(r, 'sub_unknown_gaps_total', 'Ranges whose events may be lost but cannot be counted (a router restarted without a durable journal)'),
       flushErrors: counter(r, 'sub_flush_errors_total', 'Failed archive/enqueue batch attempts (retried)'),
     };
     this.#batcher = new Batcher<Taken>({
@@ -215,7 +216,7 @@ export class Subscriber {
           'router restarted since our last event; continuing with its new epoch',
         );
       else if (step.epochChanged) this.#log.info({ epoch: reply.epoch, firstSeq: reply.first_seq }, 'no saved cursor; starting from the oldest buffered event');
-      if (step.lost) this.#recordLost(step.lost);
+      for (const l of step.lost) this.#recordLost(l);
       for (const t of step.taken) this.#batcher.add(t);
       this.#m.replayed.inc(step.taken.length);
       replayed += step.taken.length;
@@ -225,8 +226,10 @@ export class Subscriber {
   }
 
   #recordLost({ epoch, from, to, reason }: LostRange): void {
-    const count = to - from + 1;
-    this.#m.lost.inc(count);
+    // An unknown end is recorded as such (count null), never as "nothing lost".
+    const count = to === null ? null : to - from + 1;
+    if (count !== null) this.#m.lost.inc(count);
+    else this.#m.unknownGaps.inc();
     this.#log.error({ epoch, from, to, count, reason }, 'events lost: sequence gap could not be repaired');
     const writing = this.#options.archive
       .recordGap({ subscriber: this.#options.settings.name, epoch, from, to, count, reason, detected_at: new Date() })

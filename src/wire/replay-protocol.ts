@@ -9,6 +9,8 @@
  * When E is not the router's epoch, events are served from the start of the current
  * epoch and `epoch_changed` is true (what came after N in epoch E is unknown). When the
  * buffer no longer holds N+1, `missed` names the exact range that cannot be replayed.
+ * With a Redis journal (`journal: "redis"`), events are served across epochs in the
+ * router's order, and what was trimmed is named in `missed_ranges`.
  * Errors: `{"error": {"code", "message"}}`.
  */
 export interface ReplayRequest {
@@ -22,11 +24,29 @@ export interface ReplayReply<E = unknown> {
   first_seq: number | null;
   last_seq: number;
   buffered: number;
-  bytes: number;
+  /** Bytes held (memory journal); null from a Redis journal. */
+  bytes: number | null;
   events: E[];
   more: boolean;
-  missed: { epoch: number; from: number; to: number } | null;
+  missed: MissedRange | null;
   epoch_changed: boolean;
+  /**
+   * `redis`: the events come from the router's durable journal, in its order across
+   * restarts: one of a later epoch after an earlier one means the earlier epoch ended.
+   * Absent (older routers) or `memory`: only the current epoch is held.
+   */
+  journal?: 'memory' | 'redis';
+  /** The router's name (`router.name`). */
+  router?: string;
+  /** Every range the journal no longer holds, in order (`missed` is the first). */
+  missed_ranges?: MissedRange[];
+}
+
+/** Events that cannot be replayed; `to: null` when the end is unknown (the rest of an older epoch). */
+export interface MissedRange {
+  epoch: number;
+  from: number;
+  to: number | null;
 }
 
 export const REPLAY_DEFAULT_LIMIT = 1000;

@@ -78,7 +78,7 @@ before(async () => {
     event_handlers_dir: handlersDir,
     mongodb: { url: await services.mongoUrl(), database },
     redis: { url: await services.redisUrl() },
-    router: { replay_bind: `tcp://127.0.0.1:${await freePort()}` },
+    router: { replay_bind: `tcp://127.0.0.1:${await freePort()}`, name: queue },
     http: { router: '127.0.0.1:0', sub: '127.0.0.1:0', worker: '127.0.0.1:0', inputs: '127.0.0.1:0' },
     queue: { name: uniqueName('q') },
   });

@@ -51,7 +51,7 @@ async function writeConfig(name: string, edit: (c: Record<string, unknown>) => v
     feeds: { feeders: [{ handler: 'ZMQInput', config: { uri: `tcp://127.0.0.1:${ports.rep}`, namespace: 'local', type: 'zmq.REP' } }] },
     outputs: [{ handler: 'zeromq', config: { protocol: 'tcp', port: ports.pub, listen_address: '127.0.0.1', type: 'zmq.PUB' } }],
     logging: { loglevel: 'INFO' },
-    router: { replay_bind: `tcp://127.0.0.1:${ports.replay}` },
+    router: { replay_bind: `tcp://127.0.0.1:${ports.replay}`, name: database },
     mongodb: { url: (mongoUrl = await services.mongoUrl()), database },
     redis: { url: await services.redisUrl() },
     queue: { name: uniqueName('init') },

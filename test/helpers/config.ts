@@ -54,7 +54,8 @@ export async function writeTestConfig(o: TestConfigOptions): Promise<TestConfig>
     feeds: { feeders: [{ handler: 'ZMQInput', config: { uri: `tcp://127.0.0.1:${ports.rep}`, namespace: 'local', type: 'zmq.REP' } }, ...(o.feeders ?? [])] },
     outputs: [{ handler: 'zeromq', config: { protocol: 'tcp', port: ports.pub, listen_address: '127.0.0.1', type: 'zmq.PUB' } }],
     logging: { loglevel: process.env['TEST_LOG_LEVEL'] ?? 'WARNING' },
-    router: { replay_bind: `tcp://127.0.0.1:${ports.replay}` },
+    // Its own journal in the shared Redis.
+    router: { replay_bind: `tcp://127.0.0.1:${ports.replay}`, name: queue },
     // Port 0: every daemon picks a free port for its metrics and health.
     http: { router: '127.0.0.1:0', sub: '127.0.0.1:0', worker: '127.0.0.1:0' },
     mongodb: { url: o.mongoUrl, database },

@@ -28,6 +28,8 @@ export async function startTestRouter(over: Partial<RouterSettings> = {}): Promi
     replayBind: 'tcp://127.0.0.1:*',
     replayMaxEvents: 1000,
     replayMaxBytes: 1024 * 1024,
+    journal: 'memory',
+    name: 'test',
     ...over,
   };
   const router = new Router({ settings, log: silentLogger(), registry });

@@ -6,6 +6,7 @@ import { createRegistry, metricValue } from '../../src/metrics.js';
 import { silentLogger } from '../../src/logger.js';
 import { RouterClient } from '../../src/wire/router-client.js';
 import { ReplayClient } from '../../src/wire/replay-client.js';
+import { RedisJournal } from '../../src/router/redis-journal.js';
 import { Subscriber } from '../../src/sub/subscriber.js';
 import { Matcher } from '../../src/sub/matcher.js';
 import { MongoArchive } from '../../src/archive/mongo-archive.js';
@@ -40,8 +41,9 @@ async function ports(): Promise<Ports> {
   return { pub: await freePort(), rep: await freePort(), replay: await freePort() };
 }
 
-async function startRouter(p: Ports, over: Partial<RouterSettings> = {}): Promise<{ router: Router; client: RouterClient }> {
+async function startRouter(p: Ports, over: Partial<RouterSettings> = {}, journal?: RedisJournal): Promise<{ router: Router; client: RouterClient }> {
   const router = new Router({
+    ...(journal ? { journal, name: journal.key } : {}),
     settings: {
       pullBind: 'tcp://127.0.0.1:*',
       pullNamespace: 'local',
@@ -55,6 +57,8 @@ async function startRouter(p: Ports, over: Partial<RouterSettings> = {}): Promis
       replayBind: `tcp://127.0.0.1:${p.replay}`,
       replayMaxEvents: 1000,
       replayMaxBytes: 8 * 1024 * 1024,
+      journal: 'memory',
+      name: 'test',
       ...over,
     },
     log: silentLogger(),
@@ -201,4 +205,89 @@ test('replay - after a router restart the subscriber follows the new epoch', asy
   const b = await fireMany(two.client, 5, 'epoch2');
   await eventually(async () => (await archivedCount(b)) === 5, 'epoch 2 archived');
   await eventually(async () => s.sub.position?.epoch === two.router.epoch && s.sub.position.seq === 5, 'position in new epoch');
+  // Without a journal the router cannot say whether its old run published anything more:
+  // recorded as a range of unknown size, not as "nothing lost".
+  const gap = await db.collection('gaps').findOne({ subscriber: name });
+  assert.equal(gap?.['epoch'], one.router.epoch);
+  assert.equal(gap?.['from'], 6);
+  assert.equal(gap?.['to'], null);
+  assert.equal(gap?.['count'], null);
+});
+
+async function openJournal(maxEvents = 1000): Promise<RedisJournal> {
+  const journal = new RedisJournal({ redisUrl: await services.redisUrl(), name: uniqueName('journal'), maxEvents, maxBytes: 8 * 1024 * 1024 });
+  await journal.start();
+  cleanup.push(() => journal.close());
+  return journal;
+}
+
+/** A router on the ports of `p` once ZeroMQ has released them, with `journal`. */
+const restartRouter = (p: Ports, journal: RedisJournal, over: Partial<RouterSettings> = {}): ReturnType<typeof startRouter> =>
+  eventually(() => startRouter(p, over, journal).catch(() => undefined), 'router restarted on the same ports', 5000);
+
+test('replay - with the Redis journal, what a stopped subscriber missed is replayed across a router restart, in order, nothing lost', async () => {
+  const p = await ports();
+  const journal = await openJournal();
+  const one = await startRouter(p, {}, journal);
+  const name = uniqueName('journal-sub');
+  const first = await startSub(p, name);
+  const seen = await fireMany(one.client, 5, 'seen');
+  await eventually(async () => (await archivedCount(seen)) === 5, 'first 5 archived');
+  await first.sub.close();
+  await first.archive.close();
+  const missed = await fireMany(one.client, 40, 'while-sub-down');
+  await one.router.close();
+  one.client.close();
+  const two = await restartRouter(p, journal);
+  cleanup.push(
+    () => two.router.close(),
+    () => two.client.close(),
+  );
+  assert.ok(two.router.epoch > one.router.epoch);
+  const later = await fireMany(two.client, 5, 'new-epoch');
+  const second = await startSub(p, name);
+  cleanup.push(
+    () => second.sub.close(),
+    () => second.archive.close(),
+  );
+  await eventually(async () => (await archivedCount([...missed, ...later])) === 45, 'both epochs archived');
+  assert.equal(await db.collection('gaps').countDocuments({ subscriber: name }), 0, 'no gap, known or unknown');
+  assert.equal(await metricValue(second.registry, 'sub_events_lost_total'), 0);
+  assert.deepEqual(second.sub.position, { epoch: two.router.epoch, seq: 5 });
+  // The journal's order is the router's: epoch one's events, then epoch two's.
+  const docs = await db
+    .collection('events')
+    .find({ _id: { $in: [...missed, ...later] as never[] } })
+    .toArray();
+  assert.equal(new Set(docs.map((d) => `${d['epoch']}:${d['seq']}`)).size, 45);
+  const status = await new ReplayClient(`tcp://127.0.0.1:${p.replay}`).status();
+  assert.equal(status.journal, 'redis');
+  assert.equal(status.buffered, 50);
+});
+
+test('replay - a Redis journal trimmed under a stopped subscriber: the exact ranges are recorded, the rest replayed', async () => {
+  const p = await ports();
+  // MAXLEN ~ trims whole stream nodes (100 entries): the journal keeps 100 to 199.
+  const journal = await openJournal(10);
+  const one = await startRouter(p, {}, journal);
+  const name = uniqueName('journal-trim');
+  const first = await startSub(p, name);
+  const seen = await fireMany(one.client, 3, 'seen');
+  await eventually(async () => (await archivedCount(seen)) === 3, 'first 3 archived');
+  await first.sub.close();
+  await first.archive.close();
+  await fireMany(one.client, 300, 'while-sub-down');
+  const extent = await journal.extent();
+  assert.ok(extent.first && extent.first.seq > 4, `the journal was trimmed (first ${JSON.stringify(extent.first)})`);
+  const second = await startSub(p, name);
+  cleanup.push(
+    () => one.router.close(),
+    () => one.client.close(),
+    () => second.sub.close(),
+    () => second.archive.close(),
+  );
+  const gap = await eventually(() => db.collection('gaps').findOne({ subscriber: name }), 'gap recorded');
+  assert.deepEqual([gap['epoch'], gap['from'], gap['to'], gap['count']], [one.router.epoch, 4, extent.first.seq - 1, extent.first.seq - 4]);
+  await eventually(async () => second.sub.position?.seq === 303, 'the rest replayed');
+  assert.equal(await metricValue(second.registry, 'sub_events_lost_total'), extent.first.seq - 4);
 });

@@ -100,22 +100,60 @@ test('sequencer - the hold is bounded: beyond it, events during a repair are dro
   assert.equal(s.offer(ev(7, 14), true).action, 'drop');
 });
 
-test('sequencer - a replay reply after a router restart moves to the new epoch without recording a loss', () => {
+test('sequencer - after a memory-journal router restart, the rest of the old epoch is an unknown range, not "nothing lost"', () => {
   const s = new Sequencer({ epoch: 7, seq: 10 }, 100);
   const step = s.applyReplay(reply({ epoch: 8, epoch_changed: true, events: [ev(8, 1), ev(8, 2)] }));
   assert.deepEqual(step.epochChanged, { previous: { epoch: 7, seq: 10 }, epoch: 8 });
-  assert.equal(step.lost, undefined);
+  assert.equal(step.lost.length, 1);
+  assert.deepEqual({ ...step.lost[0], reason: undefined }, { epoch: 7, from: 11, to: null, reason: undefined });
+  assert.match(step.lost[0]!.reason, /router\.journal: memory/);
   assert.deepEqual(s.position, { epoch: 8, seq: 2 });
+});
+
+test('sequencer - a Redis journal serves across epochs: the old epoch ends where the next begins, trimmed ranges are named', () => {
+  const s = new Sequencer({ epoch: 7, seq: 10 }, 100);
+  const step = s.applyReplay(reply({ epoch: 8, journal: 'redis', events: [ev(7, 11), ev(7, 12), ev(8, 1), ev(8, 2)] }));
+  assert.deepEqual(step.lost, []);
+  assert.deepEqual(
+    step.taken.map((t) => [t.event.epoch, t.event.seq]),
+    [
+      [7, 11],
+      [7, 12],
+      [8, 1],
+      [8, 2],
+    ],
+  );
+  const t = new Sequencer({ epoch: 7, seq: 10 }, 100);
+  const trimmed = t.applyReplay(
+    reply({
+      epoch: 9,
+      journal: 'redis',
+      missed_ranges: [
+        { epoch: 7, from: 11, to: null },
+        { epoch: 8, from: 1, to: 4 },
+      ],
+      events: [ev(8, 5), ev(9, 3)],
+    }),
+  );
+  assert.deepEqual(
+    trimmed.lost.map((l) => [l.epoch, l.from, l.to]),
+    [
+      [7, 11, null],
+      [8, 1, 4],
+      [9, 1, 2],
+    ],
+  );
+  assert.deepEqual(t.position, { epoch: 9, seq: 3 });
 });
 
 test('sequencer - a range the router no longer holds is lost; without a saved cursor it is not', () => {
   const s = new Sequencer({ epoch: 7, seq: 10 }, 100);
   const step = s.applyReplay(reply({ missed: { epoch: 7, from: 11, to: 49 }, events: [ev(7, 50)] }));
-  assert.deepEqual(step.lost, { epoch: 7, from: 11, to: 49, reason: 'no longer in the router replay buffer' });
+  assert.deepEqual(step.lost, [{ epoch: 7, from: 11, to: 49, reason: 'no longer in the router replay buffer' }]);
   assert.deepEqual(s.position, { epoch: 7, seq: 50 });
   const fresh = new Sequencer(undefined, 100);
   const first = fresh.applyReplay(reply({ epoch_changed: true, missed: { epoch: 7, from: 1, to: 49 }, events: [ev(7, 50)] }));
-  assert.equal(first.lost, undefined);
+  assert.deepEqual(first.lost, []);
   assert.deepEqual(first.epochChanged, { previous: undefined, epoch: 7 });
 });
 
