@@ -255,11 +255,11 @@ async function ensureIndexes(collection: Collection<Document>, wanted: IndexDesc
 }
 
 export function toEventDoc(e: ReactorEvent, receivedAt: Date): Document {
-  const doc: Document = { _id: e.id };
-  for (const [k, v] of Object.entries(e)) {
-    if (k === '_id') continue;
-    Object.defineProperty(doc, k, { value: v, enumerable: true, writable: true, configurable: true });
-  }
+  // Spread defines own data properties, so a "__proto__" key from the wire stays a plain
+  // field (assignment would set the prototype); and it is several times faster than
+  // defining each property. An `_id` field of the event does not replace its id.
+  const doc: Document = { _id: e.id, ...e };
+  doc['_id'] = e.id;
   doc['key'] = eventKey(e);
   doc['time'] = new Date(e.timestamp * 1000);
   doc['received_at'] = receivedAt;
