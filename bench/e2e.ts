@@ -24,14 +24,15 @@
  *         queue      job timestamp      -> job processedOn   (addBulk + waiting + the worker's
  *                                          fetch: moveToActive)
  *         worker     job processedOn    -> results.start     (processor until the handler runs)
- *       (stages overlap when the subscriber enqueues before its insert is done: then
- *       `archive` is negative and `queue` starts earlier);
  *   (c) baselines on the same servers, each component alone, to show where the time goes:
  *       bare insertMany of the same number of 1 KB event documents in batches of 500 (with
  *       and without the archive's indexes), bare BullMQ addBulk (batches of 500) then a
  *       no-op worker with the same concurrency, and bare insertMany of as many handler
  *       results (the worker's document shape, the archive's `results` indexes) in batches
- *       of 500.
+ *       of 500. They run twice, before the daemons start and after they stop, and each
+ *       figure is the mean of the two (rates from the mean time per item): on a machine
+ *       shared with other work, the load changes within a run, and the pipeline ran in
+ *       between.
  *
  * The ceiling: every event needs one insert into `events`, one BullMQ add and run, and one
  * insert into `results`. With each component's bare rate from (c) in this run,
@@ -39,9 +40,10 @@
  *   ceiling events/s = 1 / (1/insert_indexed + 1/bullmq_add + 1/bullmq_run + 1/result_insert)
  *
  * the rate if those steps ran one after the other, each as fast as it runs alone. The
- * end-to-end rate of (a) is printed as a ratio of it (`ratio_to_ceiling`). The same
- * figure from CPU (the baselines' client + server CPU µs per item, summed, against 2
- * cores) is printed next to the pipeline's own CPU µs per event.
+ * end-to-end rate of (a) is printed as a ratio of it (`ratio_to_ceiling`; the ceilings of
+ * the runs before and after are in the JSON line too). The same figure from CPU (the
+ * baselines' client + server CPU µs per item, summed, against 2 cores) is printed next to
+ * the pipeline's own CPU µs per event.
  */
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -57,22 +59,14 @@ import { pino } from 'pino';
 import * as zmq from 'zeromq';
 import { startLocalServices, type LocalServices } from '../src/devstack/services.js';
 import { createLogger } from '../src/logger.js';
-import {
-  bullmqBaseline,
-  cpuPerItem,
-  hopLatencyBaseline,
-  mongoInsertBaseline,
-  resultInsertBaseline,
-  type BullmqBaseline,
-  type InsertBaseline,
-} from './lib/baselines.js';
+import { ceilingCpuUs, ceilingRate, componentBaselines, hopLatencyBaseline, meanBaselines, type ComponentBaselines } from './lib/baselines.js';
 import { eventJson, probeJson } from './lib/events.js';
 import { choiceOption, intOption } from './lib/options.js';
 import { sendPaced } from './lib/pace.js';
 import { ProcessSet, cpuSeconds, onSignals, stopProcess, watchdog } from './lib/processes.js';
 import { printJson, printTable, progress } from './lib/report.js';
 import { logProblems, logTail, routerPorts, runName, startDaemon, waitForLog, writeBenchConfig, type DaemonProcess } from './lib/stack.js';
-import { fmtInt, latencySummary, round, serialRate } from './lib/stats.js';
+import { fmtInt, latencySummary, round } from './lib/stats.js';
 
 const NAME = 'e2e';
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
@@ -363,6 +357,17 @@ async function main(): Promise<void> {
       handlers: { [KEYS.warmup]: ['noop.run'], [KEYS.tput]: ['noop.run'], [KEYS.lat]: ['noop.run'] },
       modules: { 'noop.ts': 'export function run() { return null; }\n' },
     });
+    client = new MongoClient(services.mongoUrl, { serverSelectionTimeoutMS: 10_000 });
+    await client.connect();
+
+    // CPU of the servers and of this process (the client side), per document or job.
+    const basePids: Record<string, number> = { bench: process.pid };
+    for (const s of services.started) basePids[s.name] = s.pid;
+    const runBaselines = (when: 'before' | 'after'): Promise<ComponentBaselines> =>
+      componentBaselines(client!.db(`${database}_bare`), when, services!.redisUrl, `${queueName}-bare`, events, concurrency, basePids, (m) =>
+        progress(NAME, `(c) baselines ${when} the pipeline: ${m}`),
+      );
+    const baselinesBefore = baselines ? await runBaselines('before') : undefined;
 
     progress(NAME, `starting event-router, event-sub, event-worker --concurrency ${concurrency} (log level ${logLevel}, logs in ${dir})`);
     // The start-up lines are logged at INFO; above it, the warm-up below is the only readiness check.
@@ -380,8 +385,6 @@ async function main(): Promise<void> {
     daemons.push(worker);
     await ready(worker, 'worker started');
 
-    client = new MongoClient(services.mongoUrl, { serverSelectionTimeoutMS: 10_000 });
-    await client.connect();
     const db = client.db(database);
     const push = new zmq.Push({ linger: 5000 });
     push.connect(`tcp://127.0.0.1:${ports.pull}`);
@@ -440,30 +443,10 @@ async function main(): Promise<void> {
     progress(NAME, `bare ZeroMQ PUSH -> PULL hop: ${rate} events/s for ${Math.min(seconds, 5)} s`);
     const hop = await hopLatencyBaseline(rate, Math.min(seconds, 5));
 
-    type Measured<T> = { value: T; cpuUsPerItem: Record<string, number> };
-    let mongoBare: Measured<InsertBaseline> | undefined;
-    let mongoIndexed: Measured<InsertBaseline> | undefined;
-    let bull: Measured<BullmqBaseline> | undefined;
-    let resultInsert: Measured<InsertBaseline> | undefined;
-    if (baselines) {
-      // CPU of the servers and of this process (the client side), per document or job.
-      const basePids: Record<string, number> = { bench: process.pid };
-      for (const s of services.started) basePids[s.name] = s.pid;
-      progress(NAME, `(c) baselines: insertMany ${fmtInt(events)} x 1 KB in batches of 500 on the same MongoDB`);
-      const bare = client.db(`${database}_bare`);
-      mongoBare = await cpuPerItem(basePids, events, () => mongoInsertBaseline(bare, 'plain', events, 500, false));
-      mongoIndexed = await cpuPerItem(basePids, events, () => mongoInsertBaseline(bare, 'indexed', events, 500, true));
-      progress(NAME, `(c) baselines: BullMQ addBulk + no-op worker (concurrency ${concurrency}), ${fmtInt(events)} jobs on the same Redis`);
-      bull = await cpuPerItem(basePids, events, () => bullmqBaseline(services!.redisUrl, `${queueName}-bare`, events, 500, concurrency, 180_000));
-      progress(NAME, `(c) baselines: insertMany ${fmtInt(events)} handler results in batches of 500 on the same MongoDB`);
-      resultInsert = await cpuPerItem(basePids, events, () => resultInsertBaseline(bare, 'results', events, 500));
-    }
-    const ceiling =
-      mongoIndexed && bull && resultInsert
-        ? serialRate([mongoIndexed.value.docsPerS, bull.value.addPerS, bull.value.processPerS, resultInsert.value.docsPerS])
-        : undefined;
-    const sumCpu = (...ms: Record<string, number>[]): number => ms.reduce((t, m) => t + Object.values(m).reduce((a, b) => a + b, 0), 0);
-    const ceilingCpuUs = mongoIndexed && bull && resultInsert ? sumCpu(mongoIndexed.cpuUsPerItem, bull.cpuUsPerItem, resultInsert.cpuUsPerItem) : undefined;
+    const baselinesAfter = baselines ? await runBaselines('after') : undefined;
+    const base = baselinesBefore && baselinesAfter ? meanBaselines([baselinesBefore, baselinesAfter]) : undefined;
+    const ceiling = base ? ceilingRate(base) : undefined;
+    const ceilingCpu = base ? ceilingCpuUs(base) : undefined;
     const ratio = ceiling === undefined ? undefined : tput.eventsPerS / ceiling;
 
     const f = (x: number): string => fmtInt(x);
@@ -495,30 +478,34 @@ async function main(): Promise<void> {
         ['    fire -> archived p50 / p99', `${lat.archived.p50} / ${lat.archived.p99} ms`, 'events.received_at'],
         ...STAGES.map((k) => [`      ${k} p50 / p99`, `${lat.breakdown[k].p50} / ${lat.breakdown[k].p99} ms`, STAGE_NOTES[k]]),
         ['    bare PUSH->PULL hop p50 / p99', `${round(hop.p50, 3)} / ${round(hop.p99, 3)} ms`, `${f(hop.n)} events, ${rate}/s, one process`],
-        ...(mongoBare && mongoIndexed && bull
+        ...(base && baselinesBefore && baselinesAfter && ceiling !== undefined && ratio !== undefined && ceilingCpu !== undefined
           ? [
               [
                 '(c) bare insertMany, docs/s',
-                f(mongoBare.value.docsPerS),
-                `500 per batch, ${round(mongoBare.value.medianBatchMs)} ms/batch; CPU µs/doc: ${cpu(mongoBare.cpuUsPerItem)}`,
+                f(base.insertPlain.value.docsPerS),
+                `500 per batch, ${round(base.insertPlain.value.medianBatchMs)} ms/batch; CPU µs/doc: ${cpu(base.insertPlain.cpuUsPerItem)}`,
               ],
               [
                 '    same + events indexes, docs/s',
-                f(mongoIndexed.value.docsPerS),
-                `${round(mongoIndexed.value.medianBatchMs)} ms/batch; CPU µs/doc: ${cpu(mongoIndexed.cpuUsPerItem)}`,
+                f(base.insertIndexed.value.docsPerS),
+                `${round(base.insertIndexed.value.medianBatchMs)} ms/batch; CPU µs/doc: ${cpu(base.insertIndexed.cpuUsPerItem)}`,
               ],
-              ['    bare BullMQ addBulk, jobs/s', f(bull.value.addPerS), '500 per batch, 1 KB event per job'],
-              ['    bare BullMQ worker, jobs/s', f(bull.value.processPerS), `no-op, concurrency ${concurrency}; add+run CPU µs/job: ${cpu(bull.cpuUsPerItem)}`],
-            ]
-          : []),
-        ...(resultInsert && ceiling !== undefined && ratio !== undefined && ceilingCpuUs !== undefined
-          ? [
+              ['    bare BullMQ addBulk, jobs/s', f(base.bullmq.value.addPerS), '500 per batch, 1 KB event per job'],
+              [
+                '    bare BullMQ worker, jobs/s',
+                f(base.bullmq.value.processPerS),
+                `no-op, concurrency ${concurrency}; add+run CPU µs/job: ${cpu(base.bullmq.cpuUsPerItem)}`,
+              ],
               [
                 '    bare insertMany results, docs/s',
-                f(resultInsert.value.docsPerS),
-                `500 per batch, results indexes, ${round(resultInsert.value.medianBatchMs)} ms/batch; CPU µs/doc: ${cpu(resultInsert.cpuUsPerItem)}`,
+                f(base.resultInsert.value.docsPerS),
+                `500 per batch, results indexes, ${round(base.resultInsert.value.medianBatchMs)} ms/batch; CPU µs/doc: ${cpu(base.resultInsert.cpuUsPerItem)}`,
               ],
-              ['(d) ceiling, events/s', f(ceiling), '1 / (1/insert indexed + 1/BullMQ add + 1/BullMQ run + 1/insert result)'],
+              [
+                '(d) ceiling, events/s',
+                f(ceiling),
+                `1 / (1/insert indexed + 1/BullMQ add + 1/BullMQ run + 1/insert result); before ${f(ceilingRate(baselinesBefore))}, after ${f(ceilingRate(baselinesAfter))}`,
+              ],
               [
                 '    end to end / ceiling',
                 round(ratio, 2).toFixed(2),
@@ -526,8 +513,8 @@ async function main(): Promise<void> {
               ],
               [
                 '    ceiling CPU, µs per event',
-                f(ceilingCpuUs),
-                `the baselines' client + server CPU per item, summed: at most ${f(2e6 / ceilingCpuUs)} events/s on 2 cores`,
+                f(ceilingCpu),
+                `the baselines' client + server CPU per item, summed: at most ${f(2e6 / ceilingCpu)} events/s on 2 cores`,
               ],
             ]
           : []),
@@ -550,11 +537,21 @@ async function main(): Promise<void> {
       },
       latency: { ...lat, target_p99_ms: LATENCY_P99_TARGET_MS, target_met: lat.handlerStart.p99 < LATENCY_P99_TARGET_MS },
       ceiling_events_per_s: ceiling === undefined ? null : round(ceiling),
+      ceiling_events_per_s_before: baselinesBefore ? round(ceilingRate(baselinesBefore)) : null,
+      ceiling_events_per_s_after: baselinesAfter ? round(ceilingRate(baselinesAfter)) : null,
       ratio_to_ceiling: ratio === undefined ? null : round(ratio, 3),
       ratio_target: CEILING_RATIO_TARGET,
-      ceiling_cpu_us_per_event: ceilingCpuUs ?? null,
+      ceiling_cpu_us_per_event: ceilingCpu ?? null,
       hop_latency_ms: { n: hop.n, p50: round(hop.p50, 3), p99: round(hop.p99, 3), max: round(hop.max, 3) },
-      baselines: baselines ? { mongo_insert_plain: mongoBare, mongo_insert_indexed: mongoIndexed, bullmq: bull, result_insert: resultInsert } : null,
+      baselines: base
+        ? {
+            mongo_insert_plain: base.insertPlain,
+            mongo_insert_indexed: base.insertIndexed,
+            bullmq: base.bullmq,
+            result_insert: base.resultInsert,
+            runs: { before: baselinesBefore, after: baselinesAfter },
+          }
+        : null,
       job_counts: jobCounts,
       daemon_exits: exits,
       problems,

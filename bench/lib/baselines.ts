@@ -7,7 +7,7 @@ import { describeRun } from '../../src/handlers/run-job.js';
 import { handlerId, type HandlerSpec } from '../../src/handlers/spec.js';
 import { eventJson } from './events.js';
 import { sendPaced } from './pace.js';
-import { latencySummary } from './stats.js';
+import { latencySummary, meanRate, serialRate } from './stats.js';
 import { cpuSeconds, withTimeout } from './processes.js';
 
 /** CPU time used by each process while `f` runs, in µs per item. */
@@ -177,4 +177,75 @@ export async function hopLatencyBaseline(rate: number, seconds: number): Promise
   push.close();
   pull.close();
   return latencySummary(latencies);
+}
+
+/** A baseline's figures with the CPU each process used per item. */
+export interface Measured<T> {
+  value: T;
+  cpuUsPerItem: Record<string, number>;
+}
+
+/** The bare components of the pipeline, each alone: what the ceiling is made of. */
+export interface ComponentBaselines {
+  insertPlain: Measured<InsertBaseline>;
+  insertIndexed: Measured<InsertBaseline>;
+  bullmq: Measured<BullmqBaseline>;
+  resultInsert: Measured<InsertBaseline>;
+}
+
+/** Every pipeline component's baseline, one after the other, with the CPU of `pids` per item. */
+export async function componentBaselines(
+  db: Db,
+  tag: string,
+  redisUrl: string,
+  queue: string,
+  items: number,
+  concurrency: number,
+  pids: Record<string, number>,
+  progress: (message: string) => void,
+): Promise<ComponentBaselines> {
+  progress(`insertMany ${items} x 1 KB events in batches of 500, without and with the events indexes`);
+  const insertPlain = await cpuPerItem(pids, items, () => mongoInsertBaseline(db, `plain_${tag}`, items, 500, false));
+  const insertIndexed = await cpuPerItem(pids, items, () => mongoInsertBaseline(db, `indexed_${tag}`, items, 500, true));
+  progress(`BullMQ addBulk + no-op worker (concurrency ${concurrency}), ${items} jobs`);
+  const bullmq = await cpuPerItem(pids, items, () => bullmqBaseline(redisUrl, `${queue}-${tag}`, items, 500, concurrency, 180_000));
+  progress(`insertMany ${items} handler results in batches of 500`);
+  const resultInsert = await cpuPerItem(pids, items, () => resultInsertBaseline(db, `results_${tag}`, items, 500));
+  return { insertPlain, insertIndexed, bullmq, resultInsert };
+}
+
+/** Runs of the same baselines as one: each rate from the mean time per item, CPU and batch times averaged. */
+export function meanBaselines(runs: readonly ComponentBaselines[]): ComponentBaselines {
+  const cpu = (ms: Record<string, number>[]): Record<string, number> =>
+    Object.fromEntries(Object.keys(ms[0] ?? {}).map((k) => [k, Math.round(ms.reduce((t, m) => t + (m[k] ?? Number.NaN), 0) / ms.length)]));
+  const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const insert = (ms: Measured<InsertBaseline>[]): Measured<InsertBaseline> => ({
+    value: { ...ms[0]!.value, docsPerS: meanRate(ms.map((m) => m.value.docsPerS)), medianBatchMs: mean(ms.map((m) => m.value.medianBatchMs)) },
+    cpuUsPerItem: cpu(ms.map((m) => m.cpuUsPerItem)),
+  });
+  const b = runs.map((r) => r.bullmq);
+  return {
+    insertPlain: insert(runs.map((r) => r.insertPlain)),
+    insertIndexed: insert(runs.map((r) => r.insertIndexed)),
+    bullmq: {
+      value: { ...b[0]!.value, addPerS: meanRate(b.map((m) => m.value.addPerS)), processPerS: meanRate(b.map((m) => m.value.processPerS)) },
+      cpuUsPerItem: cpu(b.map((m) => m.cpuUsPerItem)),
+    },
+    resultInsert: insert(runs.map((r) => r.resultInsert)),
+  };
+}
+
+/**
+ * The components' ceiling in events/s: each event needs one insert into `events`, one
+ * BullMQ add and run, and one insert into `results`, each at its bare rate, one after the
+ * other (see bench/e2e.ts).
+ */
+export function ceilingRate(b: ComponentBaselines): number {
+  return serialRate([b.insertIndexed.value.docsPerS, b.bullmq.value.addPerS, b.bullmq.value.processPerS, b.resultInsert.value.docsPerS]);
+}
+
+/** The same from CPU: the client and server CPU µs per item of those baselines, summed. */
+export function ceilingCpuUs(b: ComponentBaselines): number {
+  const sum = (m: Record<string, number>): number => Object.values(m).reduce((a, v) => a + v, 0);
+  return sum(b.insertIndexed.cpuUsPerItem) + sum(b.bullmq.cpuUsPerItem) + sum(b.resultInsert.cpuUsPerItem);
 }

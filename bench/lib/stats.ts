@@ -40,3 +40,8 @@ export function fmtInt(x: number): string {
 export function serialRate(rates: readonly number[]): number {
   return 1 / rates.reduce((sum, r) => sum + 1 / r, 0);
 }
+
+/** Harmonic mean of rates: the rate of the mean time per item. NaN when empty. */
+export function meanRate(rates: readonly number[]): number {
+  return rates.length === 0 ? Number.NaN : rates.length / rates.reduce((sum, r) => sum + 1 / r, 0);
+}
