@@ -14,10 +14,36 @@
  *       archived events and results checked, and the CPU each process used;
  *   (b) latency: a steady `rate` events/s for `seconds` s, each carrying `sent_at`; p50/p99
  *       of fire -> handler start (`results.start`), computed from MongoDB afterwards,
- *       next to a bare ZeroMQ PUSH -> PULL hop with the same events in this run;
- *   (c) baselines on the same servers, to show where the time goes: bare insertMany of the
- *       same number of 1 KB event documents in batches of 500, and bare BullMQ addBulk +
- *       a no-op worker with the same concurrency.
+ *       next to a bare ZeroMQ PUSH -> PULL hop with the same events in this run; and the
+ *       same time cut into stages, each from timestamps the pipeline stores anyway:
+ *         router     sent_at            -> event.timestamp   (router stamp)
+ *         sub        event.timestamp    -> events.received_at (receive + batch wait: the
+ *                                          subscriber's flush starts)
+ *         archive    events.received_at -> job timestamp     (insertMany of the batch; BullMQ
+ *                                          stamps a job when addBulk builds it)
+ *         queue      job timestamp      -> job processedOn   (addBulk + waiting + the worker's
+ *                                          fetch: moveToActive)
+ *         worker     job processedOn    -> results.start     (processor until the handler runs)
+ *   (c) baselines on the same servers, each component alone, to show where the time goes:
+ *       bare insertMany of the same number of 1 KB event documents in batches of 500 (with
+ *       and without the archive's indexes), bare BullMQ addBulk (batches of 500) then a
+ *       no-op worker with the same concurrency, and bare insertMany of as many handler
+ *       results (the worker's document shape, the archive's `results` indexes) in batches
+ *       of 500. They run twice, before the daemons start and after they stop, and each
+ *       figure is the mean of the two (rates from the mean time per item): on a machine
+ *       shared with other work, the load changes within a run, and the pipeline ran in
+ *       between.
+ *
+ * The ceiling: every event needs one insert into `events`, one BullMQ add and run, and one
+ * insert into `results`. With each component's bare rate from (c) in this run,
+ *
+ *   ceiling events/s = 1 / (1/insert_indexed + 1/bullmq_add + 1/bullmq_run + 1/result_insert)
+ *
+ * the rate if those steps ran one after the other, each as fast as it runs alone. The
+ * end-to-end rate of (a) is printed as a ratio of it (`ratio_to_ceiling`; the ceilings of
+ * the runs before and after are in the JSON line too). The same figure from CPU (the
+ * baselines' client + server CPU µs per item, summed, against 2 cores) is printed next to
+ * the pipeline's own CPU µs per event.
  */
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -27,12 +53,13 @@ import { fileURLToPath } from 'node:url';
 import { spawnSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
 import { MongoClient, type Db } from 'mongodb';
 import { pino } from 'pino';
 import * as zmq from 'zeromq';
 import { startLocalServices, type LocalServices } from '../src/devstack/services.js';
 import { createLogger } from '../src/logger.js';
-import { bullmqBaseline, cpuPerItem, hopLatencyBaseline, mongoInsertBaseline, type BullmqBaseline, type InsertBaseline } from './lib/baselines.js';
+import { ceilingCpuUs, ceilingRate, componentBaselines, hopLatencyBaseline, meanBaselines, type ComponentBaselines } from './lib/baselines.js';
 import { eventJson, probeJson } from './lib/events.js';
 import { choiceOption, intOption } from './lib/options.js';
 import { sendPaced } from './lib/pace.js';
@@ -45,6 +72,17 @@ const NAME = 'e2e';
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const KEYS = { warmup: 'local:bench.warmup', tput: 'local:bench.tput', lat: 'local:bench.lat' } as const;
 const TARGET_EVENTS_PER_S = 5000;
+/** End to end against the components' ceiling (see the header). */
+const CEILING_RATIO_TARGET = 0.8;
+/** Fire -> handler start p99 at `rate`, ms. */
+const LATENCY_P99_TARGET_MS = 50;
+const STAGE_NOTES: Record<Stage, string> = {
+  router: 'sent_at -> event.timestamp (router stamp)',
+  sub: 'event.timestamp -> events.received_at (receive + batch wait)',
+  archive: 'received_at -> job timestamp (insertMany; addBulk builds the job)',
+  queue: 'job timestamp -> processedOn (addBulk + wait + worker fetch)',
+  worker: 'processedOn -> results.start (processor until the handler runs)',
+};
 const START_TIMEOUT_MS = 60_000;
 /** A phase is abandoned when no new result arrives for this long. */
 const STALL_MS = 30_000;
@@ -159,42 +197,65 @@ async function throughputPhase(db: Db, push: zmq.Push, events: number, pids: Rec
   };
 }
 
+type Summary = { n: number; p50: number; p99: number; max: number };
+
+/** Stages of fire -> handler start, in order; see the header. */
+const STAGES = ['router', 'sub', 'archive', 'queue', 'worker'] as const;
+type Stage = (typeof STAGES)[number];
+
 interface Latency {
   rate: number;
   sent: number;
   maxSendLagMs: number;
   results: number;
   /** Fire -> handler start, ms. */
-  handlerStart: { n: number; p50: number; p99: number; max: number };
+  handlerStart: Summary;
   /** Fire -> archived by the subscriber (`events.received_at`), ms. */
-  archived: { n: number; p50: number; p99: number; max: number };
+  archived: Summary;
+  /** Fire -> handler start cut into stages, ms (see the header). */
+  breakdown: Record<Stage, Summary>;
 }
 
-async function latencyPhase(db: Db, push: zmq.Push, rate: number, seconds: number, completed: CompletedCount): Promise<Latency> {
+/** BullMQ's timestamps of jobs (ms): created by addBulk, moved to active by a worker. */
+type JobTimes = (jobIds: readonly string[]) => Promise<Map<string, { timestamp: number; processedOn: number }>>;
+
+async function latencyPhase(db: Db, push: zmq.Push, rate: number, seconds: number, completed: CompletedCount, jobTimes: JobTimes): Promise<Latency> {
   const count = rate * seconds;
   const base = await completed();
   const paced = await sendPaced({ rate, count, send: (i) => push.send(eventJson('bench.lat', { i, sent_at: Date.now() })) });
   await pollCount('latency results', async () => (await completed()) - base, count, 100);
   const evDocs = await db
     .collection('events')
-    .find({ key: KEYS.lat }, { projection: { payload: 1, received_at: 1 } })
+    .find({ key: KEYS.lat }, { projection: { 'payload.sent_at': 1, timestamp: 1, received_at: 1 } })
     .toArray();
   const resDocs = await db
     .collection('results')
-    .find({ key: KEYS.lat }, { projection: { event_id: 1, start: 1 } })
+    .find({ key: KEYS.lat }, { projection: { event_id: 1, job_id: 1, start: 1 } })
     .toArray();
-  const sentAt = new Map<string, number>();
+  const events = new Map<string, { sentAt: number; stampedAt: number; receivedAt: number }>();
   const archived: number[] = [];
   for (const e of evDocs) {
     const s = (e['payload'] as { sent_at?: unknown } | undefined)?.sent_at;
-    if (typeof s !== 'number') continue;
-    sentAt.set(String(e['_id']), s);
-    if (e['received_at'] instanceof Date) archived.push(e['received_at'].getTime() - s);
+    if (typeof s !== 'number' || !(e['received_at'] instanceof Date)) continue;
+    const receivedAt = e['received_at'].getTime();
+    events.set(String(e['_id']), { sentAt: s, stampedAt: Number(e['timestamp']) * 1000, receivedAt });
+    archived.push(receivedAt - s);
   }
+  const jobs = await jobTimes(resDocs.map((r) => String(r['job_id'])));
   const started: number[] = [];
+  const stages = Object.fromEntries(STAGES.map((k) => [k, [] as number[]])) as Record<Stage, number[]>;
   for (const r of resDocs) {
-    const s = sentAt.get(String(r['event_id']));
-    if (s !== undefined && r['start'] instanceof Date) started.push(r['start'].getTime() - s);
+    const e = events.get(String(r['event_id']));
+    if (e === undefined || !(r['start'] instanceof Date)) continue;
+    const start = r['start'].getTime();
+    started.push(start - e.sentAt);
+    const job = jobs.get(String(r['job_id']));
+    if (job === undefined) continue;
+    stages.router.push(e.stampedAt - e.sentAt);
+    stages.sub.push(e.receivedAt - e.stampedAt);
+    stages.archive.push(job.timestamp - e.receivedAt);
+    stages.queue.push(job.processedOn - job.timestamp);
+    stages.worker.push(start - job.processedOn);
   }
   return {
     rate,
@@ -203,6 +264,36 @@ async function latencyPhase(db: Db, push: zmq.Push, rate: number, seconds: numbe
     results: resDocs.length,
     handlerStart: latencySummary(started),
     archived: latencySummary(archived),
+    breakdown: Object.fromEntries(STAGES.map((k) => [k, roundSummary(latencySummary(stages[k]))])) as Record<Stage, Summary>,
+  };
+}
+
+function roundSummary(s: Summary): Summary {
+  return { n: s.n, p50: round(s.p50, 1), p99: round(s.p99, 1), max: round(s.max, 1) };
+}
+
+/** Read `timestamp` and `processedOn` of BullMQ jobs straight from their hashes, pipelined. */
+function bullJobTimes(redisUrl: string, prefix: string, queue: string): JobTimes {
+  return async (jobIds) => {
+    const redis = new Redis(redisUrl, { maxRetriesPerRequest: null, lazyConnect: true });
+    redis.on('error', () => undefined);
+    try {
+      await redis.connect();
+      const out = new Map<string, { timestamp: number; processedOn: number }>();
+      for (let i = 0; i < jobIds.length; i += 1000) {
+        const slice = jobIds.slice(i, i + 1000);
+        const pipe = redis.pipeline();
+        for (const id of slice) pipe.hmget(`${prefix}:${queue}:${id}`, 'timestamp', 'processedOn');
+        const replies = (await pipe.exec()) ?? [];
+        replies.forEach(([err, v], k) => {
+          const [ts, on] = (v ?? []) as (string | null)[];
+          if (!err && ts && on) out.set(slice[k]!, { timestamp: Number(ts), processedOn: Number(on) });
+        });
+      }
+      return out;
+    } finally {
+      redis.disconnect();
+    }
   };
 }
 
@@ -266,6 +357,17 @@ async function main(): Promise<void> {
       handlers: { [KEYS.warmup]: ['noop.run'], [KEYS.tput]: ['noop.run'], [KEYS.lat]: ['noop.run'] },
       modules: { 'noop.ts': 'export function run() { return null; }\n' },
     });
+    client = new MongoClient(services.mongoUrl, { serverSelectionTimeoutMS: 10_000 });
+    await client.connect();
+
+    // CPU of the servers and of this process (the client side), per document or job.
+    const basePids: Record<string, number> = { bench: process.pid };
+    for (const s of services.started) basePids[s.name] = s.pid;
+    const runBaselines = (when: 'before' | 'after'): Promise<ComponentBaselines> =>
+      componentBaselines(client!.db(`${database}_bare`), when, services!.redisUrl, `${queueName}-bare`, events, concurrency, basePids, (m) =>
+        progress(NAME, `(c) baselines ${when} the pipeline: ${m}`),
+      );
+    const baselinesBefore = baselines ? await runBaselines('before') : undefined;
 
     progress(NAME, `starting event-router, event-sub, event-worker --concurrency ${concurrency} (log level ${logLevel}, logs in ${dir})`);
     // The start-up lines are logged at INFO; above it, the warm-up below is the only readiness check.
@@ -283,8 +385,6 @@ async function main(): Promise<void> {
     daemons.push(worker);
     await ready(worker, 'worker started');
 
-    client = new MongoClient(services.mongoUrl, { serverSelectionTimeoutMS: 10_000 });
-    await client.connect();
     const db = client.db(database);
     const push = new zmq.Push({ linger: 5000 });
     push.connect(`tcp://127.0.0.1:${ports.pull}`);
@@ -317,7 +417,7 @@ async function main(): Promise<void> {
 
     await sleep(1000);
     progress(NAME, `(b) latency: ${rate} events/s for ${seconds} s`);
-    const lat = await latencyPhase(db, push, rate, seconds, completed);
+    const lat = await latencyPhase(db, push, rate, seconds, completed, bullJobTimes(services.redisUrl, 'bull', queueName));
     if (lat.results !== lat.sent) problems.push(`latency: ${lat.results}/${lat.sent} results`);
     progress(NAME, `  fire -> handler start p50 ${lat.handlerStart.p50} ms, p99 ${lat.handlerStart.p99} ms`);
     push.close();
@@ -343,21 +443,11 @@ async function main(): Promise<void> {
     progress(NAME, `bare ZeroMQ PUSH -> PULL hop: ${rate} events/s for ${Math.min(seconds, 5)} s`);
     const hop = await hopLatencyBaseline(rate, Math.min(seconds, 5));
 
-    type Measured<T> = { value: T; cpuUsPerItem: Record<string, number> };
-    let mongoBare: Measured<InsertBaseline> | undefined;
-    let mongoIndexed: Measured<InsertBaseline> | undefined;
-    let bull: Measured<BullmqBaseline> | undefined;
-    if (baselines) {
-      // CPU of the servers and of this process (the client side), per document or job.
-      const basePids: Record<string, number> = { bench: process.pid };
-      for (const s of services.started) basePids[s.name] = s.pid;
-      progress(NAME, `(c) baselines: insertMany ${fmtInt(events)} x 1 KB in batches of 500 on the same MongoDB`);
-      const bare = client.db(`${database}_bare`);
-      mongoBare = await cpuPerItem(basePids, events, () => mongoInsertBaseline(bare, 'plain', events, 500, false));
-      mongoIndexed = await cpuPerItem(basePids, events, () => mongoInsertBaseline(bare, 'indexed', events, 500, true));
-      progress(NAME, `(c) baselines: BullMQ addBulk + no-op worker (concurrency ${concurrency}), ${fmtInt(events)} jobs on the same Redis`);
-      bull = await cpuPerItem(basePids, events, () => bullmqBaseline(services!.redisUrl, `${queueName}-bare`, events, 500, concurrency, 180_000));
-    }
+    const baselinesAfter = baselines ? await runBaselines('after') : undefined;
+    const base = baselinesBefore && baselinesAfter ? meanBaselines([baselinesBefore, baselinesAfter]) : undefined;
+    const ceiling = base ? ceilingRate(base) : undefined;
+    const ceilingCpu = base ? ceilingCpuUs(base) : undefined;
+    const ratio = ceiling === undefined ? undefined : tput.eventsPerS / ceiling;
 
     const f = (x: number): string => fmtInt(x);
     const cpu = (m: Record<string, number>): string =>
@@ -383,24 +473,49 @@ async function main(): Promise<void> {
         [
           '(b) fire -> handler start p50 / p99',
           `${lat.handlerStart.p50} / ${lat.handlerStart.p99} ms`,
-          `${f(lat.sent)} events at ${rate}/s; max ${lat.handlerStart.max} ms`,
+          `${f(lat.sent)} events at ${rate}/s; max ${lat.handlerStart.max} ms; target p99 < ${LATENCY_P99_TARGET_MS} ms: ${lat.handlerStart.p99 < LATENCY_P99_TARGET_MS ? 'met' : 'NOT met'}`,
         ],
         ['    fire -> archived p50 / p99', `${lat.archived.p50} / ${lat.archived.p99} ms`, 'events.received_at'],
+        ...STAGES.map((k) => [`      ${k} p50 / p99`, `${lat.breakdown[k].p50} / ${lat.breakdown[k].p99} ms`, STAGE_NOTES[k]]),
         ['    bare PUSH->PULL hop p50 / p99', `${round(hop.p50, 3)} / ${round(hop.p99, 3)} ms`, `${f(hop.n)} events, ${rate}/s, one process`],
-        ...(mongoBare && mongoIndexed && bull
+        ...(base && baselinesBefore && baselinesAfter && ceiling !== undefined && ratio !== undefined && ceilingCpu !== undefined
           ? [
               [
                 '(c) bare insertMany, docs/s',
-                f(mongoBare.value.docsPerS),
-                `500 per batch, ${round(mongoBare.value.medianBatchMs)} ms/batch; CPU µs/doc: ${cpu(mongoBare.cpuUsPerItem)}`,
+                f(base.insertPlain.value.docsPerS),
+                `500 per batch, ${round(base.insertPlain.value.medianBatchMs)} ms/batch; CPU µs/doc: ${cpu(base.insertPlain.cpuUsPerItem)}`,
               ],
               [
                 '    same + events indexes, docs/s',
-                f(mongoIndexed.value.docsPerS),
-                `${round(mongoIndexed.value.medianBatchMs)} ms/batch; CPU µs/doc: ${cpu(mongoIndexed.cpuUsPerItem)}`,
+                f(base.insertIndexed.value.docsPerS),
+                `${round(base.insertIndexed.value.medianBatchMs)} ms/batch; CPU µs/doc: ${cpu(base.insertIndexed.cpuUsPerItem)}`,
               ],
-              ['    bare BullMQ addBulk, jobs/s', f(bull.value.addPerS), '500 per batch, 1 KB event per job'],
-              ['    bare BullMQ worker, jobs/s', f(bull.value.processPerS), `no-op, concurrency ${concurrency}; add+run CPU µs/job: ${cpu(bull.cpuUsPerItem)}`],
+              ['    bare BullMQ addBulk, jobs/s', f(base.bullmq.value.addPerS), '500 per batch, 1 KB event per job'],
+              [
+                '    bare BullMQ worker, jobs/s',
+                f(base.bullmq.value.processPerS),
+                `no-op, concurrency ${concurrency}; add+run CPU µs/job: ${cpu(base.bullmq.cpuUsPerItem)}`,
+              ],
+              [
+                '    bare insertMany results, docs/s',
+                f(base.resultInsert.value.docsPerS),
+                `500 per batch, results indexes, ${round(base.resultInsert.value.medianBatchMs)} ms/batch; CPU µs/doc: ${cpu(base.resultInsert.cpuUsPerItem)}`,
+              ],
+              [
+                '(d) ceiling, events/s',
+                f(ceiling),
+                `1 / (1/insert indexed + 1/BullMQ add + 1/BullMQ run + 1/insert result); before ${f(ceilingRate(baselinesBefore))}, after ${f(ceilingRate(baselinesAfter))}`,
+              ],
+              [
+                '    end to end / ceiling',
+                round(ratio, 2).toFixed(2),
+                `target >= ${CEILING_RATIO_TARGET}: ${ratio >= CEILING_RATIO_TARGET ? 'met' : 'NOT met'}`,
+              ],
+              [
+                '    ceiling CPU, µs per event',
+                f(ceilingCpu),
+                `the baselines' client + server CPU per item, summed: at most ${f(2e6 / ceilingCpu)} events/s on 2 cores`,
+              ],
             ]
           : []),
       ],
@@ -420,9 +535,23 @@ async function main(): Promise<void> {
         target_events_per_s: TARGET_EVENTS_PER_S,
         target_met: tput.eventsPerS >= TARGET_EVENTS_PER_S,
       },
-      latency: lat,
+      latency: { ...lat, target_p99_ms: LATENCY_P99_TARGET_MS, target_met: lat.handlerStart.p99 < LATENCY_P99_TARGET_MS },
+      ceiling_events_per_s: ceiling === undefined ? null : round(ceiling),
+      ceiling_events_per_s_before: baselinesBefore ? round(ceilingRate(baselinesBefore)) : null,
+      ceiling_events_per_s_after: baselinesAfter ? round(ceilingRate(baselinesAfter)) : null,
+      ratio_to_ceiling: ratio === undefined ? null : round(ratio, 3),
+      ratio_target: CEILING_RATIO_TARGET,
+      ceiling_cpu_us_per_event: ceilingCpu ?? null,
       hop_latency_ms: { n: hop.n, p50: round(hop.p50, 3), p99: round(hop.p99, 3), max: round(hop.max, 3) },
-      baselines: baselines ? { mongo_insert_plain: mongoBare, mongo_insert_indexed: mongoIndexed, bullmq: bull } : null,
+      baselines: base
+        ? {
+            mongo_insert_plain: base.insertPlain,
+            mongo_insert_indexed: base.insertIndexed,
+            bullmq: base.bullmq,
+            result_insert: base.resultInsert,
+            runs: { before: baselinesBefore, after: baselinesAfter },
+          }
+        : null,
       job_counts: jobCounts,
       daemon_exits: exits,
       problems,

@@ -7,15 +7,20 @@ import { randomBytes } from 'node:crypto';
 import { freePort } from '../../src/devstack/free-port.js';
 import { exited, type ProcessSet } from './processes.js';
 
-/** Loopback ports for a router: PULL (feeders), REP (fire) and PUB. */
+/**
+ * Loopback ports for a router: PULL (feeders), REP (fire), PUB and replay. The replay
+ * port is free like the others, so a bench does not collide with another router running
+ * on the same machine at the default `router.replay_bind`.
+ */
 export interface RouterPorts {
   pull: number;
   rep: number;
   pub: number;
+  replay: number;
 }
 
 export async function routerPorts(): Promise<RouterPorts> {
-  return { pull: await freePort(), rep: await freePort(), pub: await freePort() };
+  return { pull: await freePort(), rep: await freePort(), pub: await freePort(), replay: await freePort() };
 }
 
 /** A name no other run uses: letters, digits, `_`; valid for a database and a queue. */
@@ -54,6 +59,7 @@ export async function writeBenchConfig(o: BenchConfigOptions): Promise<string> {
     feeds: { feeders: [{ handler: 'ZMQInput', config: { uri: `tcp://127.0.0.1:${o.ports.rep}`, namespace: 'local', type: 'zmq.REP' } }] },
     outputs: [{ handler: 'zeromq', config: { protocol: 'tcp', port: o.ports.pub, listen_address: '127.0.0.1', type: 'zmq.PUB', framing: 'multipart' } }],
     logging: { loglevel: o.logLevel },
+    router: { replay_bind: `tcp://127.0.0.1:${o.ports.replay}` },
     ...(o.mongoUrl ? { mongodb: { url: o.mongoUrl, database: o.database ?? 'event_reactor' } } : {}),
     ...(o.redisUrl ? { redis: { url: o.redisUrl } } : {}),
     event_handlers_dir: 'event-handlers',
@@ -78,7 +84,11 @@ export function startDaemon(procs: ProcessSet, root: string, bin: string, config
   const logFile = join(logDir, `${bin}.log`);
   const fd = openSync(logFile, 'a');
   try {
-    const child = procs.spawn(process.execPath, [...(process.env['BENCH_PROF'] ? ['--cpu-prof', `--cpu-prof-dir=${process.env['BENCH_PROF']}`] : []), join(root, 'bin', bin), '-c', config, ...args], { cwd: root, stdio: ['ignore', fd, fd] });
+    const child = procs.spawn(
+      process.execPath,
+      [...(process.env['BENCH_PROF'] ? ['--cpu-prof', `--cpu-prof-dir=${process.env['BENCH_PROF']}`] : []), join(root, 'bin', bin), '-c', config, ...args],
+      { cwd: root, stdio: ['ignore', fd, fd] },
+    );
     if (child.pid === undefined) throw new Error(`cannot start ${bin}`);
     return { name: bin, child, pid: child.pid, logFile };
   } finally {
@@ -112,7 +122,10 @@ export function logTail(file: string, bytes = 2000): string {
 export async function waitForLog(d: DaemonProcess, msg: string, timeoutMs: number): Promise<Record<string, unknown>> {
   const deadline = performance.now() + timeoutMs;
   let gone = false;
-  void exited(d.child).then(() => (gone = true), () => (gone = true));
+  void exited(d.child).then(
+    () => (gone = true),
+    () => (gone = true),
+  );
   for (;;) {
     const line = readLogLines(d.logFile).find((l) => l['msg'] === msg);
     if (line) return line;

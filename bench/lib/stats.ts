@@ -31,3 +31,17 @@ export function round(x: number, digits = 0): number {
 export function fmtInt(x: number): string {
   return Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : String(x);
 }
+
+/**
+ * Throughput of stages that each item goes through one after the other, from each
+ * stage's own rate (items/s): 1 / (1/r1 + 1/r2 + ...), the rate when one item's time is
+ * the sum of its stages' times.
+ */
+export function serialRate(rates: readonly number[]): number {
+  return 1 / rates.reduce((sum, r) => sum + 1 / r, 0);
+}
+
+/** Harmonic mean of rates: the rate of the mean time per item. NaN when empty. */
+export function meanRate(rates: readonly number[]): number {
+  return rates.length === 0 ? Number.NaN : rates.length / rates.reduce((sum, r) => sum + 1 / r, 0);
+}

@@ -58,10 +58,16 @@ export class HandlerWorker {
   readonly #stalledWrites = new Set<Promise<void>>();
   /** Set once the shutdown grace is over: the reason given to aborted handlers. */
   #aborting: ShutdownAbortError | undefined;
+  /** Free handler slots of the normal queue, and the jobs waiting for one (see #store). */
+  #slots: number;
+  readonly #slotWaiters: (() => void)[] = [];
+  /** Jobs of the normal queue whose handler has run and whose result is being stored. */
+  #storing = 0;
   #closing: Promise<void> | undefined;
 
   constructor(options: HandlerWorkerOptions) {
     this.#options = options;
+    this.#slots = options.settings.concurrency;
     const names = queueNames(options.queue.name);
     const common = {
       connection: redisConnection(options.redisUrl),
@@ -71,7 +77,10 @@ export class HandlerWorker {
       stalledInterval: options.settings.lockDurationMs,
       settings: { backoffStrategy: jitterBackoffStrategy },
     };
-    const processor = (job: Job<HandlerJobData>, token?: string, signal?: AbortSignal): Promise<void> => this.#process(job, token, signal);
+    // Two parameters: BullMQ gives a processor that takes a third one an AbortController of
+    // its own per job, for Worker.cancelJob, which we do not use; the run has ours (creating
+    // a signal costs ~10 µs on Node 20, per job).
+    const processor = (job: Job<HandlerJobData>, token?: string): Promise<void> => this.#process(job, token);
     this.#workers = [
       new Worker<HandlerJobData>(names.normal, processor, { ...common, concurrency: options.settings.concurrency }),
       new Worker<HandlerJobData>(names.exclusive, processor, { ...common, concurrency: 1 }),
@@ -102,21 +111,31 @@ export class HandlerWorker {
     this.#options.log.info({ queue: this.#options.queue.name, concurrency: this.#options.settings.concurrency }, 'worker started');
   }
 
-  async #process(job: Job<HandlerJobData>, token: string | undefined, bullSignal: AbortSignal | undefined): Promise<void> {
+  async #process(job: Job<HandlerJobData>, token: string | undefined): Promise<void> {
     const { event, handler } = job.data;
     // attemptsMade counts failed attempts before this one; a run aborted by shutdown is
     // not one (see #requeue). attemptsStarted counts every start, so it numbers results.
     const attempt = job.attemptsMade + 1;
     const run = Math.max(job.attemptsStarted, attempt);
     const log = this.#options.log.child({ eventId: event.id, handler: handler.command, driver: handler.driver, jobId: job.id, attempt, run });
+    // BullMQ may have more jobs of the normal queue active than handlers may run (see #store).
+    const gated = job.queueName === this.#workers[0]!.name;
+    const slot = gated ? this.#takeSlot() : undefined;
+    if (slot) await slot;
+    let slotHeld = gated;
+    const releaseSlot = (): void => {
+      if (slotHeld) this.#releaseSlot();
+      slotHeld = false;
+    };
     const start = beforeRun({ attempt, run, shuttingDown: this.#aborting !== undefined });
     // Taken from the queue just as the grace ran out: give it back without running it.
-    if (start === 'requeue') return this.#requeue(job, token, log);
+    if (start === 'requeue') {
+      releaseSlot();
+      return this.#requeue(job, token, log);
+    }
     const timeoutMs = handler.timeoutMs ?? this.#options.settings.timeoutMs;
     const fire: FireFunction = (e) => this.#options.fire({ ...e, parent_event: event.id, trace_id: event.trace_id });
     const controller = new AbortController();
-    const onBullAbort = (): void => controller.abort(bullSignal?.reason);
-    bullSignal?.addEventListener('abort', onBullAbort, { once: true });
     this.#running.add(controller);
     let result;
     try {
@@ -151,7 +170,7 @@ export class HandlerWorker {
       );
     } finally {
       this.#running.delete(controller);
-      bullSignal?.removeEventListener('abort', onBullAbort);
+      releaseSlot();
     }
     const reason: unknown = controller.signal.reason;
     const verdict = afterRun({
@@ -177,7 +196,7 @@ export class HandlerWorker {
       // run must not hold the job until the hard deadline kills the worker.
       return this.#requeue(job, token, log, () => this.#writeBounded(result, log));
     }
-    await this.#options.results.write(result);
+    await this.#store(job, result);
     if (verdict === 'ok') {
       log.info({ status: result.status, durationMs: result.duration_ms }, 'handler finished');
       return;
@@ -194,6 +213,53 @@ export class HandlerWorker {
     // BullMQ fails an UnrecoverableError at once, whatever attempts are left.
     if (verdict === 'refused') throw new UnrecoverableError(message);
     throw new HandlerError(message, { exitCode: result.code ?? null, signal: result.signal ?? null, stderrTail: result.stderr ?? '' });
+  }
+
+  /**
+   * Archive the result of a run before its job completes or fails.
+   *
+   * BullMQ counts a job against its worker's concurrency until the processor returns, and
+   * ours returns only once the result is stored: group commit, a few to tens of ms on
+   * FerretDB, during which the job's slot runs no handler. So while jobs of the normal
+   * queue wait for their results, its BullMQ concurrency is raised by as many (up to twice
+   * `worker.concurrency`), and more jobs are taken meanwhile; result batches grow with
+   * them. Handlers themselves still run at most `worker.concurrency` at a time: a job
+   * takes a handler slot before it starts (#takeSlot) and gives it back once its
+   * handler is done, before its result is stored. A job taken while every slot is busy
+   * waits for one; that happens only while results wait, so briefly.
+   */
+  async #store(job: Job<HandlerJobData>, result: HandlerResult): Promise<void> {
+    const normal = this.#workers[0]!;
+    if (job.queueName !== normal.name) return this.#options.results.write(result);
+    this.#storing++;
+    this.#resize(normal);
+    try {
+      await this.#options.results.write(result);
+    } finally {
+      this.#storing--;
+      this.#resize(normal);
+    }
+  }
+
+  #resize(normal: Worker<HandlerJobData>): void {
+    const base = this.#options.settings.concurrency;
+    normal.concurrency = base + Math.min(this.#storing, base);
+  }
+
+  /** Take a handler slot of the normal queue; if all are taken, resolves once one is given back. */
+  #takeSlot(): Promise<void> | undefined {
+    if (this.#slots > 0) {
+      this.#slots--;
+      return undefined;
+    }
+    return new Promise<void>((resolve) => this.#slotWaiters.push(resolve));
+  }
+
+  /** Give a handler slot back: to the job waiting longest, if any. */
+  #releaseSlot(): void {
+    const next = this.#slotWaiters.shift();
+    if (next) next();
+    else this.#slots++;
   }
 
   /**
