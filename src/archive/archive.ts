@@ -20,10 +20,25 @@ export interface GapRecord {
   detected_at: Date;
 }
 
+/** What {@link Archive.insertEvents} did. */
+export interface InsertedEvents {
+  inserted: number;
+  duplicates: number;
+  /** Duplicates whose content differs from the stored event (recorded in `conflicts`). */
+  conflicts: number;
+  /** Refused by the server even as JSON text (kept in `rejected`). */
+  rejected: number;
+}
+
 /** Where events and handler results are kept. */
 export interface Archive {
-  /** Store events; an id already stored counts as a duplicate, not an error. */
-  insertEvents(events: readonly ReactorEvent[]): Promise<{ inserted: number; duplicates: number }>;
+  /**
+   * Store events, each with `extras[i]` (the archive's own fields, such as `decisions`)
+   * added. An id already stored counts as a duplicate, not an error; with other content
+   * it is also recorded in `conflicts`. What the server refuses even as JSON text is kept
+   * in `rejected`: no event makes a batch fail forever.
+   */
+  insertEvents(events: readonly ReactorEvent[], extras?: readonly (Record<string, unknown> | undefined)[]): Promise<InsertedEvents>;
   /** Store handler results; an `_id` already stored is skipped. */
   insertResults(results: readonly HandlerResult[]): Promise<void>;
   /** The first of `ids` stored as a result with status `ok`, if any. */
@@ -51,6 +66,10 @@ export interface ArchiveStats {
   /** Results marked `dead: true`. */
   dead: number;
   cursors: SavedCursor[];
+  /** Events refused because their id was archived with other content (`conflicts`). */
+  conflicts: number;
+  /** Events and results MongoDB refused even as JSON text (`rejected`). */
+  rejected: number;
   gaps: {
     /** Gap records. */
     count: number;

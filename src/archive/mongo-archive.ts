@@ -11,6 +11,7 @@ import type {
   EventQuery,
   EventSummary,
   GapRecord,
+  InsertedEvents,
   ReplayQuery,
   ResultQuery,
   StoredEvent,
@@ -25,6 +26,10 @@ export const EVENTS_COLLECTION = 'events';
 export const RESULTS_COLLECTION = 'results';
 export const CURSORS_COLLECTION = 'cursors';
 export const GAPS_COLLECTION = 'gaps';
+/** Events whose id was already archived with other content. */
+export const CONFLICTS_COLLECTION = 'conflicts';
+/** Events and results the server refused even as JSON text, kept as text. */
+export const REJECTED_COLLECTION = 'rejected';
 
 export interface MongoArchiveOptions {
   url: string;
@@ -113,22 +118,99 @@ export class MongoArchive implements Archive, ArchiveReader {
     await ensureIndexes(this.results as unknown as Collection<Document>, [...RESULT_INDEXES]);
   }
 
-  async insertEvents(events: readonly ReactorEvent[]): Promise<{ inserted: number; duplicates: number }> {
-    if (events.length === 0) return { inserted: 0, duplicates: 0 };
+  async insertEvents(events: readonly ReactorEvent[], extras?: readonly (Record<string, unknown> | undefined)[]): Promise<InsertedEvents> {
+    if (events.length === 0) return { inserted: 0, duplicates: 0, conflicts: 0, rejected: 0 };
     const receivedAt = new Date();
-    const docs = events.map((e) => toEventDoc(e, receivedAt));
-    const { inserted, duplicates, rejected } = await this.#insert(this.events, docs);
-    if (rejected.length === 0) return { inserted, duplicates };
-    // The server refused some documents (field names MongoDB or FerretDB do not store,
-    // such as "$x" or "a.b" inside a payload). Keep the event: store the payload and
-    // any extra fields as JSON text instead, and say so in the document.
-    const fallback = rejected.map(({ index, message }) => toTextEventDoc(events[index]!, receivedAt, message));
-    this.#log.warn({ count: fallback.length, reason: rejected[0]?.message }, 'events stored with payload as JSON text');
-    const second = await this.#insert(this.events, fallback);
-    if (second.rejected.length > 0) {
-      throw new ArchiveError(`MongoDB refused ${second.rejected.length} events: ${second.rejected[0]!.message}`);
+    const docs = events.map((e, i) => withExtras(toEventDoc(e, receivedAt), extras?.[i]));
+    const first = await this.#insert(this.events, docs);
+    let { inserted, duplicates } = first;
+    const dupIndexes = [...first.duplicateIndexes];
+    let rejectedCount = 0;
+    if (first.rejected.length > 0) {
+      // The server refused some documents (field names MongoDB or FerretDB do not store,
+      // such as "$x" or "a.b" inside a payload). Keep the event: store the payload and
+      // any extra fields as JSON text instead, and say so in the document.
+      const fallback = first.rejected.map(({ index, message }) => withExtras(toTextEventDoc(events[index]!, receivedAt, message), extras?.[index]));
+      this.#log.warn({ count: fallback.length, reason: first.rejected[0]?.message }, 'events stored with payload as JSON text');
+      const second = await this.#insert(this.events, fallback);
+      inserted += second.inserted;
+      duplicates += second.duplicates;
+      dupIndexes.push(...second.duplicateIndexes.map((i) => first.rejected[i]!.index));
+      if (second.rejected.length > 0) {
+        // Refused even as text: kept whole, as JSON text, in `rejected`, never retried forever.
+        const items = second.rejected.map(({ index, message }) => ({ event: events[first.rejected[index]!.index]!, message }));
+        await this.#reject(
+          'event',
+          items.map(({ event, message }) => ({ id: event.id, json: JSON.stringify(event), message })),
+          receivedAt,
+        );
+        rejectedCount = items.length;
+      }
     }
-    return { inserted: inserted + second.inserted, duplicates: duplicates + second.duplicates };
+    const conflicts =
+      dupIndexes.length > 0
+        ? await this.#recordConflicts(
+            dupIndexes.map((i) => events[i]!),
+            receivedAt,
+          )
+        : 0;
+    return { inserted, duplicates, conflicts, rejected: rejectedCount };
+  }
+
+  /**
+   * Of events whose id is already stored, record those whose content differs (another
+   * namespace, type or payload under the same id: a feeder reusing ids) in `conflicts`.
+   * The same event again (a replay, a retried send) is a plain duplicate.
+   */
+  async #recordConflicts(events: readonly ReactorEvent[], detectedAt: Date): Promise<number> {
+    const stored = await this.events
+      .find({ _id: { $in: events.map((e) => e.id) } as never }, { projection: { namespace: 1, event_type: 1, payload: 1, payload_json: 1, epoch: 1, seq: 1 } })
+      .toArray();
+    const byId = new Map(stored.map((d) => [String(d._id), d]));
+    const found: Document[] = [];
+    for (const e of events) {
+      const d = byId.get(e.id);
+      if (!d) continue;
+      const storedPayload = typeof d['payload_json'] === 'string' ? (JSON.parse(d['payload_json']) as unknown) : d['payload'];
+      if (d['namespace'] === e.namespace && d['event_type'] === e.event_type && canonicalJson(storedPayload) === canonicalJson(e.payload)) continue;
+      found.push({
+        event_id: e.id,
+        stored: { key: `${String(d['namespace'])}:${String(d['event_type'])}`, epoch: d['epoch'] ?? null, seq: d['seq'] ?? null },
+        refused: { key: eventKey(e), epoch: e.epoch, seq: e.seq },
+        refused_json: JSON.stringify(e),
+        detected_at: detectedAt,
+      });
+    }
+    if (found.length === 0) return 0;
+    this.#log.warn(
+      { count: found.length, eventIds: found.slice(0, 5).map((f) => f['event_id']) },
+      'events reuse an archived id with other content: kept the first, recorded in conflicts',
+    );
+    try {
+      await this.#db.collection(CONFLICTS_COLLECTION).insertMany(found, { ordered: false });
+    } catch (err) {
+      throw new ArchiveError(`cannot record ${found.length} id conflicts: ${(err as Error).message}`, { cause: err });
+    }
+    return found.length;
+  }
+
+  /** Keep what the server refused even as JSON text in `rejected`, so nothing accepted is dropped without a trace. */
+  async #reject(kind: 'event' | 'result', items: readonly { id: string; json: string; message: string }[], at: Date): Promise<void> {
+    this.#log.error(
+      { kind, count: items.length, ids: items.slice(0, 5).map((i) => i.id), reason: items[0]?.message },
+      `MongoDB refused ${kind}s even as JSON text; kept in the rejected collection`,
+    );
+    try {
+      await this.#db.collection(REJECTED_COLLECTION).insertMany(
+        items.map((i) => ({ kind, ref_id: i.id, json: i.json, reason: i.message, rejected_at: at })),
+        { ordered: false },
+      );
+    } catch (err) {
+      throw new ArchiveError(
+        `MongoDB refused ${items.length} ${kind}s (${items[0]?.message}), and keeping them in ${REJECTED_COLLECTION} failed: ${(err as Error).message}`,
+        { cause: err },
+      );
+    }
   }
 
   async insertResults(results: readonly HandlerResult[]): Promise<void> {
@@ -140,7 +222,13 @@ export class MongoArchive implements Archive, ArchiveReader {
       return { ...r, data: JSON.stringify(r.data) ?? null, data_encoding: 'json', archive_note: message };
     });
     const second = await this.#insert(this.results as unknown as Collection<Document>, fallback);
-    if (second.rejected.length > 0) throw new ArchiveError(`MongoDB refused ${second.rejected.length} results: ${second.rejected[0]!.message}`);
+    if (second.rejected.length > 0) {
+      const items = second.rejected.map(({ index, message }) => {
+        const r = results[rejected[index]!.index]!;
+        return { id: r._id, json: JSON.stringify(r), message };
+      });
+      await this.#reject('result', items, new Date());
+    }
   }
 
   async findOkResult(ids: readonly string[]): Promise<string | undefined> {
@@ -161,26 +249,27 @@ export class MongoArchive implements Archive, ArchiveReader {
   async #insert(
     collection: Collection<Document>,
     docs: Document[],
-  ): Promise<{ inserted: number; duplicates: number; rejected: { index: number; message: string }[] }> {
+  ): Promise<{ inserted: number; duplicates: number; duplicateIndexes: number[]; rejected: { index: number; message: string }[] }> {
     try {
       const res = await collection.insertMany(docs, { ordered: false });
-      return { inserted: res.insertedCount, duplicates: 0, rejected: [] };
+      return { inserted: res.insertedCount, duplicates: 0, duplicateIndexes: [], rejected: [] };
     } catch (err) {
       if (!(err instanceof MongoBulkWriteError)) {
         throw new ArchiveError(`insert into ${collection.collectionName} failed: ${(err as Error).message}`, { cause: err });
       }
       const writeErrors = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
-      let duplicates = 0;
+      const duplicateIndexes: number[] = [];
       const rejected: { index: number; message: string }[] = [];
       for (const we of writeErrors) {
-        if (we.code === DUPLICATE_KEY) duplicates++;
+        if (we.code === DUPLICATE_KEY) duplicateIndexes.push(we.index);
         else rejected.push({ index: we.index, message: we.errmsg ?? `code ${we.code}` });
       }
+      const duplicates = duplicateIndexes.length;
       // A bulk error without per-document errors is a server/connection failure.
       if (writeErrors.length === 0) {
         throw new ArchiveError(`insert into ${collection.collectionName} failed: ${err.message}`, { cause: err });
       }
-      return { inserted: err.insertedCount ?? docs.length - writeErrors.length, duplicates, rejected };
+      return { inserted: err.insertedCount ?? docs.length - writeErrors.length, duplicates, duplicateIndexes, rejected };
     }
   }
 
@@ -227,6 +316,8 @@ export class MongoArchive implements Archive, ArchiveReader {
         results: Object.fromEntries(byStatus.map((r) => [r._id, r.n])),
         dead: await this.results.countDocuments({ dead: true }),
         cursors: cursors.map((c) => ({ name: String(c._id), epoch: Number(c['epoch']), seq: Number(c['seq']), updated_at: c['updated_at'] as Date })),
+        conflicts: await this.#db.collection(CONFLICTS_COLLECTION).estimatedDocumentCount(),
+        rejected: await this.#db.collection(REJECTED_COLLECTION).estimatedDocumentCount(),
         gaps: { count: lost[0]?.n ?? 0, lost: lost[0]?.lost ?? 0, unknown: await gaps.countDocuments({ count: null }), latest },
       };
     });
@@ -317,6 +408,21 @@ export function toEventDoc(e: ReactorEvent, receivedAt: Date): Document {
   doc['time'] = new Date(e.timestamp * 1000);
   doc['received_at'] = receivedAt;
   return doc;
+}
+
+/** `doc` with the archive's own fields (`decisions`) added. */
+function withExtras(doc: Document, extras: Record<string, unknown> | undefined): Document {
+  if (extras) for (const [k, v] of Object.entries(extras)) doc[k] = v;
+  return doc;
+}
+
+/** JSON with object keys sorted, so two values that are equal compare equal. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_k, v: unknown) =>
+    v && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : v,
+  );
 }
 
 function toTextEventDoc(e: ReactorEvent, receivedAt: Date, reason: string): Document {

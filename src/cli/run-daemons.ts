@@ -20,6 +20,11 @@ export interface RunDaemonsOptions {
  */
 export async function runDaemons(parts: readonly Part[], settings: ReactorSettings, log: Logger, options: RunDaemonsOptions = {}): Promise<number> {
   const running = await startDaemons(parts, settings, log, options.closers);
+  // SIGHUP: reload what can be reloaded (the handler table), as daemons do by convention.
+  process.on('SIGHUP', () => {
+    log.info({ signal: 'SIGHUP' }, 'reloading the handler table');
+    for (const d of running.daemons) d.reload?.();
+  });
   return new Promise<number>((resolve) => {
     handleSignals({
       log,

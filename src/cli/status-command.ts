@@ -9,10 +9,13 @@ export function formatStatus(r: StatusReport): string {
     const state = !d.up
       ? `DOWN (${d.error ?? 'no answer'})`
       : d.ready
-        ? `up, ready (pid ${d.pid}, ${d.uptime_s} s)`
+        ? `up, ready (pid ${d.pid}, ${d.uptime_s} s${d.handlers ? `, handler table ${d.handlers}` : ''})`
         : `up, NOT READY: ${(d.missing ?? []).map((m) => `${m.name}: ${m.error}`).join('; ')}`;
     lines.push(`daemon    ${part.padEnd(6)} ${d.url}: ${state}`);
   }
+  const tables = new Set(Object.values(r.daemons).flatMap((d) => (d.up && d.handlers ? [d.handlers] : [])));
+  if (tables.size > 1)
+    lines.push(`WARNING   the subscriber and the workers run different handler tables (${[...tables].join(', ')}): reload them (systemctl reload)`);
   const rt = r.router;
   lines.push(
     rt.error
@@ -32,6 +35,8 @@ export function formatStatus(r: StatusReport): string {
       lines.push(
         `cursor    ${c.name}: epoch ${c.epoch} seq ${c.seq}${c.behind === null || c.behind === undefined ? ' (other epoch than the router)' : `, ${c.behind} behind`} (saved ${new Date(c.updated_at).toISOString()})`,
       );
+    if (a.conflicts) lines.push(`conflicts ${a.conflicts} event(s) reused an archived id with other content: kept the first; see the conflicts collection`);
+    if (a.rejected) lines.push(`rejected  ${a.rejected} event(s)/result(s) MongoDB refused even as JSON text: kept as text in the rejected collection`);
     const g = a.gaps!;
     if (g.count === 0) lines.push('gaps      none: no event lost');
     else {

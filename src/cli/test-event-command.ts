@@ -61,8 +61,8 @@ async function testEvent(flags: TestEventFlags): Promise<number> {
       epoch: 0,
     };
     if (flags.state) {
-      const { RuleState } = await import('../rule-state/rule-state.js');
-      state = new RuleState({ redisUrl: settings.redisUrl });
+      const { RuleState, rulesPrefix } = await import('../rule-state/rule-state.js');
+      state = new RuleState({ redisUrl: settings.redisUrl, prefix: rulesPrefix(settings.queue.name) });
     }
     const { decideEntry } = await import('../rule-state/decide.js');
     const { describeDecision } = await import('../rules/explain.js');

@@ -5,4 +5,6 @@ export interface Daemon {
   readonly name: string;
   readonly registry: Registry;
   close(): Promise<void>;
+  /** Load its configuration again where it can (SIGHUP): the handler table. */
+  reload?(): void;
 }

@@ -15,9 +15,9 @@ export async function startOps(
   checks: readonly ReadinessCheck[],
   log: Logger,
   closers: CloserStack,
-  alive?: () => boolean,
+  more: { alive?: () => boolean; info?: () => Record<string, unknown> } = {},
 ): Promise<OpsServer> {
-  const server = new OpsServer({ daemon: part, address: settings.http[part], registry, checks, log, ...(alive ? { alive } : {}) });
+  const server = new OpsServer({ daemon: part, address: settings.http[part], registry, checks, log, ...more });
   await server.start();
   closers.push('http', () => server.close());
   return server;

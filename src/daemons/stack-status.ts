@@ -32,6 +32,8 @@ export interface DaemonStatus {
   missing?: { name: string; error: string }[];
   pid?: number;
   uptime_s?: number;
+  /** Hash of the handler table it runs (subscriber and workers), as `handlers_table_info` says. */
+  handlers?: string;
   error?: string;
 }
 
@@ -54,7 +56,11 @@ async function daemonsStatus(s: ReactorSettings): Promise<StatusReport['daemons'
     const url = `http://${host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
     if (port === 0) return { url, up: false, error: `http.${part} has port 0 (a free port chosen at start): status cannot find it` };
     try {
-      const health = (await (await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2000) })).json()) as { pid?: number; uptime_s?: number };
+      const health = (await (await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2000) })).json()) as {
+        pid?: number;
+        uptime_s?: number;
+        handlers?: string;
+      };
       const ready = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(3000) });
       const body = (await ready.json()) as { missing?: { name: string; error: string }[] };
       return { url, up: true, ready: ready.ok, ...(ready.ok ? {} : { missing: body.missing ?? [] }), ...pick(health) };
@@ -71,8 +77,12 @@ async function daemonsStatus(s: ReactorSettings): Promise<StatusReport['daemons'
   return { router, sub, worker, ...(inputs ? { inputs } : {}) };
 }
 
-function pick(h: { pid?: number; uptime_s?: number }): { pid?: number; uptime_s?: number } {
-  return { ...(h.pid === undefined ? {} : { pid: h.pid }), ...(h.uptime_s === undefined ? {} : { uptime_s: h.uptime_s }) };
+function pick(h: { pid?: number; uptime_s?: number; handlers?: string }): { pid?: number; uptime_s?: number; handlers?: string } {
+  return {
+    ...(h.pid === undefined ? {} : { pid: h.pid }),
+    ...(h.uptime_s === undefined ? {} : { uptime_s: h.uptime_s }),
+    ...(typeof h.handlers === 'string' ? { handlers: h.handlers } : {}),
+  };
 }
 
 async function routerStatus(s: ReactorSettings): Promise<StatusReport['router']> {

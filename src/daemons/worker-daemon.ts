@@ -7,6 +7,8 @@ import { ResultWriter } from '../archive/result-writer.js';
 import { RouterClient } from '../wire/router-client.js';
 import { CloserStack } from '../lifecycle/closers.js';
 import type { FireFunction } from '../handlers/driver.js';
+import { HandlersReloader } from '../config/handlers-reloader.js';
+import { RuleState, rulesPrefix } from '../rule-state/rule-state.js';
 import { ShellDriver } from '../handlers/shell-driver.js';
 import { TsfuncDriver } from '../handlers/tsfunc-driver.js';
 import { PyfuncDriver } from '../handlers/pyfunc-driver.js';
@@ -63,6 +65,11 @@ export async function startWorkerDaemon(settings: ReactorSettings, log: Logger):
     closers.push('amqp connections', () => amqp.close());
     const webhook = new WebhookDriver({ outputLimitBytes: settings.worker.outputLimitBytes, userAgent: 'event-reactor' });
     const registry = createRegistry('worker');
+    const handlers = new HandlersReloader({ file: settings.handlersFile, dir: settings.handlersDir, log: wlog, registry });
+    handlers.start();
+    closers.push('handler table watch', () => handlers.close());
+    const state = new RuleState({ redisUrl: settings.redisUrl, prefix: rulesPrefix(settings.queue.name) });
+    closers.push('rules state', () => state.close());
     // Queue depth and dead letters, read from Redis at each scrape.
     const counter = new QueueCounter(settings.redisUrl, settings.queue, 2000);
     closers.push('queue counter', () => counter.close());
@@ -95,6 +102,8 @@ export async function startWorkerDaemon(settings: ReactorSettings, log: Logger):
       environment,
       results,
       fire,
+      rules: () => handlers.rules,
+      state,
       log: wlog,
       registry,
     });
@@ -110,8 +119,9 @@ export async function startWorkerDaemon(settings: ReactorSettings, log: Logger):
       ],
       wlog,
       closers,
+      { info: () => ({ handlers: handlers.hash }) },
     );
-    return { name: 'worker', registry, worker, http, close: () => closers.close() };
+    return { name: 'worker', registry, worker, http, reload: () => void handlers.reload('SIGHUP'), close: () => closers.close() };
   } catch (err) {
     await closers.close();
     throw err;

@@ -27,6 +27,8 @@ export interface RunContext {
   env: Record<string, string>;
   /** Hides the run's secret values (`***`) in text, or in every string of a JSON value; for what the handler logs. */
   mask: <T>(value: T) => T;
+  /** `shell`: the argv of a handler string with placeholders, filled from the event (else the string is split). */
+  argv?: readonly string[];
 }
 
 /** How one handler run ended. */

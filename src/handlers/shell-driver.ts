@@ -49,10 +49,10 @@ export class ShellDriver implements HandlerDriver {
   }
 
   run(spec: HandlerSpec, event: ReactorEvent, ctx: RunContext): Promise<RunOutcome> {
-    let argv: string[];
+    let argv: readonly string[];
     let file: string;
     try {
-      argv = splitArgv(spec.command);
+      argv = ctx.argv ?? splitArgv(spec.command);
       file = this.resolveCommand(argv[0]!);
     } catch (err) {
       return Promise.resolve(refused(err));

@@ -23,6 +23,8 @@ export interface OpsServerOptions {
   checks: readonly ReadinessCheck[];
   /** False once a receive loop of the daemon has stopped for good: `/healthz` then answers 503. */
   alive?: () => boolean;
+  /** More to say in `/healthz`, e.g. `{ handlers: <table hash> }`. */
+  info?: () => Record<string, unknown>;
   log: Logger;
   /** Longest a readiness check may take, in ms; default 1000. */
   checkTimeoutMs?: number;
@@ -137,7 +139,7 @@ export class OpsServer {
           res,
           alive ? 200 : 503,
           'application/json',
-          JSON.stringify({ daemon: this.#options.daemon, alive, uptime_s: Math.round(process.uptime()), pid: process.pid }),
+          JSON.stringify({ daemon: this.#options.daemon, alive, uptime_s: Math.round(process.uptime()), pid: process.pid, ...this.#options.info?.() }),
         );
       }
       if (path === '/readyz') {

@@ -1,18 +1,20 @@
 import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import type { Registry } from 'prom-client';
-import { HandlerError, JobStalledError, QueueError, ShutdownAbortError, coerceError } from '../errors.js';
+import { HandlerError, HandlerRefusedError, JobStalledError, QueueError, ShutdownAbortError, coerceError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { counter, histogram } from '../metrics.js';
 import type { QueueSettings, WorkerSettings } from '../config/settings.js';
 import type { ResultWriter } from '../archive/result-writer.js';
 import type { HandlerResult } from '../handlers/result.js';
-import type { FireFunction, HandlerDriver } from '../handlers/driver.js';
+import { refused, type FireFunction, type HandlerDriver } from '../handlers/driver.js';
 import { describeRun, resultId, runHandler } from '../handlers/run-job.js';
 import type { HandlerSpec } from '../handlers/spec.js';
 import type { HandlerEnvironment } from '../handlers/handler-env.js';
 import { jitterBackoffStrategy } from './backoff.js';
 import { queueNames, redisConnection, redisRoundTrip } from './connection.js';
 import type { HandlerJobData } from './job.js';
+import type { RuleTable } from '../rules/rule-table.js';
+import type { RuleState } from '../rule-state/rule-state.js';
 import { afterEarlierCheck, afterRun, beforeRun } from './run-verdict.js';
 import { settlesWithin } from '../lifecycle/settles-within.js';
 
@@ -28,8 +30,15 @@ export interface HandlerWorkerOptions {
   /** Each run's environment: allow-listed variables, `EVENT_*`, the entry's `env` and secrets. */
   environment: HandlerEnvironment;
   results: ResultWriter;
-  /** Emits follow-up events; parent_event and trace_id are filled in per job. */
+  /** Emits follow-up events; parent_event, trace_id and hops are filled in per job. */
   fire: FireFunction;
+  /**
+   * The handler table (hot reload swaps it): a job runs the entry this table has under
+   * the job's key and id, never a command read from the job.
+   */
+  rules: () => RuleTable;
+  /** The rules' state in Redis: a debounced job runs only if its event is still the latest of its group. */
+  state?: Pick<RuleState, 'isLatest'>;
   log: Logger;
   registry: Registry;
 }
@@ -98,6 +107,7 @@ export class HandlerWorker {
       runs: counter(r, 'worker_handler_runs_total', 'Handler runs by driver and status', ['driver', 'status']),
       duration: histogram(r, 'worker_handler_duration_seconds', 'Handler run time', [0.005, 0.05, 0.5, 5, 60], ['driver']),
       dead: counter(r, 'worker_jobs_dead_total', 'Jobs moved to the dead-letter queue after their last failed attempt', ['driver']),
+      superseded: counter(r, 'worker_jobs_superseded_total', 'Debounced jobs not run: a later event of their group came during the quiet period', ['driver']),
       requeued: counter(r, 'worker_jobs_requeued_total', 'Jobs put back in the queue because shutdown aborted them', ['driver']),
       alreadyRan: counter(r, 'worker_jobs_already_ran_total', 'Restarted jobs completed without running, an earlier run having archived an ok result', [
         'driver',
@@ -133,8 +143,19 @@ export class HandlerWorker {
       releaseSlot();
       return this.#requeue(job, token, log);
     }
-    const timeoutMs = handler.timeoutMs ?? this.#options.settings.timeoutMs;
-    const fire: FireFunction = (e) => this.#options.fire({ ...e, parent_event: event.id, trace_id: event.trace_id });
+    const resolved = this.#resolve(job.data);
+    const spec = resolved.spec;
+    if (job.data.debounce && resolved.refusal === undefined) {
+      if (!this.#options.state) throw new HandlerRefusedError('debounced job, but this worker has no rules state (Redis) to check it against');
+      if (!(await this.#options.state.isLatest(job.data.debounce.key, event.id))) {
+        releaseSlot();
+        this.#m.superseded.inc({ driver: spec.driver });
+        log.info({ debounce: job.data.debounce.key }, 'debounced: a later event of its group came during the quiet period; not run');
+        return;
+      }
+    }
+    const timeoutMs = spec.timeoutMs ?? this.#options.settings.timeoutMs;
+    const fire: FireFunction = (e) => this.#options.fire({ ...e, parent_event: event.id, trace_id: event.trace_id, hops: (event.hops ?? 0) + 1 });
     const controller = new AbortController();
     this.#running.add(controller);
     let result;
@@ -154,20 +175,18 @@ export class HandlerWorker {
         }
       }
       log.debug('handler started');
-      result = await runHandler(
-        this.#options.drivers,
-        this.#options.environment,
-        handler,
-        event,
-        { id: job.id ?? '', run },
-        {
-          log,
-          signal: controller.signal,
-          timeoutMs,
-          attempt,
-          fire,
-        },
-      );
+      const jobRun = { id: job.id ?? '', run };
+      result =
+        resolved.refusal !== undefined
+          ? describeRun(spec, event, jobRun, attempt, refused(new HandlerRefusedError(resolved.refusal)), new Date(), new Date())
+          : await runHandler(this.#options.drivers, this.#options.environment, spec, event, jobRun, {
+              log,
+              signal: controller.signal,
+              timeoutMs,
+              attempt,
+              fire,
+              ...(resolved.argv ? { argv: resolved.argv } : {}),
+            });
     } finally {
       this.#running.delete(controller);
       releaseSlot();
@@ -213,6 +232,24 @@ export class HandlerWorker {
     // BullMQ fails an UnrecoverableError at once, whatever attempts are left.
     if (verdict === 'refused') throw new UnrecoverableError(message);
     throw new HandlerError(message, { exitCode: result.code ?? null, signal: result.signal ?? null, stderrTail: result.stderr ?? '' });
+  }
+
+  /**
+   * The entry this worker's table has for a job, with the argv its template gives for the
+   * event; or why it cannot run (no such entry any more, a placeholder without a value).
+   */
+  #resolve(data: HandlerJobData): { spec: HandlerSpec; argv?: string[]; refusal?: string } {
+    const table = this.#options.rules();
+    const entry = table.byRef(data.handler.key, data.handler.id);
+    if (!entry) {
+      return {
+        spec: data.handler,
+        refusal: `handler ${JSON.stringify(data.handler.command)} (id ${data.handler.id}) under key ${data.handler.key} is not in this worker's event-handlers.json (table ${table.hash}): removed or changed after the job was queued, or this worker's file differs from the subscriber's`,
+      };
+    }
+    if (!entry.template) return { spec: entry.spec };
+    const r = entry.template.render(data.event);
+    return r.ok ? { spec: entry.spec, argv: r.argv } : { spec: entry.spec, refusal: r.message };
   }
 
   /**

@@ -38,6 +38,8 @@ export function jobOptions(data: HandlerJobData, defaults: RetryDefaults): JobsO
     backoff: { type: BACKOFF_TYPE, delay: data.handler.backoffMs ?? defaults.backoffMs },
     removeOnComplete: KEEP_COMPLETED,
     removeOnFail: false,
+    // Debounced: run after the quiet period, if still the latest then (the worker checks).
+    ...(data.debounce ? { delay: data.debounce.delayMs } : {}),
   };
 }
 

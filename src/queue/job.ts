@@ -1,10 +1,16 @@
 import type { ReactorEvent } from '../event/event.js';
 import type { HandlerSpec } from '../handlers/spec.js';
 
-/** What a BullMQ job carries: the whole event and the handler that matched it. */
+/**
+ * What a BullMQ job carries: the whole event and the handler entry that matched it. The
+ * worker runs the entry its own table has under the same key and id, never a command
+ * taken from the job: whoever can write to Redis cannot make a worker run anything else.
+ */
 export interface HandlerJobData {
   event: ReactorEvent;
   handler: HandlerSpec;
+  /** Debounced: run only if the event is still the latest of its group (`key` in the rules state). */
+  debounce?: { delayMs: number; key: string };
 }
 
 /**

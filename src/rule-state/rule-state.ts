@@ -5,6 +5,11 @@ import type { StatefulDecision } from '../rules/explain.js';
 import type { CorrelationSpec, DebounceSpec, EventPath, IfSpec, RegisterCondition, RegisterSpec, ThrottleSpec } from '../rules/stateful-specs.js';
 import { CORRELATE, REGISTER_ADD, THROTTLE } from './scripts.js';
 
+/** The rules state's key prefix for a stack (its queue name): stacks sharing a Redis keep apart. */
+export function rulesPrefix(queueName: string): string {
+  return `er:rules:${queueName}`;
+}
+
 /** Options for {@link RuleState}. */
 export interface RuleStateOptions {
   redisUrl: string;

@@ -57,16 +57,30 @@ return {0, redis.call('PTTL', KEYS[1]), holder or ''}
 /**
  * Correlation: record that KEYS[1]'s group saw key ARGV[2] (event ARGV[1] at ARGV[3] ms),
  * forget sightings older than the window, and report completion once.
- * KEYS[1] hash field=key index, value="<event id>|<time ms>"; KEYS[2] "fired" marker for `any`.
+ * KEYS[1] hash field=key index, value="<event id>|<time ms>"; KEYS[2] the last completion,
+ * JSON {by: completing event id, ids: [...]}, kept for the window (for `any`, it is also
+ * what holds the window shut).
  * ARGV: event id, key index, now_ms, within_ms, number of keys, mode ("all"|"any").
- * Returns {0} (waiting) or {1, id1, id2, ...} in key order (the sightings consumed).
+ * Returns {0} (waiting) or {1, id1, id2, ...} in key order (the sightings consumed). The
+ * event that completed a correlation asking again (its batch decided again after a crash)
+ * gets the same answer: the event it fires is not lost, and its id is the same.
  */
 export const CORRELATE = `
 local now = tonumber(ARGV[3])
 local within = tonumber(ARGV[4])
+local done = redis.call('GET', KEYS[2])
+if done then
+  local d = cjson.decode(done)
+  if d.by == ARGV[1] then
+    local out = {1}
+    for _, id in ipairs(d.ids) do out[#out + 1] = id end
+    return out
+  end
+  if ARGV[6] == 'any' then return {0} end
+end
 if ARGV[6] == 'any' then
-  if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', within) then return {1, ARGV[1]} end
-  return {0}
+  redis.call('SET', KEYS[2], cjson.encode({by = ARGV[1], ids = {ARGV[1]}}), 'PX', within)
+  return {1, ARGV[1]}
 end
 redis.call('HSET', KEYS[1], ARGV[2], ARGV[1] .. '|' .. ARGV[3])
 redis.call('PEXPIRE', KEYS[1], within)
@@ -75,15 +89,16 @@ local ids = {}
 for i = 0, n - 1 do
   local v = redis.call('HGET', KEYS[1], tostring(i))
   if not v then return {0} end
-  local bar = string.find(v, '|', 1, true)
-  local t = tonumber(string.sub(v, bar + 1))
-  if now - t > within then
+  -- The time is after the last bar (an event id may hold bars of its own).
+  local id, at = string.match(v, '^(.*)|(%d+)$')
+  if now - tonumber(at) > within then
     redis.call('HDEL', KEYS[1], tostring(i))
     return {0}
   end
-  ids[#ids + 1] = string.sub(v, 1, bar - 1)
+  ids[#ids + 1] = id
 end
 redis.call('DEL', KEYS[1])
+redis.call('SET', KEYS[2], cjson.encode({by = ARGV[1], ids = ids}), 'PX', within)
 local out = {1}
 for _, id in ipairs(ids) do out[#out + 1] = id end
 return out

@@ -1,7 +1,7 @@
 import * as zmq from 'zeromq';
 import type { Registry } from 'prom-client';
-import { EventValidationError, coerceError } from '../errors.js';
-import { eventKey, type ReactorEvent } from '../event/event.js';
+import { EventValidationError, RouterRefusedError, coerceError } from '../errors.js';
+import type { ReactorEvent } from '../event/event.js';
 import { parsePublished, publishedFromValue } from '../event/validate.js';
 import type { Logger } from '../logger.js';
 import { counter } from '../metrics.js';
@@ -12,9 +12,10 @@ import type { HandlerJobData } from '../queue/job.js';
 import { bodyOf } from '../wire/framing.js';
 import { Batcher } from '../lifecycle/batcher.js';
 import { retryDelay } from '../lifecycle/retry-delay.js';
-import type { Matcher } from './matcher.js';
+import type { Decided, EmittedEvent, RuleDecider } from './rule-decider.js';
 import { Sequencer, type LostRange, type Taken } from './sequencer.js';
 import { ReplayClient } from '../wire/replay-client.js';
+import { curveClientOptions, type CurveClientKeys } from '../wire/curve.js';
 
 /**
  * The cursor is saved at most this often, in ms. A save costs the archive about as much as
@@ -27,7 +28,12 @@ const CURSOR_SAVE_MS = 100;
 
 export interface SubscriberOptions {
   settings: SubSettings;
-  matcher: Matcher;
+  /** The handler table and its rules: what to enqueue for each event. */
+  rules: RuleDecider;
+  /** Fires the event of a completed correlation through the router (REQ). */
+  emit?: (event: EmittedEvent) => Promise<unknown>;
+  /** CURVE keys for the PUB and replay sockets (`security.curve`). */
+  curve?: CurveClientKeys | undefined;
   archive: Archive;
   queue: Pick<JobQueue, 'addBulk'>;
   log: Logger;
@@ -60,6 +66,8 @@ export class Subscriber {
   #repairing: Promise<void> | undefined;
   /** Gap records being written; close() waits for them. */
   readonly #gapWrites = new Set<Promise<void>>();
+  /** Each batch item's decisions, from the archive step to the enqueue step. */
+  readonly #decided = new WeakMap<Taken, Decided>();
   /** Position archived and enqueued but not saved yet; the loop saving it. */
   #unsaved: Cursor | undefined;
   #cursorSaving: Promise<void> | undefined;
@@ -72,8 +80,8 @@ export class Subscriber {
   constructor(options: SubscriberOptions) {
     this.#options = options;
     this.#log = options.log;
-    this.#sock = new zmq.Subscriber({ receiveHighWaterMark: 100_000, linger: 0 });
-    this.#replay = new ReplayClient(options.settings.replayUri);
+    this.#sock = new zmq.Subscriber({ receiveHighWaterMark: 100_000, linger: 0, ...curveClientOptions(options.curve) });
+    this.#replay = new ReplayClient(options.settings.replayUri, 5000, options.curve);
     this.#maxBuffered = options.maxBuffered ?? options.settings.batchSize * 20;
     const r = options.registry;
     this.#m = {
@@ -87,6 +95,9 @@ export class Subscriber {
       lost: counter(r, 'sub_events_lost_total', 'Events in gaps the router could no longer replay'),
       unknownGaps: counter(r, 'sub_unknown_gaps_total', 'Ranges whose events may be lost but cannot be counted (a router restarted without a durable journal)'),
       flushErrors: counter(r, 'sub_flush_errors_total', 'Failed archive/enqueue batch attempts (retried)'),
+      conflicts: counter(r, 'sub_events_conflicting_total', 'Events whose id was already archived with other content (kept in conflicts)'),
+      rejected: counter(r, 'sub_events_rejected_total', 'Events MongoDB refused even as JSON text (kept in rejected)'),
+      emitted: counter(r, 'sub_correlation_events_fired_total', 'Events fired by completed correlations', ['result']),
     };
     // Two steps per batch: archive, then enqueue and move the cursor. While one batch is
     // being enqueued the next is being archived; an event is enqueued only once archived.
@@ -113,7 +124,8 @@ export class Subscriber {
         publisher: this.#options.settings.publisherUri,
         replay: this.#options.settings.replayUri,
         cursor: this.#sequencer.position ?? null,
-        keys: this.#options.matcher.size,
+        keys: this.#options.rules.table.keyCount,
+        handlers: this.#options.rules.table.hash,
       },
       'subscriber connected',
     );
@@ -255,29 +267,76 @@ export class Subscriber {
     this.#gapWrites.add(writing);
   }
 
-  /** First step of a batch: store its events. */
+  /**
+   * First step of a batch: decide each event's handlers (once: a retried batch keeps its
+   * decisions), then store the events with their `decisions`.
+   */
   async #archive(items: Taken[]): Promise<void> {
-    const { inserted, duplicates } = await this.#options.archive.insertEvents(items.map((i) => i.event));
-    this.#m.archived.inc(inserted);
-    if (duplicates > 0) this.#m.duplicates.inc(duplicates);
-    this.#log.debug({ events: items.length, inserted, duplicates }, 'batch archived');
+    for (const item of items) {
+      if (!this.#decided.has(item)) this.#decided.set(item, await this.#options.rules.decide(item.event));
+    }
+    const extras = items.map((i) => ({ decisions: this.#decided.get(i)!.decisions }));
+    const r = await this.#options.archive.insertEvents(
+      items.map((i) => i.event),
+      extras,
+    );
+    this.#m.archived.inc(r.inserted);
+    if (r.duplicates > 0) this.#m.duplicates.inc(r.duplicates);
+    if (r.conflicts > 0) this.#m.conflicts.inc(r.conflicts);
+    if (r.rejected > 0) this.#m.rejected.inc(r.rejected);
+    this.#log.debug({ events: items.length, ...r }, 'batch archived');
   }
 
-  /** Second step, once the batch is archived: one job per matching handler, then the cursor. */
+  /** Second step, once the batch is archived: the jobs decided, the correlations' events, then the cursor. */
   async #enqueue(items: Taken[]): Promise<void> {
     const jobs: HandlerJobData[] = [];
-    for (const { event } of items) {
-      for (const handler of this.#options.matcher.match(eventKey(event))) jobs.push({ event, handler });
+    const emissions: Decided['emissions'] = [];
+    for (const item of items) {
+      const d = this.#decided.get(item);
+      if (!d) continue;
+      jobs.push(...d.jobs);
+      emissions.push(...d.emissions);
     }
     if (jobs.length > 0) {
       await this.#options.queue.addBulk(jobs);
       this.#m.enqueued.inc(jobs.length);
     }
+    // Sent again if the step is retried: the event's id is derived from what completed it,
+    // so the archive and the queue take it once.
+    for (const e of emissions) await this.#emit(e.event, e.correlation);
+    for (const item of items) this.#decided.delete(item);
     // Sequenced events reach the batcher in order, and batches their second step: the
     // last one's position is the cursor, and every event before it is archived and enqueued.
     const cursor = items.findLast((i) => i.cursor)?.cursor;
     if (cursor) this.#moveCursor(cursor);
     this.#log.debug({ events: items.length, jobs: jobs.length }, 'batch flushed');
+  }
+
+  /**
+   * Fire a correlation's event. Unreachable router: thrown, the step is retried. Refused
+   * (too many hops, a scope): counted and logged with the reason, not retried.
+   */
+  async #emit(event: EmittedEvent, correlation: string): Promise<void> {
+    if (!this.#options.emit) {
+      this.#m.emitted.inc({ result: 'no_router' });
+      this.#log.error(
+        { correlation, event },
+        'correlation completed but no router REP endpoint is configured to fire its event (a ZMQInput feeder or worker.router_uri)',
+      );
+      return;
+    }
+    try {
+      await this.#options.emit(event);
+      this.#m.emitted.inc({ result: 'ok' });
+      this.#log.info(
+        { correlation, eventId: event.id, key: `${event.namespace}:${event.event_type}`, correlated: event.correlated },
+        'correlation completed; event fired',
+      );
+    } catch (err) {
+      if (!(err instanceof RouterRefusedError)) throw err;
+      this.#m.emitted.inc({ result: 'refused' });
+      this.#log.error({ correlation, eventId: event.id, reason: err.message }, 'the router refused the event of a completed correlation');
+    }
   }
 
   /** Save `cursor` (or a later one) soon: at most every {@link CURSOR_SAVE_MS}, one save at a time. */

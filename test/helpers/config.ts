@@ -20,7 +20,7 @@ export interface TestConfigOptions {
   redisUrl: string;
   mongoUrl: string;
   /** event-handlers.json content. */
-  handlers: Record<string, unknown[]>;
+  handlers: Record<string, unknown>;
   /** Files to put in the handler directory (name → content); mode 0644, `.sh` files 0755. */
   files?: Record<string, string>;
   /** Extra top-level config keys (merged over the generated ones). */

@@ -8,7 +8,7 @@ import { RouterClient } from '../../src/wire/router-client.js';
 import { ReplayClient } from '../../src/wire/replay-client.js';
 import { RedisJournal } from '../../src/router/redis-journal.js';
 import { Subscriber } from '../../src/sub/subscriber.js';
-import { Matcher } from '../../src/sub/matcher.js';
+import { rulesFrom } from '../helpers/rules.js';
 import { MongoArchive } from '../../src/archive/mongo-archive.js';
 import { freePort } from '../../src/devstack/free-port.js';
 import type { RouterSettings } from '../../src/config/settings.js';
@@ -75,7 +75,7 @@ async function startSub(p: Ports, name: string): Promise<{ sub: Subscriber; arch
   const registry = createRegistry('sub');
   const sub = new Subscriber({
     settings: { publisherUri: `tcp://127.0.0.1:${p.pub}`, replayUri: `tcp://127.0.0.1:${p.replay}`, batchSize: 100, batchMs: 5, name },
-    matcher: new Matcher(new Map()),
+    rules: rulesFrom({}, registry),
     archive,
     queue: { addBulk: async (jobs) => jobs.length },
     log: silentLogger(),

@@ -85,7 +85,7 @@ test('rule state - debounce: only the latest event of the group is still the lat
   assert.equal(await s.isLatest(second.key, 'e2'), true);
 });
 
-test('rule state - correlations complete once per group, across two subscribers, within the window only', async () => {
+test('rule state - correlations complete once per group, across two subscribers, within the window only; the completing event asking again gets the same answer', async () => {
   let t = 0;
   const prefix = uniqueName('cor');
   const a = await state(prefix, () => t);
@@ -102,7 +102,13 @@ test('rule state - correlations complete once per group, across two subscribers,
     done.map((d) => [d.group, d.ids]),
     [['d1', ['s1', 'f1']]],
   );
-  assert.deepEqual(await a.correlate(ev('f1', 'deploy.finished', 'd1'), 'ci:deploy.finished', [deploy!]), [], 'complete once: the sightings were consumed');
+  // The same completing event again (decided again after a crash, or by a second
+  // subscriber): the same ids, so the event it fires has the same id and is taken once.
+  assert.deepEqual(
+    (await a.correlate(ev('f1', 'deploy.finished', 'd1'), 'ci:deploy.finished', [deploy!])).map((d) => d.ids),
+    [['s1', 'f1']],
+  );
+  assert.deepEqual(await a.correlate(ev('f9', 'deploy.finished', 'd1'), 'ci:deploy.finished', [deploy!]), [], 'another finish: the sightings were consumed');
   t += 601_000; // d2's start is too old when its finish comes
   assert.deepEqual(await a.correlate(ev('f2', 'deploy.finished', 'd2'), 'ci:deploy.finished', [deploy!]), []);
 });

@@ -5,12 +5,11 @@ import { createRegistry } from '../../src/metrics.js';
 import { silentLogger } from '../../src/logger.js';
 import { RouterClient } from '../../src/wire/router-client.js';
 import { Subscriber } from '../../src/sub/subscriber.js';
-import { Matcher } from '../../src/sub/matcher.js';
+import { rulesFrom } from '../helpers/rules.js';
 import { freePort } from '../../src/devstack/free-port.js';
-import type { Archive, Cursor } from '../../src/archive/archive.js';
+import type { Archive, Cursor, InsertedEvents } from '../../src/archive/archive.js';
 import type { ReactorEvent } from '../../src/event/event.js';
 import type { HandlerJobData } from '../../src/queue/job.js';
-import type { HandlerSpec } from '../../src/handlers/spec.js';
 import { eventually } from '../helpers/config.js';
 
 const cleanup: (() => unknown)[] = [];
@@ -18,7 +17,7 @@ after(async () => {
   for (const c of cleanup.reverse()) await c();
 });
 
-const HANDLER: HandlerSpec = { id: 'h1', key: 'local:pipe.test', driver: 'tsfunc', command: 'noop.run', exclusive: false };
+const HANDLERS = { 'local:pipe.test': [{ driver: 'tsfunc', handler: 'noop.run' }] };
 
 /** A gate: `wait()` resolves once `open()` was called. */
 function gate(): { wait: () => Promise<void>; open: () => void } {
@@ -33,12 +32,12 @@ class RecordingArchive implements Archive {
   readonly archived = new Set<string>();
   readonly cursors: Cursor[] = [];
 
-  async insertEvents(events: readonly ReactorEvent[]): Promise<{ inserted: number; duplicates: number }> {
+  async insertEvents(events: readonly ReactorEvent[]): Promise<InsertedEvents> {
     const ids = events.map((e) => e.id);
     this.log.push(`insert ${events.map((e) => e.seq).join(',')}`);
     for (const id of ids) this.archived.add(id);
     this.log.push(`inserted ${events.map((e) => e.seq).join(',')}`);
-    return { inserted: events.length, duplicates: 0 };
+    return { inserted: events.length, duplicates: 0, conflicts: 0, rejected: 0 };
   }
   async insertResults(): Promise<void> {}
   async findOkResult(): Promise<string | undefined> {
@@ -83,7 +82,7 @@ async function setUp(
   const client = new RouterClient({ uri: `tcp://127.0.0.1:${p.rep}`, timeoutMs: 5000 });
   const sub = new Subscriber({
     settings: { publisherUri: `tcp://127.0.0.1:${p.pub}`, replayUri: `tcp://127.0.0.1:${p.replay}`, batchSize: 100, batchMs: 5, name: 'pipe' },
-    matcher: new Matcher(new Map([[HANDLER.key, [HANDLER]]])),
+    rules: rulesFrom(HANDLERS, createRegistry('rules')),
     archive,
     queue: { addBulk },
     log: silentLogger(),

@@ -86,10 +86,12 @@ test('worker concurrency - while a result waits to be stored, its job holds no h
     environment: new HandlerEnvironment(baseEnvironment(process.env), cfg.dir),
     results,
     fire: () => Promise.reject(new Error('no router in this test')),
+    rules: () => loaded.rules,
     log: silentLogger(),
     registry: createRegistry('worker'),
   });
-  const spec = loadHandlersFile(cfg.settings.handlersFile).table.get('local:conc.probe')![0]!;
+  const loaded = loadHandlersFile(cfg.settings.handlersFile);
+  const spec = loaded.table.get('local:conc.probe')![0]!;
   // Concurrency 2: ev1 (10 ms) and ev2 (150 ms) start together; ev1's result is stored
   // first, alone, and ev2's waits for that insert, then takes 300 ms of its own.
   const ids = ['ev1', 'ev2', 'ev3', 'ev4', 'ev5', 'ev6'].map((n) => ({ n, id: uniqueName(n) }));

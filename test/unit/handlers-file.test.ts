@@ -3,7 +3,6 @@ import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { buildHandlers, loadHandlersFile } from '../../src/config/handlers-file.js';
 import { ConfigError } from '../../src/errors.js';
-import { Matcher } from '../../src/sub/matcher.js';
 
 const fixture = fileURLToPath(new URL('../fixtures/eventreactor/event-handlers.json', import.meta.url));
 
@@ -102,13 +101,12 @@ test('handlers file - timeout is seconds, ids are stable per driver+handler', ()
   assert.match(spec.id, /^[0-9a-f]{16}$/);
 });
 
-test('matcher - exact namespace:event_type keys', () => {
-  const { table } = buildHandlers('/h.json', { 'local:disk.full': [{ driver: 'shell', handler: 'x' }], 'ops:empty': [] });
-  const m = new Matcher(table);
-  assert.equal(m.match('local:disk.full').length, 1);
-  assert.equal(m.match('local:disk').length, 0);
-  assert.equal(m.match('other:disk.full').length, 0);
-  assert.equal(m.size, 1);
+test('rule table - exact namespace:event_type keys', () => {
+  const { rules } = buildHandlers('/h.json', { 'local:disk.full': [{ driver: 'shell', handler: 'x' }], 'ops:empty': [] });
+  assert.equal(rules.match('local', 'disk.full').length, 1);
+  assert.equal(rules.match('local', 'disk').length, 0);
+  assert.equal(rules.match('other', 'disk.full').length, 0);
+  assert.equal(rules.keyCount, 1);
 });
 
 const RULES_FILE = {
