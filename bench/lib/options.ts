@@ -23,7 +23,13 @@ export function intOption(name: string, env: string, fallback: number, argv: rea
 }
 
 /** One of `choices` from `--name` / `$env`, or `fallback`. */
-export function choiceOption<T extends string>(name: string, env: string, choices: readonly T[], fallback: T, argv: readonly string[] = process.argv.slice(2)): T {
+export function choiceOption<T extends string>(
+  name: string,
+  env: string,
+  choices: readonly T[],
+  fallback: T,
+  argv: readonly string[] = process.argv.slice(2),
+): T {
   const raw = fromArgv(name, argv) ?? process.env[env];
   if (raw === undefined || raw === '') return fallback;
   if (!(choices as readonly string[]).includes(raw)) throw new RangeError(`--${name} / ${env} must be one of ${choices.join(', ')}, got "${raw}"`);

@@ -18,7 +18,10 @@ export function printTable(title: string, header: readonly string[], rows: reado
   const widths = header.map((_, c) => Math.max(...all.map((r) => (r[c] ?? '').length)));
   const left = (c: number): boolean => (align ? align[c] === 'l' : c === 0);
   const line = (r: readonly string[]): string =>
-    r.map((cell, c) => (left(c) ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ').trimEnd();
+    r
+      .map((cell, c) => (left(c) ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!)))
+      .join('  ')
+      .trimEnd();
   const out = [`\n${title}`, line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line), ''];
   process.stdout.write(`${out.join('\n')}\n`);
 }

@@ -1,4 +1,4 @@
-import { MongoBulkWriteError, MongoClient, type Collection, type Db, type Document, type IndexDescription } from 'mongodb';
+import { MongoBulkWriteError, MongoClient, MongoServerError, type Collection, type Db, type Document, type IndexDescription } from 'mongodb';
 import { ArchiveError } from '../errors.js';
 import { eventKey, type ReactorEvent } from '../event/event.js';
 import type { Logger } from '../logger.js';
@@ -121,7 +121,14 @@ export class MongoArchive implements Archive, ArchiveReader {
   async insertEvents(events: readonly ReactorEvent[], extras?: readonly (Record<string, unknown> | undefined)[]): Promise<InsertedEvents> {
     if (events.length === 0) return { inserted: 0, duplicates: 0, conflicts: 0, rejected: 0 };
     const receivedAt = new Date();
-    const docs = events.map((e, i) => withExtras(toEventDoc(e, receivedAt), extras?.[i]));
+    const docs = events.map((e, i) =>
+      withExtras(
+        controlCharKey(e)
+          ? toTextEventDoc(e, receivedAt, 'a top-level field name holds a control character (FerretDB 1.x stores such a document but cannot read it back)')
+          : toEventDoc(e, receivedAt),
+        extras?.[i],
+      ),
+    );
     const first = await this.#insert(this.events, docs);
     let { inserted, duplicates } = first;
     const dupIndexes = [...first.duplicateIndexes];
@@ -202,7 +209,7 @@ export class MongoArchive implements Archive, ArchiveReader {
     );
     try {
       await this.#db.collection(REJECTED_COLLECTION).insertMany(
-        items.map((i) => ({ kind, ref_id: i.id, json: i.json, reason: i.message, rejected_at: at })),
+        items.map((i) => ({ kind, [kind === 'event' ? 'event_id' : 'result_id']: i.id, json: i.json, reason: i.message, rejected_at: at })),
         { ordered: false },
       );
     } catch (err) {
@@ -254,10 +261,13 @@ export class MongoArchive implements Archive, ArchiveReader {
       const res = await collection.insertMany(docs, { ordered: false });
       return { inserted: res.insertedCount, duplicates: 0, duplicateIndexes: [], rejected: [] };
     } catch (err) {
-      if (!(err instanceof MongoBulkWriteError)) {
-        throw new ArchiveError(`insert into ${collection.collectionName} failed: ${(err as Error).message}`, { cause: err });
+      const writeErrors = err instanceof MongoBulkWriteError ? (Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors]) : [];
+      if (writeErrors.length === 0) {
+        // The server refused the whole command (FerretDB does so for a document it cannot
+        // encode) or did not answer: find out document by document, unless it is down.
+        if (transient(err)) throw new ArchiveError(`insert into ${collection.collectionName} failed: ${(err as Error).message}`, { cause: err });
+        return this.#insertOneByOne(collection, docs, err as Error);
       }
-      const writeErrors = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
       const duplicateIndexes: number[] = [];
       const rejected: { index: number; message: string }[] = [];
       for (const we of writeErrors) {
@@ -265,12 +275,41 @@ export class MongoArchive implements Archive, ArchiveReader {
         else rejected.push({ index: we.index, message: we.errmsg ?? `code ${we.code}` });
       }
       const duplicates = duplicateIndexes.length;
-      // A bulk error without per-document errors is a server/connection failure.
-      if (writeErrors.length === 0) {
-        throw new ArchiveError(`insert into ${collection.collectionName} failed: ${err.message}`, { cause: err });
-      }
-      return { inserted: err.insertedCount ?? docs.length - writeErrors.length, duplicates, duplicateIndexes, rejected };
+      return { inserted: (err as MongoBulkWriteError).insertedCount ?? docs.length - writeErrors.length, duplicates, duplicateIndexes, rejected };
     }
+  }
+
+  /**
+   * Insert each document alone after the server refused a batch as a whole: those it
+   * refuses alone are rejected (the caller stores them as text, or in `rejected`); if it
+   * refuses every one of several, the server is the problem and the batch is retried.
+   */
+  async #insertOneByOne(
+    collection: Collection<Document>,
+    docs: Document[],
+    batchError: Error,
+  ): Promise<{ inserted: number; duplicates: number; duplicateIndexes: number[]; rejected: { index: number; message: string }[] }> {
+    let inserted = 0;
+    const duplicateIndexes: number[] = [];
+    const rejected: { index: number; message: string }[] = [];
+    for (const [index, doc] of docs.entries()) {
+      try {
+        await collection.insertOne(doc);
+        inserted++;
+      } catch (err) {
+        if ((err as { code?: unknown }).code === DUPLICATE_KEY) duplicateIndexes.push(index);
+        else if (transient(err)) throw new ArchiveError(`insert into ${collection.collectionName} failed: ${(err as Error).message}`, { cause: err });
+        else rejected.push({ index, message: (err as Error).message });
+      }
+    }
+    if (docs.length > 1 && rejected.length === docs.length) {
+      throw new ArchiveError(`insert into ${collection.collectionName} failed for every document: ${batchError.message}`, { cause: batchError });
+    }
+    this.#log.warn(
+      { collection: collection.collectionName, documents: docs.length, refused: rejected.length, reason: batchError.message },
+      'the server refused a batch; inserted one by one',
+    );
+    return { inserted, duplicates: duplicateIndexes.length, duplicateIndexes, rejected };
   }
 
   async loadCursor(name: string): Promise<Cursor | undefined> {
@@ -408,6 +447,22 @@ export function toEventDoc(e: ReactorEvent, receivedAt: Date): Document {
   doc['time'] = new Date(e.timestamp * 1000);
   doc['received_at'] = receivedAt;
   return doc;
+}
+
+/** Server error codes that mean "not now" (a failover, a shutdown, a timeout), not "not this document". */
+const TRANSIENT_CODES = new Set([6, 7, 50, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436]);
+
+/** A failure to retry later: no answer, or the server saying it cannot write now. */
+function transient(err: unknown): boolean {
+  if (!(err instanceof MongoServerError) && !(err instanceof MongoBulkWriteError)) return true;
+  if (err.hasErrorLabel('RetryableWriteError')) return true;
+  return typeof err.code === 'number' && TRANSIENT_CODES.has(err.code);
+}
+
+/** True when a top-level field name of `e` holds a character below U+0020. */
+function controlCharKey(e: ReactorEvent): boolean {
+  for (const k in e) if (/[\u0000-\u001f]/.test(k)) return true;
+  return false;
 }
 
 /** `doc` with the archive's own fields (`decisions`) added. */

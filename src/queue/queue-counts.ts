@@ -21,12 +21,14 @@ export class QueueCounter {
   readonly #redisUrl: string;
   readonly #timeoutMs: number;
   #closing: Promise<void> | undefined;
+  #lastError: Error | undefined;
 
   constructor(redisUrl: string, queue: QueueSettings, timeoutMs = 3000) {
     const names = queueNames(queue.name);
     const connection = { ...redisConnection(redisUrl), enableOfflineQueue: false, retryStrategy: () => 1000 };
     this.#queues = [names.normal, names.exclusive].map((n) => new Queue(n, { connection, prefix: queue.prefix }));
-    for (const q of this.#queues) q.on('error', () => undefined);
+    // Kept to say why Redis does not answer (a wrong password, a refused connection).
+    for (const q of this.#queues) q.on('error', (err) => (this.#lastError = err));
     this.#redisUrl = redisUrl;
     this.#timeoutMs = timeoutMs;
   }
@@ -37,7 +39,10 @@ export class QueueCounter {
       const counts: QueueCounts = {};
       for (const q of this.#queues) {
         const reading = q.getJobCounts(...JOB_STATES);
-        if (!(await settlesWithin(reading, this.#timeoutMs))) throw new Error(`no answer within ${this.#timeoutMs} ms`);
+        if (!(await settlesWithin(reading, this.#timeoutMs))) {
+          const why = this.#lastError ? ` (${redact(this.#lastError.message)})` : '';
+          throw new Error(`no answer within ${this.#timeoutMs} ms${why}`);
+        }
         counts[q.name] = (await reading) as QueueCounts[string];
       }
       return counts;

@@ -331,7 +331,7 @@ test('init script - an unknown action or daemon name exits 2 with the usage', op
   for (const args of [['reload-everything'], ['start', 'mailer'], []]) {
     const r = await initScript(args);
     assert.equal(r.code, 2, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
-    assert.match(r.stderr, /^Usage: .*\{start\|stop\|restart\|force-reload\|status\} \[router\|sub\|worker\|inputs\]/m);
+    assert.match(r.stderr, /^Usage: .*\{start\|stop\|restart\|reload\|force-reload\|status\} \[router\|sub\|worker\|inputs\]/m);
   }
 });
 

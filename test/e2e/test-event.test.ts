@@ -20,7 +20,7 @@ test('test-event - says which entries would run and why the others would not; ex
   const cfg = await writeTestConfig({
     redisUrl: await services.redisUrl(),
     mongoUrl: await services.mongoUrl(),
-    handlers: HANDLERS as unknown as Record<string, unknown[]>,
+    handlers: HANDLERS,
     files: { 'cleanup.sh': '#!/bin/sh\n', 'scale.sh': '#!/bin/sh\n' },
   });
   const run = (args: string[]) => runBin('event-reactor', ['test-event', '-c', cfg.configFile, ...args]);

@@ -89,7 +89,8 @@ export async function inputsStack(o: { redisUrl: string; mongoUrl: string; feede
             await catchUp().catch(() => undefined);
             found = published.filter(match);
           }
-          return found.length >= count ? found : undefined;
+          // In the router's order (events fetched by a catch-up come after later live ones).
+          return found.length >= count ? found.sort((a, b) => a.epoch - b.epoch || a.seq - b.seq) : undefined;
         },
         `${count} published event(s)`,
         timeoutMs,

@@ -23,8 +23,8 @@ test('archive - events are stored once by id, with key and time; duplicates are 
   const a = await open();
   const e1 = sampleEvent({ id: 'a-1', timestamp: 1_700_000_000.5 });
   const e2 = sampleEvent({ id: 'a-2' });
-  assert.deepEqual(await a.insertEvents([e1, e2]), { inserted: 2, duplicates: 0 });
-  assert.deepEqual(await a.insertEvents([e1, sampleEvent({ id: 'a-3' })]), { inserted: 1, duplicates: 1 });
+  assert.deepEqual(await a.insertEvents([e1, e2]), { inserted: 2, duplicates: 0, conflicts: 0, rejected: 0 });
+  assert.deepEqual(await a.insertEvents([e1, sampleEvent({ id: 'a-3' })]), { inserted: 1, duplicates: 1, conflicts: 0, rejected: 0 });
   const doc = await a.events.findOne({ _id: 'a-1' as never });
   assert.equal(doc?.['key'], 'local:zmq.test');
   assert.equal((doc?.['time'] as Date | undefined)?.getTime(), 1_700_000_000_500);
@@ -35,7 +35,7 @@ test('archive - events are stored once by id, with key and time; duplicates are 
 test('archive - a payload the server cannot store as fields is kept as JSON text', async () => {
   const a = await open();
   const weird = sampleEvent({ id: 'w-1', payload: { $where: 1, 'a.b': { c: 2 } } });
-  assert.deepEqual(await a.insertEvents([weird, sampleEvent({ id: 'w-2' })]), { inserted: 2, duplicates: 0 });
+  assert.deepEqual(await a.insertEvents([weird, sampleEvent({ id: 'w-2' })]), { inserted: 2, duplicates: 0, conflicts: 0, rejected: 0 });
   const doc = await a.events.findOne({ _id: 'w-1' as never });
   assert.ok(doc, 'event was archived');
   if (doc['payload_json'] !== undefined) {
@@ -44,6 +44,28 @@ test('archive - a payload the server cannot store as fields is kept as JSON text
   } else {
     assert.deepEqual(doc['payload'], weird.payload, 'a server that stores such keys keeps them as they are');
   }
+});
+
+test('archive - an id reused with other content is a conflict, recorded with both; the same event again is a plain duplicate', async () => {
+  const a = await open();
+  const first = sampleEvent({ id: 'c-1', payload: { b: 1, a: { y: 2, x: 1 } } });
+  await a.insertEvents([first]);
+  // Keys in another order: the same content.
+  const same = sampleEvent({ id: 'c-1', payload: { a: { x: 1, y: 2 }, b: 1 }, seq: 99 });
+  assert.deepEqual(await a.insertEvents([same]), { inserted: 0, duplicates: 1, conflicts: 0, rejected: 0 });
+  const other = sampleEvent({ id: 'c-1', payload: { b: 2 } });
+  assert.deepEqual(await a.insertEvents([other]), { inserted: 0, duplicates: 1, conflicts: 1, rejected: 0 });
+  const c = await a.db.collection('conflicts').findOne({ event_id: 'c-1' });
+  assert.deepEqual(JSON.parse(String(c?.['refused_json'])).payload, { b: 2 });
+  assert.equal((await a.events.findOne({ _id: 'c-1' as never }))?.['payload']?.['b'], 1, 'the first one stays');
+  assert.equal((await a.stats()).conflicts, 1);
+});
+
+test('archive - the archive fields given with an event (decisions) are stored with it', async () => {
+  const a = await open();
+  await a.insertEvents([sampleEvent({ id: 'd-1' })], [{ decisions: [{ key: 'local:zmq.test', handler: 'x.sh', id: 'abc', run: true }] }]);
+  const doc = await a.events.findOne({ _id: 'd-1' as never });
+  assert.deepEqual(doc?.['decisions'], [{ key: 'local:zmq.test', handler: 'x.sh', id: 'abc', run: true }]);
 });
 
 test('archive - indexes exist on key/time and connecting twice does not fail', async () => {

@@ -3,18 +3,17 @@ import assert from 'node:assert/strict';
 import { toEventDoc } from '../../src/archive/mongo-archive.js';
 import type { ReactorEvent } from '../../src/event/event.js';
 
-const event = (extra: Record<string, unknown> = {}): ReactorEvent =>
-  ({
-    id: 'e1',
-    namespace: 'local',
-    event_type: 't',
-    payload: { a: 1 },
-    timestamp: 1_700_000_000.5,
-    trace_id: 'e1',
-    seq: 3,
-    epoch: 9,
-    ...extra,
-  }) as ReactorEvent;
+const event = (extra: Record<string, unknown> = {}): ReactorEvent => ({
+  id: 'e1',
+  namespace: 'local',
+  event_type: 't',
+  payload: { a: 1 },
+  timestamp: 1_700_000_000.5,
+  trace_id: 'e1',
+  seq: 3,
+  epoch: 9,
+  ...extra,
+});
 
 test('event doc - the event fields, then key, time and received_at; _id is the event id', () => {
   const at = new Date(1_700_000_001_000);
