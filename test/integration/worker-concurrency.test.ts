@@ -26,25 +26,13 @@ let cfg: TestConfig;
 let queue: JobQueue;
 let worker: HandlerWorker | undefined;
 
-interface Probe {
-  running: number;
-  max: number;
-  started: Map<string, number>;
-}
-// Runs for payload.ms; notes when each event's run started and how many ran at once
-// (tsfunc handlers run in the worker's process).
-const PROBE = `const g = globalThis as { probe?: { running: number; max: number; started: Map<string, number> } };
-export async function run(event: { id: string; payload: { ms: number } }): Promise<null> {
-  const p = (g.probe ??= { running: 0, max: 0, started: new Map() });
-  p.started.set(event.id, Date.now());
-  p.running++;
-  p.max = Math.max(p.max, p.running);
+// Runs for payload.ms. tsfunc handlers run in the worker's handler thread, so when each
+// run started and ended is read from its result (start, end), not from shared memory.
+const PROBE = `export async function run(event: { payload: { ms: number } }): Promise<null> {
   await new Promise((r) => setTimeout(r, event.payload.ms));
-  p.running--;
   return null;
 }
 `;
-const probe = (): Probe => (globalThis as { probe?: Probe }).probe ?? { running: 0, max: 0, started: new Map() };
 
 before(async () => {
   cfg = await writeTestConfig({
@@ -61,11 +49,15 @@ before(async () => {
 test('worker concurrency - while a result waits to be stored, its job holds no handler slot; handlers still run at most concurrency at a time', async () => {
   // Each insert into this archive takes 300 ms; stored[event id] = when its result was stored.
   const stored = new Map<string, number>();
+  const ran = new Map<string, { start: number; end: number }>();
   const results = new ResultWriter({
     archive: {
       insertResults: async (rs) => {
         await new Promise((r) => setTimeout(r, 300));
-        for (const r of rs) stored.set(r.event_id, Date.now());
+        for (const r of rs) {
+          stored.set(r.event_id, Date.now());
+          ran.set(r.event_id, { start: Date.parse(r.start), end: Date.parse(r.end) });
+        }
       },
       findOkResult: async () => undefined,
     },
@@ -103,11 +95,13 @@ test('worker concurrency - while a result waits to be stored, its job holds no h
 
   await eventually(async () => stored.size === ids.length, 'every result stored');
   const [, ev2, ev3, ev4] = ids.map(({ id }) => id);
-  const started = probe().started;
+  const started = new Map([...ran].map(([id, r]) => [id, r.start]));
+  // The most runs under way at once: at each start, the runs that started and had not ended.
+  const most = Math.max(...[...ran.values()].map((a) => [...ran.values()].filter((b) => b.start <= a.start && b.end > a.start).length));
   // ev3 follows ev1 as before. ev4 would have waited for ev2's job to complete (its
   // result stored); it ran meanwhile, in the slot ev2's handler gave back.
   assert.ok(started.get(ev3!)! < stored.get(ev2!)!, 'ev3 started while ev2 waited for its result');
   assert.ok(started.get(ev4!)! < stored.get(ev2!)!, 'ev4 started while ev2 waited for its result: ev2 held no handler slot');
-  assert.ok(probe().max <= 2, `at most 2 handlers at once, saw ${probe().max}`);
+  assert.ok(most <= 2, `at most 2 handlers at once, saw ${most}`);
   for (const { id } of ids) assert.ok(stored.get(id)! >= started.get(id)!, `${id} stored after it ran`);
 });
