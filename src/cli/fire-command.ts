@@ -24,6 +24,7 @@ interface FireFlags {
   id?: string;
   traceId?: string;
   parentEvent?: string;
+  hops?: number;
 }
 
 /** Read `-d`: JSON text, `@file`, or `-` for stdin. */
@@ -77,10 +78,31 @@ export function configureFireCommand(cmd: Command, result: { code: number }): Co
     .option('--retries <n>', 'REQ only: try again this many times after a timeout, with the same event id', parseCount, 0)
     .option('--id <id>', 'event id (default: a new ULID, kept across retries)')
     .option('--trace-id <id>', 'trace id (default: the event id)')
-    .option('--parent-event <id>', 'id of the event this one follows from')
+    .option(
+      '--parent-event <id>',
+      'id of the event this one follows from; hops is one more than its own (EVENT_HOPS in a handler run, else 0), trace id its trace (EVENT_TRACE_ID)',
+    )
+    .option('--hops <n>', 'how many follow-ups away from a feeder this event is (the router refuses more than router.max_hops)', parseCount)
     .action(async (flags: FireFlags & { payload?: string }) => {
       result.code = await fire(flags);
     });
+}
+
+/**
+ * trace_id, parent_event and hops of the event. A handler run has its event's EVENT_ID,
+ * EVENT_TRACE_ID and EVENT_HOPS: a follow-up of that event fired from it (`fire-event
+ * --parent-event "$EVENT_ID"`) joins its trace and counts one hop more, as ctx.fire does.
+ */
+function lineage(flags: FireFlags, env: NodeJS.ProcessEnv): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const fromRun = flags.parentEvent !== undefined && env['EVENT_ID'] === flags.parentEvent;
+  const traceId = flags.traceId ?? (fromRun ? env['EVENT_TRACE_ID'] : undefined);
+  if (traceId) out['trace_id'] = traceId;
+  if (flags.parentEvent) out['parent_event'] = flags.parentEvent;
+  const parentHops = fromRun ? Number(env['EVENT_HOPS'] ?? 0) : 0;
+  const hops = flags.hops ?? (flags.parentEvent ? (Number.isInteger(parentHops) && parentHops >= 0 ? parentHops : 0) + 1 : undefined);
+  if (hops !== undefined) out['hops'] = hops;
+  return out;
 }
 
 async function fire(flags: FireFlags & { payload?: string }): Promise<number> {
@@ -92,8 +114,7 @@ async function fire(flags: FireFlags & { payload?: string }): Promise<number> {
   try {
     const payload = readPayload(flags.data ?? flags.payload, () => readFileSync(0, 'utf8'));
     const event: Record<string, unknown> = { id: flags.id ?? ulid(), namespace: flags.namespace, event_type: flags.eventType, payload };
-    if (flags.traceId) event['trace_id'] = flags.traceId;
-    if (flags.parentEvent) event['parent_event'] = flags.parentEvent;
+    Object.assign(event, lineage(flags, process.env));
     const timeoutMs = Math.round(flags.timeout * 1000);
     const target = await resolveTarget(flags, type);
     if (type === 'PUSH') {

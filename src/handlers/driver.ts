@@ -16,6 +16,31 @@ export interface FollowUpEvent {
 /** Emits a follow-up event through the router; resolves with the event as published. */
 export type FireFunction = (event: FollowUpEvent) => Promise<ReactorEvent>;
 
+/** A register's aggregates for one group (null when it has no sample). */
+export interface RegisterReading {
+  register: string;
+  group: string;
+  count: number;
+  sum: number;
+  avg: number | null;
+  min: number | null;
+  max: number | null;
+  last: number | null;
+  /** Change per second from the first sample to the last. */
+  rate: number | null;
+}
+
+/**
+ * The registers of event-handlers.json, for tsfunc handlers (`ctx.registers`). `group`
+ * defaults to the event's own group under the register's `by`.
+ */
+export interface RegistersApi {
+  /** The register's aggregates over its window, or over the last `period` seconds of it. */
+  get(name: string, options?: { group?: string; period?: number }): Promise<RegisterReading>;
+  /** Add a sample; a retried run adding the same samples again counts them once. */
+  add(name: string, value: number, options?: { group?: string }): Promise<RegisterReading>;
+}
+
 export interface RunContext {
   log: Logger;
   /** Aborted on timeout or forced shutdown. */
@@ -29,6 +54,8 @@ export interface RunContext {
   mask: <T>(value: T) => T;
   /** `shell`: the argv of a handler string with placeholders, filled from the event (else the string is split). */
   argv?: readonly string[];
+  /** The registers (tsfunc handlers); absent when the worker has no rules state. */
+  registers?: RegistersApi;
 }
 
 /** How one handler run ended. */

@@ -30,6 +30,7 @@ export function eventEnvironment(event: ReactorEvent, attempt: number): Record<s
     EVENT_KEY: `${event.namespace}:${event.event_type}`,
     EVENT_TRACE_ID: event.trace_id,
     EVENT_ATTEMPT: String(attempt),
+    EVENT_HOPS: String(event.hops ?? 0),
   };
 }
 

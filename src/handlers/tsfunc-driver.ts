@@ -246,6 +246,20 @@ class ModuleThread {
       );
       return;
     }
+    if (m.type === 'registers') {
+      const registers = call && !call.aborted ? call.ctx.registers : undefined;
+      if (!registers) {
+        const why = call ? 'this worker has no rules state (Redis)' : 'the run is over (timed out or aborted)';
+        this.#post({ type: 'registered', requestId: m.requestId, error: `ctx.registers: ${why}` });
+        return;
+      }
+      const options = m.options ?? {};
+      (m.op === 'add' ? registers.add(m.name as string, m.value as number, options) : registers.get(m.name as string, options)).then(
+        (reading) => this.#post({ type: 'registered', requestId: m.requestId, reading }),
+        (err: unknown) => this.#post({ type: 'registered', requestId: m.requestId, error: coerceError(err).message }),
+      );
+      return;
+    }
     if (!call) return;
     if (m.refused !== undefined) this.#finish(m.id, { status: 'error', error: m.refused, errorCode: 'ERR_HANDLER_REFUSED', data: null });
     else if (call.aborted === 'timeout') this.#finish(m.id, timedOut(call.ctx.timeoutMs, 'the function was signalled to abort'));

@@ -1,4 +1,5 @@
 import type { ReactorEvent } from '../event/event.js';
+import type { RegisterReading } from './driver.js';
 
 /**
  * Messages between the worker and a tsfunc module's thread (see tsfunc-thread.ts). The
@@ -9,13 +10,16 @@ export type ToThread =
   | { type: 'call'; id: number; fn: string; event: ReactorEvent; attempt: number; env: Record<string, string> }
   /** Abort the call's signal; the worker terminates the thread if the call does not end soon after. */
   | { type: 'abort'; id: number; reason: string }
-  | { type: 'fired'; fireId: number; event?: ReactorEvent; error?: string };
+  | { type: 'fired'; fireId: number; event?: ReactorEvent; error?: string }
+  | { type: 'registered'; requestId: number; reading?: RegisterReading; error?: string };
 
 export type FromThread =
   /** The module is loaded and the function called: its timeout starts now. */
   | { type: 'started'; id: number }
   | { type: 'log'; id: number; level: LogLevel; obj: Record<string, unknown>; msg: string | undefined }
   | { type: 'fire'; id: number; fireId: number; event: Record<string, unknown> }
+  /** `ctx.registers.get` (no `value`) or `.add`. */
+  | { type: 'registers'; id: number; requestId: number; op: 'get' | 'add'; name: unknown; value?: unknown; options?: { group?: string; period?: number } }
   /** The call ended: `json` is its return value as JSON text (undefined for `undefined`), or `error` what it threw. */
   | { type: 'done'; id: number; json?: string; unserialisable?: string; error?: { message: string; stack?: string }; refused?: string };
 

@@ -70,7 +70,25 @@ export function tsfuncThreadMain(require: (id: string) => unknown): void {
           fires.set(fireId, { resolve, reject });
           parentPort.postMessage({ type: 'fire', id: m.id, fireId, event });
         });
-      const ctx = { log: logger(m.id), signal: controller.signal, attempt: m.attempt, fire, env: m.env };
+      const registerCall =
+        (op: 'get' | 'add') =>
+        (name: unknown, a?: unknown, b?: unknown): Promise<unknown> =>
+          new Promise((resolve, reject) => {
+            const requestId = ++nextFire;
+            fires.set(requestId, { resolve, reject });
+            const options = (op === 'add' ? b : a) as Record<string, unknown> | undefined;
+            parentPort.postMessage({
+              type: 'registers',
+              id: m.id,
+              requestId,
+              op,
+              name,
+              ...(op === 'add' ? { value: a } : {}),
+              ...(options ? { options } : {}),
+            });
+          });
+      const registers = { get: registerCall('get'), add: registerCall('add') };
+      const ctx = { log: logger(m.id), signal: controller.signal, attempt: m.attempt, fire, env: m.env, registers };
       if (controller.signal.aborted) {
         parentPort.postMessage({ type: 'done', id: m.id, error: { message: `aborted before it started: ${String(controller.signal.reason)}` } });
         return;
@@ -98,11 +116,13 @@ export function tsfuncThreadMain(require: (id: string) => unknown): void {
   parentPort.on('message', (m) => {
     if (m['type'] === 'call') void run(m as unknown as Parameters<typeof run>[0]);
     else if (m['type'] === 'abort') calls.get(m['id'] as number)?.abort(new Error(m['reason'] as string));
-    else if (m['type'] === 'fired') {
-      const waiter = fires.get(m['fireId'] as number);
-      fires.delete(m['fireId'] as number);
+    else if (m['type'] === 'fired' || m['type'] === 'registered') {
+      // fire() and ctx.registers draw their ids from one counter, so one map holds both.
+      const requestId = (m['type'] === 'fired' ? m['fireId'] : m['requestId']) as number;
+      const waiter = fires.get(requestId);
+      fires.delete(requestId);
       if (m['error'] !== undefined) waiter?.reject(new Error(m['error'] as string));
-      else waiter?.resolve(m['event']);
+      else waiter?.resolve(m['type'] === 'fired' ? m['event'] : m['reading']);
     }
   });
 }

@@ -15,6 +15,7 @@ import { queueNames, redisConnection, redisRoundTrip } from './connection.js';
 import type { HandlerJobData } from './job.js';
 import type { RuleTable } from '../rules/rule-table.js';
 import type { RuleState } from '../rule-state/rule-state.js';
+import { handlerRegisters } from './handler-registers.js';
 import { afterEarlierCheck, afterRun, beforeRun } from './run-verdict.js';
 import { settlesWithin } from '../lifecycle/settles-within.js';
 
@@ -38,7 +39,7 @@ export interface HandlerWorkerOptions {
    */
   rules: () => RuleTable;
   /** The rules' state in Redis: a debounced job runs only if its event is still the latest of its group. */
-  state?: Pick<RuleState, 'isLatest'>;
+  state?: Pick<RuleState, 'isLatest' | 'read' | 'add'>;
   log: Logger;
   registry: Registry;
 }
@@ -186,6 +187,9 @@ export class HandlerWorker {
               attempt,
               fire,
               ...(resolved.argv ? { argv: resolved.argv } : {}),
+              ...(this.#options.state
+                ? { registers: handlerRegisters(this.#options.state, this.#options.rules().registers, event, `${jobRun.id}/${run}`) }
+                : {}),
             });
     } finally {
       this.#running.delete(controller);

@@ -75,14 +75,28 @@ export class RuleState {
       const value = typeof raw === 'number' ? raw : typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : NaN;
       if (raw === undefined) skipped.push({ register: r.name, reason: 'missing', path: r.value.text });
       else if (!Number.isFinite(value)) skipped.push({ register: r.name, reason: 'not_a_number', path: r.value.text });
-      else await this.#series(r, event, value, 0, true);
+      else await this.#series(r, groupOf(r.by, event), `${event.id}\u0000${value}`, 0, true);
     }
     return skipped;
   }
 
   /** A register series' aggregates, without adding anything (for `test-event`). */
   stats(r: RegisterSpec, event: ReactorEvent, periodS?: number): Promise<SeriesStats> {
-    return this.#series(r, event, 0, periodS ? periodS * 1000 : 0, false);
+    return this.read(r, groupOf(r.by, event), periodS);
+  }
+
+  /** A register's aggregates for one group, over its window or the last `periodS` seconds of it. */
+  read(r: RegisterSpec, group: string, periodS?: number): Promise<SeriesStats> {
+    return this.#series(r, group, '', periodS ? Math.round(periodS * 1000) : 0, false);
+  }
+
+  /**
+   * Add `value` to a register's group, as a handler does (`ctx.registers.add`); `sampleId`
+   * makes it idempotent (a retried run adding the same sample counts once). Returns the
+   * aggregates after it.
+   */
+  add(r: RegisterSpec, group: string, sampleId: string, value: number): Promise<SeriesStats> {
+    return this.#series(r, group, `${sampleId}\u0000${value}`, 0, true);
   }
 
   /** Decide an entry's `if` for `event`'s group (after the event was fed). */
@@ -186,11 +200,11 @@ export class RuleState {
     return done;
   }
 
-  async #series(r: RegisterSpec, event: ReactorEvent, value: number, periodMs: number, add: boolean): Promise<SeriesStats> {
-    const key = `${this.#prefix}:reg:${r.name}:${groupOf(r.by, event)}`;
+  async #series(r: RegisterSpec, group: string, member: string, periodMs: number, add: boolean): Promise<SeriesStats> {
+    const key = `${this.#prefix}:reg:${r.name}:${group}`;
     const windowMs = r.windowS ? Math.round(r.windowS * 1000) : 0;
     const ttl = Math.max(windowMs * 2, REGISTER_TTL_FLOOR_MS);
-    const out = await this.#redis.erRegister(key, this.#now(), `${event.id}\u0000${value}`, windowMs, r.samples ?? 0, ttl, periodMs, add ? 1 : 0);
+    const out = await this.#redis.erRegister(key, this.#now(), member, windowMs, r.samples ?? 0, ttl, periodMs, add ? 1 : 0);
     const n = out.map(Number);
     return { count: n[0]!, sum: n[1]!, min: n[2]!, max: n[3]!, first: { value: n[4]!, at: n[5]! }, last: { value: n[6]!, at: n[7]! } };
   }

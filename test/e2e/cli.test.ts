@@ -114,6 +114,28 @@ test('cli - fire-event explains refusals: bad JSON payload, router refusal, bad 
   assert.match(noType.stderr, /--event-type/);
 });
 
+test(
+  'cli - fire-event --parent-event from a handler run joins its trace and counts one hop more; past router.max_hops the router refuses',
+  { skip: NOT_BUILT },
+  async () => {
+    // What a shell handler's environment holds for its event (EVENT_ID, EVENT_TRACE_ID, EVENT_HOPS).
+    const run = { EVENT_ID: 'parent-1', EVENT_TRACE_ID: 'trace-1', EVENT_HOPS: '3' };
+    const child = await runBin('fire-event', ['-u', `tcp://127.0.0.1:${cfg.ports.rep}`, '-e', 'cli.child', '--parent-event', 'parent-1'], run);
+    assert.equal(child.code, 0, child.stderr);
+    const published = JSON.parse(child.stdout) as { parent_event: string; trace_id: string; hops: number };
+    assert.deepEqual([published.parent_event, published.trace_id, published.hops], ['parent-1', 'trace-1', 4]);
+    // Outside a run of that event: one hop from a feeder, its own trace.
+    const other = JSON.parse((await fire(['-e', 'cli.child', '--parent-event', 'someone-else'])).stdout) as { id: string; trace_id: string; hops: number };
+    assert.deepEqual([other.trace_id, other.hops], [other.id, 1]);
+    const looping = await runBin('fire-event', ['-u', `tcp://127.0.0.1:${cfg.ports.rep}`, '-e', 'cli.child', '--parent-event', 'parent-1'], {
+      ...run,
+      EVENT_HOPS: '8',
+    });
+    assert.equal(looping.code, 65);
+    assert.match(looping.stderr, /too_many_hops/);
+  },
+);
+
 test('cli - fire-event with no router exits 75 after --timeout instead of hanging', { skip: NOT_BUILT }, async () => {
   const port = await freePort();
   const r = await runBin('fire-event', ['-u', `tcp://127.0.0.1:${port}`, '-e', 'x', '--timeout', '0.5', '--retries', '1']);

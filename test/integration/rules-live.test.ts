@@ -48,6 +48,7 @@ const HANDLERS = {
       throttle: { once_per: 300, by: 'payload.host' },
     },
   ],
+  'local:load.note': [{ driver: 'tsfunc', handler: 'regs.note', retries: 0 }],
   'local:flap': [{ driver: 'shell', handler: 'argv.sh settled {{payload.n}}', debounce: { quiet: 1, by: 'payload.svc' } }],
   'ci:deploy.completed': [{ driver: 'shell', handler: 'argv.sh completed {{payload.group}}' }],
   registers: { load: { key: '*:load.*', value: 'payload.load1', window: 60, by: 'payload.host' } },
@@ -63,6 +64,16 @@ before(async () => {
     handlers: HANDLERS,
     // Each run's argv (after the program), one JSON line per run; the event JSON is the last argument.
     files: {
+      // Reads the host's load register, adds a sample, and tries a register that is not there.
+      'regs.ts': `type Regs = { get(n: string, o?: object): Promise<unknown>; add(n: string, v: number, o?: object): Promise<unknown> };
+export async function note(e: unknown, ctx: { registers: Regs }) {
+  const before = await ctx.registers.get('load');
+  const after = await ctx.registers.add('load', 1);
+  const other = await ctx.registers.get('load', { group: 'elsewhere' });
+  const unknown = await ctx.registers.get('nope').then(() => '', (err: Error) => err.message);
+  return { before, after, other, unknown };
+}
+`,
       'argv.sh':
         '#!/bin/sh\nn=$#\ni=0\nout=""\nfor a; do i=$((i+1)); [ $i -lt $n ] && out="$out|$a"; done\nprintf "%s\\n" "$out" >> "$(dirname "$0")/argv.log"\n',
     },
@@ -127,6 +138,16 @@ test('rules live - a register condition gates a handler until enough samples agr
   );
   assert.match(String(stages[0]!['reason']), /1 of 3 samples needed/);
   await eventually(async () => runs().filter((r) => r === `|scale-up|${host}`).length === 1, 'one scale-up run');
+
+  // A tsfunc handler reads the same register for the event's host (ctx.registers) and adds to it.
+  const note = await client.send({ event_type: 'load.note', payload: { host } });
+  const r = await eventually(() => db.collection('results').findOne({ event_id: note.id }), 'the tsfunc result');
+  assert.equal(r['status'], 'ok', String(r['error']));
+  const data = r['data'] as Record<string, Record<string, unknown>> & { unknown: string };
+  assert.deepEqual([data.before!['group'], data.before!['count'], data.before!['avg'], data.before!['max']], [host, 5, 7, 9]);
+  assert.deepEqual([data.after!['count'], data.after!['last']], [6, 1]);
+  assert.deepEqual([data.other!['count'], data.other!['avg']], [0, null]);
+  assert.match(data.unknown, /no register "nope" in event-handlers.json \(registers: load\)/);
 });
 
 test('rules live - a debounce runs once, for the last event of a burst, after the quiet period', async () => {
