@@ -7,6 +7,8 @@ import type { Logger } from '../logger.js';
 import { decideEntry } from '../rule-state/decide.js';
 import type { RuleState } from '../rule-state/rule-state.js';
 import { describeDecision } from '../rules/explain.js';
+import type { Decision } from '../rules/explain.js';
+import type { PatternExplanation } from '../rules/pattern.js';
 import type { RuleEntry, RuleTable } from '../rules/rule-table.js';
 
 /** Longest handler string kept in a decision record (the entry's id names it exactly). */
@@ -115,9 +117,15 @@ export class RuleDecider {
     for (const entry of table.match(event.namespace, event.event_type)) {
       const spec = entry.spec;
       const shown = { key: spec.key, handler: spec.command.length > HANDLER_SHOWN ? `${spec.command.slice(0, HANDLER_SHOWN)}…` : spec.command, id: spec.id };
-      if (!entry.if && !entry.throttle && !entry.debounce && (!entry.when || entry.when.matches(event))) {
-        decisions.push({ ...shown, run: true });
-        jobs.push({ event, handler: spec });
+      if (!entry.if && !entry.throttle && !entry.debounce) {
+        // Stateless: the pattern alone decides; a miss is explained by its pattern only.
+        if (!entry.when || entry.when.matches(event)) {
+          decisions.push({ ...shown, run: true });
+          jobs.push({ event, handler: spec });
+        } else {
+          this.#m.skipped.inc({ stage: 'when' });
+          decisions.push({ ...shown, run: false, stage: 'when', reason: whenReason(entry.when.explain(event)) });
+        }
         continue;
       }
       if (!state && (entry.if || entry.throttle || entry.debounce)) this.#m.stateless.inc();
@@ -125,7 +133,7 @@ export class RuleDecider {
       if (!d.runs) {
         const failed = d.decisions.at(-1)!;
         this.#m.skipped.inc({ stage: failed.stage });
-        decisions.push({ ...shown, run: false, stage: failed.stage, reason: describeDecision(failed) });
+        decisions.push({ ...shown, run: false, stage: failed.stage, reason: failed.stage === 'when' ? whenReason(failed) : describeDecision(failed) });
         continue;
       }
       if (d.debounce) {
@@ -159,6 +167,16 @@ export class RuleDecider {
     }
     return gate;
   }
+}
+
+/**
+ * Why a pattern did not match, compactly for the event document (the entry is named beside
+ * it; `test-event` gives the pattern's key path): `payload.used is 42, expected [...]`.
+ */
+function whenReason(e: PatternExplanation | Decision): string {
+  const m = 'mismatch' in e ? e.mismatch : undefined;
+  if (!m) return 'the pattern did not match';
+  return `${m.path || '(event)'} ${m.absent ? 'is absent' : `is ${JSON.stringify(m.actual)}`}, expected ${JSON.stringify(m.expected)}`;
 }
 
 /**
