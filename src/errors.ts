@@ -13,6 +13,7 @@ export type ErrorCode =
   | 'ERR_HANDLER'
   | 'ERR_HANDLER_TIMEOUT'
   | 'ERR_HANDLER_REFUSED'
+  | 'ERR_UNKNOWN_HANDLER'
   | 'ERR_ARCHIVE'
   | 'ERR_JOURNAL'
   | 'ERR_QUEUE'
@@ -148,6 +149,16 @@ export class HandlerTimeoutError extends ReactorError {
 export class HandlerRefusedError extends ReactorError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('ERR_HANDLER_REFUSED', message, options);
+  }
+}
+
+/**
+ * A job names a handler entry (key and id) this worker's event-handlers.json does not
+ * have: forged, or removed or changed since the job was queued. Never run; dead at once.
+ */
+export class UnknownHandlerError extends ReactorError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_UNKNOWN_HANDLER', message, options);
   }
 }
 

@@ -113,7 +113,7 @@ async function withDeadLetters(flags: DlqFlags, run: Run): Promise<number> {
     // Logs go to stderr: stdout carries the listing.
     const log = createLogger({ level: settings.logLevel, name: 'event-reactor-dlq', destination: pino.destination({ dest: 2, sync: true }) });
     const { DeadLetters } = await import('../queue/dead-letters.js');
-    dl = new DeadLetters({ redisUrl: settings.redisUrl, queue: settings.queue, log });
+    dl = new DeadLetters({ redisUrl: settings.redisUrl, queue: settings.queue, log, handlerKnown: await handlerKnown(settings.handlersFile) });
     return await run(dl, settings, log);
   } catch (err) {
     return reportError(err, 'dlq');
@@ -159,4 +159,19 @@ function summary(j: DeadJob): Record<string, unknown> {
 function line(j: DeadJob): string {
   const reason = j.failedReason.replace(/\s+/g, ' ').trim();
   return [j.id, j.key, `${j.driver}:${j.handler}`, `attempts=${j.attempts}`, j.finishedOn?.toISOString() ?? '-', reason].join('\t');
+}
+
+/**
+ * Whether event-handlers.json has an entry, read once per command. A file that does not
+ * load leaves every entry known: the workers' own check still refuses what is gone.
+ */
+async function handlerKnown(file: string): Promise<(key: string, id: string) => boolean> {
+  const { loadHandlersFile } = await import('../config/handlers-file.js');
+  try {
+    const { rules } = loadHandlersFile(file);
+    return (key, id) => rules.byRef(key, id) !== undefined;
+  } catch (err) {
+    process.stderr.write(`warning: ${file} does not load (${(err as Error).message}); dead jobs are retried without checking their handlers\n`);
+    return () => true;
+  }
 }

@@ -24,6 +24,7 @@ export function exitCodeFor(err: unknown): number {
     case 'ERR_CONFIG':
       return EXIT.CONFIG;
     case 'ERR_EVENT_INVALID':
+    case 'ERR_UNKNOWN_HANDLER':
       return EXIT.DATAERR;
     case 'ERR_TIMEOUT':
       return EXIT.TEMPFAIL;

@@ -1,6 +1,6 @@
 import type { Logger } from '../logger.js';
 import type { ReactorSettings } from '../config/settings.js';
-import { startDaemons, type Part } from '../daemons/start-daemons.js';
+import { startDaemons, type Part, type RunningDaemons } from '../daemons/start-daemons.js';
 import type { CloserStack } from '../lifecycle/closers.js';
 import { handleSignals } from './signals.js';
 
@@ -19,20 +19,27 @@ export interface RunDaemonsOptions {
  * signal has shut everything down.
  */
 export async function runDaemons(parts: readonly Part[], settings: ReactorSettings, log: Logger, options: RunDaemonsOptions = {}): Promise<number> {
-  const running = await startDaemons(parts, settings, log, options.closers);
+  // Signals are handled from the start: a stop asked while the daemons start (systemd
+  // stopping a unit it just started) waits for them to be up, then shuts them down.
+  const starting = startDaemons(parts, settings, log, options.closers);
+  let running: RunningDaemons | undefined;
   // SIGHUP: reload what can be reloaded (the handler table), as daemons do by convention.
   process.on('SIGHUP', () => {
+    if (!running) return;
     log.info({ signal: 'SIGHUP' }, 'reloading the handler table');
     for (const d of running.daemons) d.reload?.();
   });
-  return new Promise<number>((resolve) => {
+  return new Promise<number>((resolve, reject) => {
     handleSignals({
       log,
-      shutdown: () => running.close(),
+      shutdown: async () => (await starting).close(),
       exit: resolve,
       deadlineMs: shutdownDeadlineMs(parts, settings),
       ...(options.onForcedExit ? { onForcedExit: options.onForcedExit } : {}),
     });
+    starting.then((r) => {
+      running = r;
+    }, reject);
   });
 }
 

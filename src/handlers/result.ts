@@ -27,7 +27,7 @@ export interface HandlerResult {
   code?: number;
   /** Error message on failure or timeout. */
   error?: string;
-  /** Error code (`ERR_HANDLER`, `ERR_HANDLER_TIMEOUT`, `ERR_HANDLER_REFUSED`, `ERR_SHUTDOWN`, `ERR_STALLED`). */
+  /** Error code (`ERR_HANDLER`, `ERR_HANDLER_TIMEOUT`, `ERR_HANDLER_REFUSED`, `ERR_UNKNOWN_HANDLER`, `ERR_SHUTDOWN`, `ERR_STALLED`). */
   error_code?: string;
   /** Signal that ended a shell handler. */
   signal?: string;

@@ -1,5 +1,5 @@
 import { Queue, type Job } from 'bullmq';
-import { QueueError } from '../errors.js';
+import { QueueError, UnknownHandlerError } from '../errors.js';
 import { redact } from '../redact.js';
 import { settlesWithin } from '../lifecycle/settles-within.js';
 import type { Logger } from '../logger.js';
@@ -13,6 +13,11 @@ export interface DeadLettersOptions {
   log: Logger;
   /** How long to wait for Redis before giving up, in ms; default 5000. */
   connectTimeoutMs?: number;
+  /**
+   * Whether event-handlers.json still has a handler entry (key and id); a dead job whose
+   * entry is gone is not retried (a worker would refuse it). Default: every entry is.
+   */
+  handlerKnown?: (key: string, id: string) => boolean;
 }
 
 /** A job whose last attempt failed, as kept in BullMQ's failed set. */
@@ -45,6 +50,7 @@ export class DeadLetters {
   readonly #queues: Queue<HandlerJobData>[];
   readonly #timeoutMs: number;
   readonly #redisUrl: string;
+  readonly #handlerKnown: ((key: string, id: string) => boolean) | undefined;
   #ready: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
 
@@ -54,6 +60,7 @@ export class DeadLetters {
     if (!(timeoutMs > 0)) throw new RangeError(`DeadLetters: connectTimeoutMs must be > 0, got ${timeoutMs}`);
     this.#timeoutMs = timeoutMs;
     this.#redisUrl = options.redisUrl;
+    this.#handlerKnown = options.handlerKnown;
     const names = queueNames(options.queue.name);
     const opts = { connection: redisConnection(options.redisUrl), prefix: options.queue.prefix };
     this.#queues = [new Queue<HandlerJobData>(names.normal, opts), new Queue<HandlerJobData>(names.exclusive, opts)];
@@ -75,10 +82,13 @@ export class DeadLetters {
   /**
    * Put a dead job back in its queue with its attempts reset, so it gets `1 + retries`
    * attempts again. Returns false when no queue has it in its failed set.
+   * @throws {UnknownHandlerError} when its handler entry is no longer in event-handlers.json
    */
   async retry(jobId: string): Promise<boolean> {
     const job = await this.#find(jobId);
     if (!job) return false;
+    const [gone] = this.#unknown([job]);
+    if (gone) throw new UnknownHandlerError(`job ${jobId} not retried: ${gone}`);
     await this.#call(`retry job ${jobId}`, () => retryDead(job, this.#queueOf(job)));
     return true;
   }
@@ -86,8 +96,26 @@ export class DeadLetters {
   /** Retry every dead job; returns how many were put back. */
   async retryAll(): Promise<number> {
     const jobs = await this.#all();
-    for (const job of jobs) await this.#call(`retry job ${job.id}`, () => retryDead(job, this.#queueOf(job)));
-    return jobs.length;
+    const gone = this.#unknown(jobs);
+    const known = jobs.filter((j) => this.#isKnown(j));
+    for (const job of known) await this.#call(`retry job ${job.id}`, () => retryDead(job, this.#queueOf(job)));
+    if (gone.length > 0) throw new UnknownHandlerError(`retried ${known.length}; not retried ${gone.length}: ${gone.join('; ')}`);
+    return known.length;
+  }
+
+  #isKnown(job: Job<HandlerJobData>): boolean {
+    const known = this.#handlerKnown;
+    return !known || known(job.data.handler.key, job.data.handler.id);
+  }
+
+  /** Why each job whose handler entry is gone cannot be retried. */
+  #unknown(jobs: readonly Job<HandlerJobData>[]): string[] {
+    return jobs
+      .filter((j) => !this.#isKnown(j))
+      .map(
+        (j) =>
+          `job ${j.id} runs handler ${JSON.stringify(j.data.handler.command)} (id ${j.data.handler.id}) under key ${j.data.handler.key}, which event-handlers.json no longer has (restore the entry, or purge the job)`,
+      );
   }
 
   /** Delete a dead job from Redis; its results stay in MongoDB. Returns false when it is not dead. */

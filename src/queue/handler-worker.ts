@@ -1,6 +1,6 @@
 import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import type { Registry } from 'prom-client';
-import { HandlerError, HandlerRefusedError, JobStalledError, QueueError, ShutdownAbortError, coerceError } from '../errors.js';
+import { HandlerError, HandlerRefusedError, JobStalledError, QueueError, ShutdownAbortError, UnknownHandlerError, coerceError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { counter, histogram } from '../metrics.js';
 import type { QueueSettings, WorkerSettings } from '../config/settings.js';
@@ -179,7 +179,7 @@ export class HandlerWorker {
       const jobRun = { id: job.id ?? '', run };
       result =
         resolved.refusal !== undefined
-          ? describeRun(spec, event, jobRun, attempt, refused(new HandlerRefusedError(resolved.refusal)), new Date(), new Date())
+          ? describeRun(spec, event, jobRun, attempt, refused(resolved.unknown ? new UnknownHandlerError(resolved.refusal) : new HandlerRefusedError(resolved.refusal)), new Date(), new Date())
           : await runHandler(this.#options.drivers, this.#options.environment, spec, event, jobRun, {
               log,
               signal: controller.signal,
@@ -242,12 +242,13 @@ export class HandlerWorker {
    * The entry this worker's table has for a job, with the argv its template gives for the
    * event; or why it cannot run (no such entry any more, a placeholder without a value).
    */
-  #resolve(data: HandlerJobData): { spec: HandlerSpec; argv?: string[]; refusal?: string } {
+  #resolve(data: HandlerJobData): { spec: HandlerSpec; argv?: string[]; refusal?: string; unknown?: true } {
     const table = this.#options.rules();
     const entry = table.byRef(data.handler.key, data.handler.id);
     if (!entry) {
       return {
         spec: data.handler,
+        unknown: true,
         refusal: `handler ${JSON.stringify(data.handler.command)} (id ${data.handler.id}) under key ${data.handler.key} is not in this worker's event-handlers.json (table ${table.hash}): removed or changed after the job was queued, or this worker's file differs from the subscriber's`,
       };
     }

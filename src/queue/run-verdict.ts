@@ -55,6 +55,6 @@ export interface RunEnd {
 export function afterRun(end: RunEnd): 'ok' | 'requeue' | 'refused' | 'dead' | 'retry' {
   if (end.status === 'ok') return 'ok';
   if (end.abortedByShutdown) return 'requeue';
-  if (end.errorCode === 'ERR_HANDLER_REFUSED') return 'refused';
+  if (end.errorCode === 'ERR_HANDLER_REFUSED' || end.errorCode === 'ERR_UNKNOWN_HANDLER') return 'refused';
   return end.attempt >= end.attempts ? 'dead' : 'retry';
 }

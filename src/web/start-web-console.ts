@@ -54,7 +54,16 @@ export async function startWebConsole(settings: ReactorSettings, log: Logger, op
     });
     closers.push('archive', () => archive.close());
     const { DeadLetters } = await import('../queue/dead-letters.js');
-    const deadLetters = new DeadLetters({ redisUrl: settings.redisUrl, queue: settings.queue, log: wlog });
+    const { loadHandlersFile } = await import('../config/handlers-file.js');
+    // Read at each retry: the console runs for long, and the file changes under it.
+    const handlerKnown = (key: string, id: string): boolean => {
+      try {
+        return loadHandlersFile(settings.handlersFile).rules.byRef(key, id) !== undefined;
+      } catch {
+        return true; // a broken file: the workers keep their table and check again
+      }
+    };
+    const deadLetters = new DeadLetters({ redisUrl: settings.redisUrl, queue: settings.queue, log: wlog, handlerKnown });
     closers.push('dead letters', () => deadLetters.close());
     const curve = settings.security.curve ? (await import('../security/key-files.js')).localClientKeys(settings.security.keysDir) : undefined;
     const live = new LiveStream({ publisherUri: settings.sub.publisherUri, curve, log: wlog });

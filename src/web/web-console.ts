@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { ArchiveReader } from '../archive/archive.js';
 import type { StatusReport } from '../daemons/stack-status.js';
-import { ReactorError, TransportError, coerceError } from '../errors.js';
+import { ReactorError, TransportError, UnknownHandlerError, coerceError } from '../errors.js';
 import { isLoopback, type ListenAddress } from '../http/listen-address.js';
 import type { Logger } from '../logger.js';
 import type { DeadJob } from '../queue/dead-letters.js';
@@ -260,12 +260,12 @@ export class WebConsole {
     if (get && path === '/api/dlq') return sendJson(res, 200, await this.#o.deadLetters.list());
     if (req.method === 'POST') {
       const dl = this.#o.deadLetters;
-      if (path === '/api/dlq/retry-all') return this.#done(res, 'retried', await dl.retryAll(), 'all');
+      if (path === '/api/dlq/retry-all') return this.#done(res, 'retried', await refusedAs409(dl.retryAll()), 'all');
       if (path === '/api/dlq/purge-all') return this.#done(res, 'purged', await dl.purgeAll(), 'all');
       const m = /^\/api\/dlq\/([^/]+)\/(retry|purge)$/.exec(path);
       if (m) {
         const id = decode(m[1]!);
-        const found = m[2] === 'retry' ? await dl.retry(id) : await dl.purge(id);
+        const found = m[2] === 'retry' ? await refusedAs409(dl.retry(id)) : await dl.purge(id);
         if (!found) throw new HttpProblem(404, `no dead job with id "${id}" (already retried or purged?)`);
         return this.#done(res, m[2] === 'retry' ? 'retried' : 'purged', 1, id);
       }
@@ -395,4 +395,14 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
 function redirect(res: ServerResponse, location: string, headers: Record<string, string> = {}): void {
   res.writeHead(303, { ...SECURITY_HEADERS, Location: location, 'Cache-Control': 'no-store', ...headers });
   res.end();
+}
+
+/** A dead job whose handler entry is gone is refused with 409 and the reason, not a 500. */
+async function refusedAs409<T>(p: Promise<T>): Promise<T> {
+  try {
+    return await p;
+  } catch (err) {
+    if (err instanceof UnknownHandlerError) throw new HttpProblem(409, err.message);
+    throw err;
+  }
 }
