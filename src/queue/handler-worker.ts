@@ -179,7 +179,15 @@ export class HandlerWorker {
       const jobRun = { id: job.id ?? '', run };
       result =
         resolved.refusal !== undefined
-          ? describeRun(spec, event, jobRun, attempt, refused(resolved.unknown ? new UnknownHandlerError(resolved.refusal) : new HandlerRefusedError(resolved.refusal)), new Date(), new Date())
+          ? describeRun(
+              spec,
+              event,
+              jobRun,
+              attempt,
+              refused(resolved.unknown ? new UnknownHandlerError(resolved.refusal) : new HandlerRefusedError(resolved.refusal)),
+              new Date(),
+              new Date(),
+            )
           : await runHandler(this.#options.drivers, this.#options.environment, spec, event, jobRun, {
               log,
               signal: controller.signal,
