@@ -44,6 +44,9 @@ export interface HandlerWorkerOptions {
   registry: Registry;
 }
 
+/** Longest handler command kept as a metric label. */
+const HANDLER_LABEL_CHARS = 120;
+
 /**
  * BullMQ workers for handler jobs: one for the normal queue (`worker.concurrency` jobs at
  * once) and one for exclusive handlers (one at a time across all workers). Each run is
@@ -106,7 +109,13 @@ export class HandlerWorker {
     const r = options.registry;
     this.#m = {
       runs: counter(r, 'worker_handler_runs_total', 'Handler runs by driver and status', ['driver', 'status']),
-      duration: histogram(r, 'worker_handler_duration_seconds', 'Handler run time', [0.005, 0.05, 0.5, 5, 60], ['driver']),
+      duration: histogram(
+        r,
+        'worker_handler_duration_seconds',
+        'Handler run time, per handler entry (its command) and status',
+        [0.005, 0.05, 0.5, 5, 60],
+        ['driver', 'handler', 'status'],
+      ),
       dead: counter(r, 'worker_jobs_dead_total', 'Jobs moved to the dead-letter queue after their last failed attempt', ['driver']),
       superseded: counter(r, 'worker_jobs_superseded_total', 'Debounced jobs not run: a later event of their group came during the quiet period', ['driver']),
       requeued: counter(r, 'worker_jobs_requeued_total', 'Jobs put back in the queue because shutdown aborted them', ['driver']),
@@ -219,7 +228,9 @@ export class HandlerWorker {
     const dead = verdict === 'dead' || verdict === 'refused';
     if (dead) result.dead = true;
     this.#m.runs.inc({ driver: handler.driver, status: result.status });
-    this.#m.duration.observe({ driver: handler.driver }, result.duration_ms / 1000);
+    // A job forged with an unknown handler does not get to name a label value.
+    const shown = result.error_code === 'ERR_UNKNOWN_HANDLER' ? '(unknown)' : result.handler.slice(0, HANDLER_LABEL_CHARS);
+    this.#m.duration.observe({ driver: handler.driver, handler: shown, status: result.status }, result.duration_ms / 1000);
     if (verdict === 'requeue') {
       log.warn({ durationMs: result.duration_ms }, 'handler aborted by shutdown');
       this.#m.requeued.inc({ driver: handler.driver });

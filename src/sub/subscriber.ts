@@ -1,5 +1,5 @@
 import * as zmq from 'zeromq';
-import type { Registry } from 'prom-client';
+import { Gauge, type Registry } from 'prom-client';
 import { EventValidationError, RouterRefusedError, coerceError } from '../errors.js';
 import type { ReactorEvent } from '../event/event.js';
 import { parsePublished, publishedFromValue } from '../event/validate.js';
@@ -68,6 +68,8 @@ export class Subscriber {
   readonly #gapWrites = new Set<Promise<void>>();
   /** Each batch item's decisions, from the archive step to the enqueue step. */
   readonly #decided = new WeakMap<Taken, Decided>();
+  /** Events taken but not yet archived and enqueued, in the order taken, with their router timestamp (s). */
+  readonly #pending = new Map<Taken, number>();
   /** Position archived and enqueued but not saved yet; the loop saving it. */
   #unsaved: Cursor | undefined;
   #cursorSaving: Promise<void> | undefined;
@@ -99,6 +101,25 @@ export class Subscriber {
       rejected: counter(r, 'sub_events_rejected_total', 'Events MongoDB refused even as JSON text (kept in rejected)'),
       emitted: counter(r, 'sub_correlation_events_fired_total', 'Events fired by completed correlations', ['result']),
     };
+    const pending = this.#pending;
+    const sequencer = (): Sequencer => this.#sequencer;
+    new Gauge({
+      name: 'sub_lag_events',
+      help: 'Events received but not yet archived and enqueued (in batches, or held while a gap is repaired)',
+      registers: [r],
+      collect() {
+        this.set(pending.size + sequencer().held);
+      },
+    });
+    new Gauge({
+      name: 'sub_lag_seconds',
+      help: 'How long the oldest event not yet archived and enqueued has waited since the router stamped it (0 when none waits)',
+      registers: [r],
+      collect() {
+        const oldest = pending.values().next();
+        this.set(oldest.done ? 0 : Math.max(0, Date.now() / 1000 - oldest.value));
+      },
+    });
     // Two steps per batch: archive, then enqueue and move the cursor. While one batch is
     // being enqueued the next is being archived; an event is enqueued only once archived.
     this.#batcher = new Batcher<Taken>({
@@ -167,13 +188,19 @@ export class Subscriber {
   /** A live event: taken in sequence, dropped as a repeat, or held while a gap is repaired. */
   #offer(e: ReactorEvent): void {
     const d = this.#sequencer.offer(e, this.#repairing !== undefined);
-    if (d.action === 'take') this.#batcher.add(d.taken);
+    if (d.action === 'take') this.#take(d.taken);
     else if (d.action === 'duplicate') this.#m.duplicates.inc();
     else if (d.action === 'hold' && d.repair) {
       this.#m.gaps.inc();
       this.#startRepair();
     }
     // 'drop': the hold is full; the repair fetches the event again from the router's buffer.
+  }
+
+  /** Hand an event to the batches; it counts as lag until its batch is enqueued. */
+  #take(t: Taken): void {
+    this.#pending.set(t, t.event.timestamp);
+    this.#batcher.add(t);
   }
 
   #startRepair(): void {
@@ -207,7 +234,7 @@ export class Subscriber {
       }
       replayed += fetched ?? 0;
       const released = this.#sequencer.release(fetched !== undefined);
-      for (const t of released.taken) this.#batcher.add(t);
+      for (const t of released.taken) this.#take(t);
       if (released.duplicates > 0) this.#m.duplicates.inc(released.duplicates);
       for (const l of released.lost) this.#recordLost(l);
       if (released.blind) this.#log.warn({ ...released.blind, reason: 'replay socket unreachable' }, 'starting from a live event without replay');
@@ -246,7 +273,7 @@ export class Subscriber {
         );
       else if (step.epochChanged) this.#log.info({ epoch: reply.epoch, firstSeq: reply.first_seq }, 'no saved cursor; starting from the oldest buffered event');
       for (const l of step.lost) this.#recordLost(l);
-      for (const t of step.taken) this.#batcher.add(t);
+      for (const t of step.taken) this.#take(t);
       this.#m.replayed.inc(step.taken.length);
       replayed += step.taken.length;
       if (!reply.more) return replayed;
@@ -304,7 +331,10 @@ export class Subscriber {
     // Sent again if the step is retried: the event's id is derived from what completed it,
     // so the archive and the queue take it once.
     for (const e of emissions) await this.#emit(e.event, e.correlation);
-    for (const item of items) this.#decided.delete(item);
+    for (const item of items) {
+      this.#decided.delete(item);
+      this.#pending.delete(item);
+    }
     // Sequenced events reach the batcher in order, and batches their second step: the
     // last one's position is the cursor, and every event before it is archived and enqueued.
     const cursor = items.findLast((i) => i.cursor)?.cursor;

@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { startDaemons } from '../../src/daemons/start-daemons.js';
 import type { RouterDaemon } from '../../src/daemons/router-daemon.js';
 import type { SubDaemon } from '../../src/daemons/sub-daemon.js';
@@ -65,6 +66,33 @@ test('ops http - each daemon serves /metrics, /healthz and /readyz; counters mov
       async () => metric((await get(`${worker.http.url}/metrics`)).body, 'worker_handler_runs_total', { status: 'ok' }) >= 5,
       'the worker counts 5 ok runs',
     );
+    // Everything taken is archived and enqueued: no lag left.
+    await eventually(async () => metric((await get(`${sub.http.url}/metrics`)).body, 'sub_lag_events') === 0, 'no subscriber lag');
+    assert.equal(metric((await get(`${sub.http.url}/metrics`)).body, 'sub_lag_seconds'), 0);
+
+    // What the alert rules and the dashboard in etc/ query is served; what is served is in the README.
+    const served = new Map<string, string>();
+    for (const d of [router, sub, worker]) {
+      for (const m of (await get(`${d.http.url}/metrics`)).body.matchAll(/^# HELP (\S+) (.*)$/gm)) served.set(m[1]!, m[2]!);
+    }
+    const root = new URL('../../', import.meta.url);
+    const queried = new Set<string>();
+    for (const file of ['etc/prometheus/event-reactor-alerts.yml', 'etc/grafana/event-reactor-dashboard.json']) {
+      for (const m of readFileSync(new URL(file, root), 'utf8').matchAll(/\b((?:router|sub|worker|inputs|handlers|daemon|queue)_[a-z_]+)/g))
+        queried.add(m[1]!.replace(/_(bucket|sum|count)$/, ''));
+    }
+    assert.ok(queried.size >= 10, `etc/ queries metrics: ${[...queried].join(', ')}`);
+    // Served only in some setups, and said so in the README: with security.curve, with the memory journal.
+    const conditional = ['router_auth_failures_total', 'router_replay_buffer_fill_ratio'];
+    assert.deepEqual(
+      [...queried].filter((n) => !served.has(n) && !conditional.includes(n)),
+      [],
+      'metrics queried in etc/ that no daemon serves',
+    );
+    const readme = readFileSync(new URL('README.md', root), 'utf8');
+    const section = readme.slice(readme.indexOf('\n## Metrics'), readme.indexOf('\n## Performance'));
+    const undocumented = [...served.keys()].filter((n) => !section.includes(`\`${n}`));
+    assert.deepEqual(undocumented, [], 'metrics served but not in the README Metrics section');
   } finally {
     await running.close();
   }
