@@ -26,23 +26,25 @@ function eventFilter(q: { key?: string | undefined; since?: Date | undefined; un
   return f;
 }
 
-/** Per handler of one event, its latest run; and the event's outcome. */
+/**
+ * Per handler of one event, its latest run; and the event's outcome, from those latest
+ * runs: a dead letter retried (`dlq retry`) until it ran ok counts as ok.
+ */
 export function summarise(results: readonly HandlerResult[]): { outcome: EventOutcome; handlers: EventSummary['handlers'] } {
-  const byHandler = new Map<string, { latest: HandlerResult; runs: number; dead: boolean }>();
+  const byHandler = new Map<string, { latest: HandlerResult; runs: number }>();
   for (const r of results) {
     const seen = byHandler.get(r.handler_id);
-    if (!seen) byHandler.set(r.handler_id, { latest: r, runs: 1, dead: r.dead === true });
+    if (!seen) byHandler.set(r.handler_id, { latest: r, runs: 1 });
     else {
       seen.runs++;
-      seen.dead ||= r.dead === true;
       if (r.start >= seen.latest.start) seen.latest = r;
     }
   }
-  const handlers = [...byHandler.values()].map(({ latest, runs, dead }) => ({
+  const handlers = [...byHandler.values()].map(({ latest, runs }) => ({
     handler: latest.handler,
     handler_id: latest.handler_id,
     status: latest.status,
-    dead,
+    dead: latest.dead === true,
     runs,
   }));
   const outcome: EventOutcome =

@@ -165,11 +165,21 @@ function runLine(r: HandlerResult): string {
     .trimEnd();
 }
 
+/** One decision the subscriber recorded for the event: a handler entry run or skipped, or a correlation it completed. */
+function decisionLine(x: Record<string, unknown>): string {
+  if (typeof x['correlation'] === 'string') return `completed correlation ${x['correlation']}: fired ${String(x['emit'])} ${String(x['id'])}`;
+  const entry = `${String(x['key'])}  ${String(x['handler'])}`;
+  if (x['run'] !== true) return `skipped  ${entry}  (${String(x['stage'])}: ${String(x['reason'])})`;
+  return typeof x['delay_ms'] === 'number' ? `run after ${x['delay_ms']} ms of quiet  ${entry}` : `run  ${entry}`;
+}
+
 function formatDetail(d: EventDetail): string {
   const e = d.event;
   const lines = [`event ${e._id}  ${e.key}  at ${new Date(e.time).toISOString()}  trace ${String(e['trace_id'])}`];
   if (d.chain.length > 1) lines.push(`trace: ${d.chain.map((c) => `${c._id} (${c.key})`).join(' -> ')}`);
   lines.push(`payload: ${JSON.stringify(e['payload'] ?? e['payload_json'] ?? null)}`);
+  const decisions = Array.isArray(e['decisions']) ? (e['decisions'] as Record<string, unknown>[]) : [];
+  for (const x of decisions) lines.push(`decision: ${decisionLine(x)}`);
   if (d.runs.length === 0) lines.push('handler runs: none');
   for (const r of d.runs) {
     lines.push(

@@ -43,14 +43,18 @@ export function configureReplayCommand(cmd: Command, result: { code: number }): 
         const { restoreEvent, replayCopy } = await import('../archive/restore-event.js');
         const name = flags.name ?? `replay-${new Date().toISOString()}`;
         const { loadHandlersFile } = await import('../config/handlers-file.js');
-        const { table } = loadHandlersFile(settings.handlersFile);
+        const { rules } = loadHandlersFile(settings.handlersFile);
         if (flags.dryRun) {
           let n = 0;
           for await (const doc of archive.eventsToReplay(query)) {
-            const handlers = table.get(doc.key) ?? [];
-            process.stdout.write(
-              `${doc._id}  ${doc.key}  ${new Date(doc.time).toISOString()}  would run: ${handlers.map((h) => `${h.driver}:${h.command}`).join(', ') || 'no handler'}\n`,
+            // The entries its key selects whose `when` matches; if, throttle and debounce
+            // depend on the rules state when the copy arrives, and are said so.
+            const event = restoreEvent(doc);
+            const entries = rules.match(String(event['namespace']), String(event['event_type'])).filter((e) => !e.when || e.when.matches(event));
+            const shown = entries.map(
+              (e) => `${e.spec.driver}:${e.spec.command}${e.if || e.throttle || e.debounce ? ' (if its if/throttle/debounce allow)' : ''}`,
             );
+            process.stdout.write(`${doc._id}  ${doc.key}  ${new Date(doc.time).toISOString()}  would run: ${shown.join(', ') || 'no handler'}\n`);
             n++;
           }
           process.stderr.write(`dry run: ${n} event(s) would be replayed as "${name}"\n`);

@@ -34,6 +34,7 @@ before(async () => {
       'local:hist.ok': [{ driver: 'shell', handler: 'ok.sh' }],
       'local:hist.bad': [{ driver: 'shell', handler: 'bad.sh', retries: 0 }],
       'local:hist.chain': [{ driver: 'tsfunc', handler: 'chain.next' }],
+      'local:deploy.*': [{ driver: 'shell', handler: 'ok.sh {{payload.service}}', when: { payload: { env: ['prod'] } } }],
     },
     files: {
       'ok.sh': '#!/bin/sh\necho fine\n',
@@ -137,6 +138,24 @@ test('events tail - prints the live stream, filtered by key', { skip: NOT_BUILT 
   }
   assert.equal(await tail.exited, 0);
 });
+
+test(
+  'events show and replay --dry-run follow the rules: a skipped entry is shown with why, a glob entry whose pattern matches would run',
+  { skip: NOT_BUILT },
+  async () => {
+    const prod = (await client.send({ event_type: 'deploy.finished', payload: { service: 'api', env: 'prod' } })).id;
+    const staging = (await client.send({ event_type: 'deploy.finished', payload: { service: 'web', env: 'staging' } })).id;
+    const shown = await eventually(async () => {
+      const r = await er(['events', 'show', staging]);
+      return r.code === 0 ? r.stdout : undefined;
+    }, 'the staging event archived');
+    assert.match(shown, /decision: skipped {2}local:deploy\.\* {2}ok\.sh \{\{payload\.service\}\} {2}\(when: payload\.env is "staging", expected \["prod"\]\)/);
+    const dry = await er(['replay', '--id', prod, staging, '--dry-run']);
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.match(dry.stdout, new RegExp(`${prod}  local:deploy\\.finished  .*would run: shell:ok\\.sh \\{\\{payload\\.service\\}\\}`));
+    assert.match(dry.stdout, new RegExp(`${staging}  local:deploy\\.finished  .*would run: no handler`));
+  },
+);
 
 test('replay - --dry-run lists the events and handlers; a replay fires new events in the same trace that run again', { skip: NOT_BUILT }, async () => {
   const dry = await er(['replay', '--id', ids['ok']!, '--dry-run']);
