@@ -69,7 +69,10 @@ export function configureFireCommand(cmd: Command, result: { code: number }): Co
     .addOption(new Option('-p, --payload <json>', 'same as --data').hideHelp())
     .requiredOption('-e, --event-type <type>', 'event type (required)')
     .option('-n, --namespace <ns>', 'namespace', 'local')
-    .option('-u, --uri <uri>', 'router endpoint (REP for REQ, PULL for PUSH); default tcp://127.0.0.1:55055 (REQ) or :45454 (PUSH), or from -c')
+    .option(
+      '-u, --uri <uri>',
+      'router endpoint (REP for REQ, PULL for PUSH), or several separated by commas (REQ: the next after a timeout, with the same event id; PUSH: any that is up); default tcp://127.0.0.1:55055 (REQ) or :45454 (PUSH), or from -c',
+    )
     .option('-c, --config <file>', "config.json: the router's endpoints and, with security.curve, this host's key pair")
     .option('--server-key <file>', "CURVE: the router's public certificate (server.key)")
     .option('--cert <file>', "CURVE: this client's secret certificate (NAME.key_secret)")
@@ -171,7 +174,12 @@ async function push(uri: string, text: string, timeoutMs: number, curve: CurveCl
   const sock = new zmq.Push({ sendTimeout: timeoutMs, linger: timeoutMs, immediate: true, ...curveClientOptions(curve) });
   const refused = watchHandshake(sock, curve !== undefined);
   try {
-    sock.connect(uri);
+    // Several routers (comma-separated): connected to all, the event goes to one that is up.
+    for (const u of uri
+      .split(',')
+      .map((x) => x.trim())
+      .filter(Boolean))
+      sock.connect(u);
     await sock.send(text);
   } catch (err) {
     const why = refused();

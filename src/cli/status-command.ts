@@ -16,12 +16,14 @@ export function formatStatus(r: StatusReport): string {
   const tables = new Set(Object.values(r.daemons).flatMap((d) => (d.up && d.handlers ? [d.handlers] : [])));
   if (tables.size > 1)
     lines.push(`WARNING   the subscriber and the workers run different handler tables (${[...tables].join(', ')}): reload them (systemctl reload)`);
-  const rt = r.router;
-  lines.push(
-    rt.error
-      ? `router    ${rt.endpoint}: UNREACHABLE (${rt.error})`
-      : `router    ${rt.endpoint}: epoch ${rt.epoch}, last seq ${rt.last_seq}, ${rt.journal ?? 'memory'} journal ${rt.buffered} events (seq ${rt.first_seq ?? '-'}..${rt.last_seq})${rt.buffer_bytes === null || rt.buffer_bytes === undefined ? '' : `, ${rt.buffer_bytes} bytes`}`,
-  );
+  for (const rt of r.routers) {
+    const which = `${rt.name === undefined ? '' : `${rt.name} `}${rt.endpoint}`;
+    lines.push(
+      rt.error
+        ? `router    ${which}: UNREACHABLE (${rt.error})`
+        : `router    ${which}: epoch ${rt.epoch}, last seq ${rt.last_seq}, ${rt.journal ?? 'memory'} journal ${rt.buffered} events (seq ${rt.first_seq ?? '-'}..${rt.last_seq})${rt.buffer_bytes === null || rt.buffer_bytes === undefined ? '' : `, ${rt.buffer_bytes} bytes`}`,
+    );
+  }
   const a = r.archive;
   if (a.error) {
     lines.push(`archive   ${a.url} ${a.database}: UNREACHABLE (${a.error})`);
@@ -76,7 +78,7 @@ export function configureStatusCommand(cmd: Command, result: { code: number }): 
       process.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report));
       // A daemon whose address is known (not port 0) and that is down or not ready counts too.
       const daemonDown = Object.values(report.daemons).some((d) => !d.url.endsWith(':0') && (!d.up || d.ready === false));
-      const down = report.router.error || report.archive.error || report.queues.error || daemonDown;
+      const down = report.routers.some((r) => r.error) || report.archive.error || report.queues.error || daemonDown;
       result.code = down ? EXIT.UNAVAILABLE : EXIT.OK;
     } catch (err) {
       result.code = reportError(err, 'event-reactor status');

@@ -16,12 +16,14 @@ export async function tailEvents(settings: ReactorSettings, keyGlob: string | un
   const sock = new zmq.Subscriber({ linger: 0, ...curveClientOptions(curve) });
   const match = keyGlob === undefined ? undefined : new RegExp(globToRegexSource(keyGlob));
   const head = keyGlob === undefined ? '' : isExactKey(keyGlob) ? keyGlob : keyGlob.slice(0, keyGlob.search(/[*?[]/));
-  sock.connect(settings.sub.publisherUri);
+  // Every router's stream: an event two routers both published shows twice.
+  const uris = settings.sub.routers.map((r) => r.publisherUri);
+  for (const uri of uris) sock.connect(uri);
   sock.subscribe(settings.router.framing === 'multipart' ? head : '');
   const stop = (): void => sock.close();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
-  process.stderr.write(`following ${settings.sub.publisherUri}${keyGlob ? ` for ${keyGlob}` : ''} (Ctrl-C to stop)\n`);
+  process.stderr.write(`following ${uris.join(', ')}${keyGlob ? ` for ${keyGlob}` : ''} (Ctrl-C to stop)\n`);
   try {
     for await (const frames of sock) {
       const body = bodyOf(frames);

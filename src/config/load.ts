@@ -201,11 +201,21 @@ export function buildSettings(file: string, raw: unknown, env: NodeJS.ProcessEnv
           .slice(0, 64),
     },
     sub: {
-      publisherUri: subscriber.publisher_uri ?? connectUri(pub.bind),
+      publisherUri: subscriber.routers?.[0]?.publisher_uri ?? subscriber.publisher_uri ?? connectUri(pub.bind),
       batchSize: subscriber.batch_size,
       batchMs: subscriber.batch_ms,
-      replayUri: subscriber.replay_uri ?? connectUri(replayBind),
+      replayUri: subscriber.routers?.[0]?.replay_uri ?? subscriber.replay_uri ?? connectUri(replayBind),
       name: subscriber.name,
+      routers: subscriber.routers
+        ? subscriber.routers.map((r) => ({ name: r.name, publisherUri: r.publisher_uri, replayUri: r.replay_uri, cursor: `${subscriber.name}@${r.name}` }))
+        : [
+            {
+              name: undefined,
+              publisherUri: subscriber.publisher_uri ?? connectUri(pub.bind),
+              replayUri: subscriber.replay_uri ?? connectUri(replayBind),
+              cursor: subscriber.name,
+            },
+          ],
     },
     worker: {
       concurrency: overrides.concurrency ?? worker.concurrency,

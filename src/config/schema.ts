@@ -169,6 +169,21 @@ export const configFileSchema = z.looseObject({
       replay_uri: z.string().min(1).optional(),
       /** Name under which this subscriber's cursor is saved (collection `cursors`). */
       name: z.string().min(1).max(128).default('default'),
+      /**
+       * Several routers: subscribe to each, with a cursor per router (`<name>@<router>`).
+       * Unset: the one router of `publisher_uri` and `replay_uri`.
+       */
+      routers: z
+        .array(
+          z.looseObject({
+            /** The router's `router.name`: its cursor's suffix. */
+            name: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'letters, digits, dot, dash and underscore, at most 64'),
+            publisher_uri: z.string().min(1),
+            replay_uri: z.string().min(1),
+          }),
+        )
+        .min(1)
+        .optional(),
     })
     .prefault({}),
   worker: z

@@ -80,6 +80,18 @@ export interface SubSettings {
   replayUri: string;
   /** Cursor name (document `_id` in the `cursors` collection). */
   name: string;
+  /** Every router subscribed to (the first is `publisherUri` / `replayUri`), each with its cursor name. */
+  routers: SubRouter[];
+}
+
+/** One router a subscriber follows. */
+export interface SubRouter {
+  /** The router's name (`router.name`); undefined for the one router of an unnamed setup. */
+  name: string | undefined;
+  publisherUri: string;
+  replayUri: string;
+  /** Its cursor's `_id` in `cursors`: the subscriber's name, with `@<router>` when there are several. */
+  cursor: string;
 }
 
 export interface WorkerSettings {

@@ -1,26 +1,34 @@
-import type { ReactorSettings } from '../config/settings.js';
+import type { ReactorSettings, SubRouter } from '../config/settings.js';
 import type { ArchiveStats } from '../archive/archive.js';
 import type { QueueCounts } from '../queue/queue-counts.js';
 import { redact } from '../redact.js';
 
 /** What `event-reactor status` reports; every part says `error` instead when unreachable. */
 export interface StatusReport {
-  router: {
-    endpoint: string;
-    epoch?: number;
-    last_seq?: number;
-    buffered?: number;
-    buffer_bytes?: number | null;
-    first_seq?: number | null;
-    journal?: string;
-    error?: string;
-  };
+  /** The first router (see `routers`). */
+  router: RouterStatus;
+  /** Every router the subscriber follows (`subscriber.routers`), with the cursor kept for it. */
+  routers: RouterStatus[];
   archive: { url: string; database: string; error?: string } & Partial<Omit<ArchiveStats, 'cursors'>> & {
       cursors?: (ArchiveStats['cursors'][number] & { behind?: number | null })[];
     };
   queues: { url: string; counts?: QueueCounts; error?: string };
   /** Each daemon part, from its HTTP endpoints (`http.<part>`); `inputs` only when config.json has inputs. */
   daemons: Record<'router' | 'sub' | 'worker', DaemonStatus> & { inputs?: DaemonStatus };
+}
+
+/** One router, from its replay socket. */
+export interface RouterStatus {
+  name?: string;
+  cursor: string;
+  endpoint: string;
+  epoch?: number;
+  last_seq?: number;
+  buffered?: number;
+  buffer_bytes?: number | null;
+  first_seq?: number | null;
+  journal?: string;
+  error?: string;
 }
 
 /** One daemon part as its `/healthz` and `/readyz` describe it. */
@@ -38,16 +46,17 @@ export interface DaemonStatus {
 }
 
 export async function collectStatus(settings: ReactorSettings): Promise<StatusReport> {
-  const [router, archive, queues, daemons] = await Promise.all([
-    routerStatus(settings),
+  const [routers, archive, queues, daemons] = await Promise.all([
+    Promise.all(settings.sub.routers.map((r) => routerStatus(settings, r))),
     archiveStatus(settings),
     queueStatus(settings),
     daemonsStatus(settings),
   ]);
   for (const c of archive.cursors ?? []) {
+    const router = routers.find((r) => r.cursor === c.name) ?? routers[0]!;
     c.behind = router.epoch === c.epoch && router.last_seq !== undefined ? router.last_seq - c.seq : null;
   }
-  return { router, archive, queues, daemons };
+  return { router: routers[0]!, routers, archive, queues, daemons };
 }
 
 async function daemonsStatus(s: ReactorSettings): Promise<StatusReport['daemons']> {
@@ -85,14 +94,15 @@ function pick(h: { pid?: number; uptime_s?: number; handlers?: string }): { pid?
   };
 }
 
-async function routerStatus(s: ReactorSettings): Promise<StatusReport['router']> {
+async function routerStatus(s: ReactorSettings, router: SubRouter): Promise<RouterStatus> {
   const { ReplayClient } = await import('../wire/replay-client.js');
   const { clientKeysFor } = await import('../security/key-files.js');
-  const client = new ReplayClient(s.sub.replayUri, 2000, clientKeysFor(s.security));
+  const client = new ReplayClient(router.replayUri, 2000, clientKeysFor(s.security));
+  const which = { ...(router.name === undefined ? {} : { name: router.name }), cursor: router.cursor, endpoint: router.replayUri };
   try {
     const r = await client.status();
     return {
-      endpoint: s.sub.replayUri,
+      ...which,
       epoch: r.epoch,
       last_seq: r.last_seq,
       first_seq: r.first_seq,
@@ -101,7 +111,7 @@ async function routerStatus(s: ReactorSettings): Promise<StatusReport['router']>
       journal: r.journal ?? 'memory',
     };
   } catch (err) {
-    return { endpoint: s.sub.replayUri, error: (err as Error).message };
+    return { ...which, error: (err as Error).message };
   } finally {
     client.close();
   }

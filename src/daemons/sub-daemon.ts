@@ -8,7 +8,8 @@ import { RouterClient } from '../wire/router-client.js';
 import { MongoArchive } from '../archive/mongo-archive.js';
 import { JobQueue } from '../queue/job-queue.js';
 import { CloserStack } from '../lifecycle/closers.js';
-import { Subscriber } from '../sub/subscriber.js';
+import { Subscriber, subscriberMetrics } from '../sub/subscriber.js';
+import { Gauge, type Registry } from 'prom-client';
 import type { Daemon } from './daemon.js';
 import { clientKeysFor } from '../security/key-files.js';
 import type { OpsServer } from '../http/ops-server.js';
@@ -16,7 +17,10 @@ import { ReplayClient } from '../wire/replay-client.js';
 import { startOps } from './ops.js';
 
 export interface SubDaemon extends Daemon {
+  /** The subscriber of the first router. */
   subscriber: Subscriber;
+  /** One per router (`subscriber.routers`). */
+  subscribers: Subscriber[];
   archive: MongoArchive;
   /** Its metrics and health endpoints. */
   http: OpsServer;
@@ -49,28 +53,54 @@ export async function startSubDaemon(settings: ReactorSettings, log: Logger): Pr
     const client = routerUri ? new RouterClient({ uri: routerUri, timeoutMs: 10_000, retries: 2, curve: clientKeysFor(settings.security) }) : undefined;
     if (client) closers.push('router client', () => client.close());
     const rules = new RuleDecider({ table: () => handlers.rules, state, log: slog, registry });
-    const subscriber = new Subscriber({
-      settings: settings.sub,
-      rules,
-      ...(client ? { emit: (e: EmittedEvent) => client.send(e) } : {}),
-      curve: clientKeysFor(settings.security),
-      archive,
-      queue,
-      log: slog,
-      registry,
-    });
-    closers.push('subscriber', () => subscriber.close());
-    await subscriber.start();
-    // Readiness asks the router on a socket of its own: the subscriber's replay client may
-    // be busy with a long catch-up.
-    const probe = new ReplayClient(settings.sub.replayUri, 1000, clientKeysFor(settings.security));
-    closers.push('router probe', () => probe.close());
+    // One subscriber per router, each with its own cursor; they share the archive, the
+    // queue, the rules and the counters. An event both routers publish (a client that
+    // failed over with the same id) is archived once and its handlers run once.
+    const metrics = subscriberMetrics(registry);
+    const subscribers = settings.sub.routers.map(
+      (r) =>
+        new Subscriber({
+          settings: { ...settings.sub, publisherUri: r.publisherUri, replayUri: r.replayUri, name: r.cursor },
+          rules,
+          ...(client ? { emit: (e: EmittedEvent) => client.send(e) } : {}),
+          curve: clientKeysFor(settings.security),
+          archive,
+          queue,
+          log: r.name === undefined ? slog : slog.child({ router: r.name }),
+          registry,
+          metrics,
+        }),
+    );
+    lagGauges(registry, subscribers);
+    for (const subscriber of subscribers) {
+      closers.push(`subscriber ${subscriber.name}`, () => subscriber.close());
+      await subscriber.start();
+    }
+    // Readiness asks each router on a socket of its own (a subscriber's replay client may
+    // be busy with a long catch-up): ready while one of them answers.
+    const probes = settings.sub.routers.map((r) => ({
+      name: r.name ?? 'router',
+      client: new ReplayClient(r.replayUri, 1000, clientKeysFor(settings.security)),
+    }));
+    for (const p of probes) closers.push(`router probe ${p.name}`, () => p.client.close());
+    const anyRouter = async (): Promise<void> => {
+      const down: string[] = [];
+      for (const p of probes) {
+        try {
+          await p.client.status();
+          return;
+        } catch (err) {
+          down.push(probes.length > 1 ? `${p.name}: ${(err as Error).message}` : (err as Error).message);
+        }
+      }
+      throw new Error(down.join('; '));
+    };
     const http = await startOps(
       'sub',
       settings,
       registry,
       [
-        { name: 'router', check: async () => void (await probe.status()) },
+        { name: 'router', check: anyRouter },
         { name: 'mongodb', check: () => archive.ping() },
         { name: 'redis', check: () => queue.ping() },
       ],
@@ -78,9 +108,39 @@ export async function startSubDaemon(settings: ReactorSettings, log: Logger): Pr
       closers,
       { info: () => ({ handlers: handlers.hash }) },
     );
-    return { name: 'sub', registry, subscriber, archive, http, reload: () => void handlers.reload('SIGHUP'), close: () => closers.close() };
+    return {
+      name: 'sub',
+      registry,
+      subscriber: subscribers[0]!,
+      subscribers,
+      archive,
+      http,
+      reload: () => void handlers.reload('SIGHUP'),
+      close: () => closers.close(),
+    };
   } catch (err) {
     await closers.close();
     throw err;
   }
+}
+
+/** `sub_lag_events` and `sub_lag_seconds` over the subscribers of every router, read at each scrape. */
+function lagGauges(registry: Registry, subscribers: readonly Subscriber[]): void {
+  new Gauge({
+    name: 'sub_lag_events',
+    help: 'Events received but not yet archived and enqueued (in batches, or held while a gap is repaired)',
+    registers: [registry],
+    collect() {
+      this.set(subscribers.reduce((n, s) => n + s.lag().events, 0));
+    },
+  });
+  new Gauge({
+    name: 'sub_lag_seconds',
+    help: 'How long the oldest event not yet archived and enqueued has waited since the router stamped it (0 when none waits)',
+    registers: [registry],
+    collect() {
+      const oldest = Math.min(...subscribers.map((s) => s.lag().oldest ?? Infinity));
+      this.set(Number.isFinite(oldest) ? Math.max(0, Date.now() / 1000 - oldest) : 0);
+    },
+  });
 }

@@ -1,5 +1,5 @@
 import * as zmq from 'zeromq';
-import { Gauge, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import { EventValidationError, RouterRefusedError, coerceError } from '../errors.js';
 import type { ReactorEvent } from '../event/event.js';
 import { parsePublished, publishedFromValue } from '../event/validate.js';
@@ -27,7 +27,8 @@ import { curveClientOptions, type CurveClientKeys } from '../wire/curve.js';
 const CURSOR_SAVE_MS = 100;
 
 export interface SubscriberOptions {
-  settings: SubSettings;
+  /** One router's endpoints and the cursor kept for it (`name`). */
+  settings: Omit<SubSettings, 'routers'>;
   /** The handler table and its rules: what to enqueue for each event. */
   rules: RuleDecider;
   /** Fires the event of a completed correlation through the router (REQ). */
@@ -37,7 +38,10 @@ export interface SubscriberOptions {
   archive: Archive;
   queue: Pick<JobQueue, 'addBulk'>;
   log: Logger;
+  /** Where its counters are registered, unless `metrics` is given. */
   registry: Registry;
+  /** Counters it shares with the subscribers of the daemon's other routers. */
+  metrics?: SubscriberMetrics;
   /** Most events held in memory before reading from the PUB socket pauses. Default 20 x batch size. */
   maxBuffered?: number;
   /** With no live event for this long, ask the router whether anything was missed. Default 5000 ms. */
@@ -85,41 +89,7 @@ export class Subscriber {
     this.#sock = new zmq.Subscriber({ receiveHighWaterMark: 100_000, linger: 0, ...curveClientOptions(options.curve) });
     this.#replay = new ReplayClient(options.settings.replayUri, 5000, options.curve);
     this.#maxBuffered = options.maxBuffered ?? options.settings.batchSize * 20;
-    const r = options.registry;
-    this.#m = {
-      received: counter(r, 'sub_events_received_total', 'Events received from the PUB stream'),
-      replayed: counter(r, 'sub_events_replayed_total', 'Events fetched from the router replay socket'),
-      archived: counter(r, 'sub_events_archived_total', 'Events newly stored in the archive'),
-      duplicates: counter(r, 'sub_events_duplicate_total', 'Events seen again (same id or an already passed sequence number)'),
-      refused: counter(r, 'sub_messages_refused_total', 'Messages on the PUB stream that are not events', ['reason']),
-      enqueued: counter(r, 'sub_jobs_enqueued_total', 'Handler jobs handed to BullMQ'),
-      gaps: counter(r, 'sub_sequence_gaps_total', 'Gaps seen in the router sequence (repaired or not)'),
-      lost: counter(r, 'sub_events_lost_total', 'Events in gaps the router could no longer replay'),
-      unknownGaps: counter(r, 'sub_unknown_gaps_total', 'Ranges whose events may be lost but cannot be counted (a router restarted without a durable journal)'),
-      flushErrors: counter(r, 'sub_flush_errors_total', 'Failed archive/enqueue batch attempts (retried)'),
-      conflicts: counter(r, 'sub_events_conflicting_total', 'Events whose id was already archived with other content (kept in conflicts)'),
-      rejected: counter(r, 'sub_events_rejected_total', 'Events MongoDB refused even as JSON text (kept in rejected)'),
-      emitted: counter(r, 'sub_correlation_events_fired_total', 'Events fired by completed correlations', ['result']),
-    };
-    const pending = this.#pending;
-    const sequencer = (): Sequencer => this.#sequencer;
-    new Gauge({
-      name: 'sub_lag_events',
-      help: 'Events received but not yet archived and enqueued (in batches, or held while a gap is repaired)',
-      registers: [r],
-      collect() {
-        this.set(pending.size + sequencer().held);
-      },
-    });
-    new Gauge({
-      name: 'sub_lag_seconds',
-      help: 'How long the oldest event not yet archived and enqueued has waited since the router stamped it (0 when none waits)',
-      registers: [r],
-      collect() {
-        const oldest = pending.values().next();
-        this.set(oldest.done ? 0 : Math.max(0, Date.now() / 1000 - oldest.value));
-      },
-    });
+    this.#m = options.metrics ?? subscriberMetrics(options.registry);
     // Two steps per batch: archive, then enqueue and move the cursor. While one batch is
     // being enqueued the next is being archived; an event is enqueued only once archived.
     this.#batcher = new Batcher<Taken>({
@@ -195,6 +165,20 @@ export class Subscriber {
       this.#startRepair();
     }
     // 'drop': the hold is full; the repair fetches the event again from the router's buffer.
+  }
+
+  /** Its cursor's name: the router it follows. */
+  get name(): string {
+    return this.#options.settings.name;
+  }
+
+  /**
+   * Lag: events received but not yet archived and enqueued (in batches, or held while a
+   * gap is repaired), and the router timestamp (s) of the oldest of them in batches.
+   */
+  lag(): { events: number; oldest: number | undefined } {
+    const oldest = this.#pending.values().next();
+    return { events: this.#pending.size + this.#sequencer.held, oldest: oldest.done ? undefined : oldest.value };
   }
 
   /** Hand an event to the batches; it counts as lag until its batch is enqueued. */
@@ -419,3 +403,25 @@ export class Subscriber {
     return this.#closing;
   }
 }
+
+/** The counters of a subscriber; the subscribers of several routers in one daemon share them. */
+export function subscriberMetrics(r: Registry) {
+  return {
+    received: counter(r, 'sub_events_received_total', 'Events received from the PUB stream'),
+    replayed: counter(r, 'sub_events_replayed_total', 'Events fetched from the router replay socket'),
+    archived: counter(r, 'sub_events_archived_total', 'Events newly stored in the archive'),
+    duplicates: counter(r, 'sub_events_duplicate_total', 'Events seen again (same id or an already passed sequence number)'),
+    refused: counter(r, 'sub_messages_refused_total', 'Messages on the PUB stream that are not events', ['reason']),
+    enqueued: counter(r, 'sub_jobs_enqueued_total', 'Handler jobs handed to BullMQ'),
+    gaps: counter(r, 'sub_sequence_gaps_total', 'Gaps seen in the router sequence (repaired or not)'),
+    lost: counter(r, 'sub_events_lost_total', 'Events in gaps the router could no longer replay'),
+    unknownGaps: counter(r, 'sub_unknown_gaps_total', 'Ranges whose events may be lost but cannot be counted (a router restarted without a durable journal)'),
+    flushErrors: counter(r, 'sub_flush_errors_total', 'Failed archive/enqueue batch attempts (retried)'),
+    conflicts: counter(r, 'sub_events_conflicting_total', 'Events whose id was already archived with other content (kept in conflicts)'),
+    rejected: counter(r, 'sub_events_rejected_total', 'Events MongoDB refused even as JSON text (kept in rejected)'),
+    emitted: counter(r, 'sub_correlation_events_fired_total', 'Events fired by completed correlations', ['result']),
+  };
+}
+
+/** Counters shared by the subscribers of one daemon. */
+export type SubscriberMetrics = ReturnType<typeof subscriberMetrics>;

@@ -9,8 +9,8 @@ import { count, pill, timeTag } from './view-parts.js';
  */
 export function healthView(r: StatusReport, at: Date): SafeHtml {
   return html`<div class="cards" aria-describedby="health-at">
-      ${(['router', 'sub', 'worker'] as const).map((part) => daemonCard(part, r.daemons[part]))} ${routerCard(r.router)} ${archiveCard(r.archive)}
-      ${queueCard(r.queues)}
+      ${(['router', 'sub', 'worker'] as const).map((part) => daemonCard(part, r.daemons[part]))} ${r.routers.map((rt) => routerCard(rt))}
+      ${archiveCard(r.archive)} ${queueCard(r.queues)}
     </div>
     <p class="muted small" id="health-at">Checked ${timeTag(at)}</p>`;
 }
@@ -36,11 +36,11 @@ function daemonCard(part: 'router' | 'sub' | 'worker', d: DaemonStatus): SafeHtm
 function routerCard(rt: StatusReport['router']): SafeHtml {
   if (rt.error)
     return html`<article class="card">
-      <h3>Stream ${pill('down', 'error', 'unreachable')}</h3>
+      <h3>Stream${rt.name === undefined ? '' : html` ${rt.name}`} ${pill('down', 'error', 'unreachable')}</h3>
       <p class="small problem">${rt.error}</p>
     </article>`;
   return html`<article class="card">
-    <h3>Stream ${pill('ok', 'ok', 'replay ok')}</h3>
+    <h3>Stream${rt.name === undefined ? '' : html` ${rt.name}`} ${pill('ok', 'ok', 'replay ok')}</h3>
     <dl class="kv small">
       <dt>Last seq</dt>
       <dd>${count(rt.last_seq)}</dd>

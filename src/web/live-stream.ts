@@ -24,8 +24,8 @@ export interface LiveEvent {
 }
 
 export interface LiveStreamOptions {
-  /** The router's PUB endpoint (`settings.sub.publisherUri`). */
-  publisherUri: string;
+  /** The routers' PUB endpoints (`settings.sub.routers`), or one. */
+  publisherUri: string | readonly string[];
   /** CURVE keys when the router requires them. */
   curve?: CurveClientKeys | undefined;
   log: Logger;
@@ -65,7 +65,7 @@ export class LiveStream {
   start(): void {
     if (this.#sock || this.#closing) return;
     const sock = new zmq.Subscriber({ linger: 0, ...curveClientOptions(this.#options.curve) });
-    sock.connect(this.#options.publisherUri);
+    for (const uri of typeof this.#options.publisherUri === 'string' ? [this.#options.publisherUri] : this.#options.publisherUri) sock.connect(uri);
     // Every key, in either framing: the page filters what it shows.
     sock.subscribe('');
     this.#sock = sock;

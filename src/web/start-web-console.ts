@@ -66,7 +66,7 @@ export async function startWebConsole(settings: ReactorSettings, log: Logger, op
     const deadLetters = new DeadLetters({ redisUrl: settings.redisUrl, queue: settings.queue, log: wlog, handlerKnown });
     closers.push('dead letters', () => deadLetters.close());
     const curve = settings.security.curve ? (await import('../security/key-files.js')).localClientKeys(settings.security.keysDir) : undefined;
-    const live = new LiveStream({ publisherUri: settings.sub.publisherUri, curve, log: wlog });
+    const live = new LiveStream({ publisherUri: settings.sub.routers.map((r) => r.publisherUri), curve, log: wlog });
     live.start();
     closers.push('live stream', () => live.close());
     const sampler = new MetricsSampler({

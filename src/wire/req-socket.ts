@@ -4,10 +4,15 @@ import { curveClientOptions, type CurveClientKeys } from './curve.js';
 import { watchHandshake } from './handshake.js';
 
 export interface ReqSocketOptions {
+  /**
+   * The peer's endpoint, or several separated by commas (`tcp://r1:55055,tcp://r2:55055`):
+   * after a timeout the next one is tried with the same request, and the one that answered
+   * is asked first from then on.
+   */
   uri: string;
   /** How long to wait for each reply; default 5000 ms. */
   timeoutMs?: number;
-  /** Extra tries after a timeout; default 0. */
+  /** Extra tries after a timeout; default 0. With several endpoints each is tried at least once. */
   retries?: number;
   /** What the peer is, for error messages; default "the router". */
   peer?: string;
@@ -21,7 +26,9 @@ export interface ReqSocketOptions {
  * reply cannot send again; the same request text is sent on every try.
  */
 export class ReqSocket {
-  readonly #uri: string;
+  readonly #uris: string[];
+  /** The endpoint asked first: the last one that answered. */
+  #current = 0;
   readonly #timeoutMs: number;
   readonly #retries: number;
   readonly #peer: string;
@@ -33,7 +40,11 @@ export class ReqSocket {
   #closed = false;
 
   constructor(options: ReqSocketOptions) {
-    this.#uri = options.uri;
+    this.#uris = options.uri
+      .split(',')
+      .map((u) => u.trim())
+      .filter(Boolean);
+    if (this.#uris.length === 0) throw new TransportError(`no endpoint for ${options.peer ?? 'the router'} in ${JSON.stringify(options.uri)}`);
     this.#timeoutMs = options.timeoutMs ?? 5000;
     this.#retries = options.retries ?? 0;
     this.#peer = options.peer ?? 'the router';
@@ -49,7 +60,8 @@ export class ReqSocket {
 
   async #request(text: string): Promise<string> {
     let lastErr: Error | undefined;
-    for (let attempt = 0; attempt <= this.#retries; attempt++) {
+    const tries = Math.max(this.#retries + 1, this.#uris.length);
+    for (let attempt = 0; attempt < tries; attempt++) {
       if (this.#closed) throw new TransportError(`connection to ${this.#peer} is closed`);
       const sock = (this.#sock ??= this.#connect());
       try {
@@ -60,12 +72,16 @@ export class ReqSocket {
         sock.close();
         this.#sock = undefined;
         lastErr = err as Error;
+        const refused = this.#handshakeError();
+        if (refused !== undefined && this.#uris.length === 1) break;
+        // The next endpoint, if there are several: a router that does not answer is passed over.
+        this.#current = (this.#current + 1) % this.#uris.length;
       }
     }
+    const where = this.#uris.join(', ');
     const refused = this.#handshakeError();
-    if (refused !== undefined) throw new AuthError(`${this.#peer} at ${this.#uri} refused the connection: ${refused}`, { cause: lastErr });
-    const tries = this.#retries + 1;
-    throw new TimeoutError(`no reply from ${this.#peer} at ${this.#uri} within ${this.#timeoutMs} ms (${tries} ${tries === 1 ? 'try' : 'tries'})`, {
+    if (refused !== undefined) throw new AuthError(`${this.#peer} at ${where} refused the connection: ${refused}`, { cause: lastErr });
+    throw new TimeoutError(`no reply from ${this.#peer} at ${where} within ${this.#timeoutMs} ms (${tries} ${tries === 1 ? 'try' : 'tries'})`, {
       cause: lastErr,
     });
   }
@@ -74,10 +90,10 @@ export class ReqSocket {
     const sock = new zmq.Request({ receiveTimeout: this.#timeoutMs, sendTimeout: this.#timeoutMs, linger: 0, ...curveClientOptions(this.#curve) });
     this.#handshakeError = watchHandshake(sock, this.#curve !== undefined);
     try {
-      sock.connect(this.#uri);
+      sock.connect(this.#uris[this.#current]!);
     } catch (err) {
       sock.close();
-      throw new TransportError(`cannot connect to ${this.#uri}: ${(err as Error).message}`, { cause: err });
+      throw new TransportError(`cannot connect to ${this.#uris[this.#current]}: ${(err as Error).message}`, { cause: err });
     }
     return sock;
   }

@@ -119,7 +119,8 @@ test('web views - an attacker-controlled payload, key, id, handler output and er
   };
   const live: LiveEvent = { n: 1, id: EVIL, key: EVIL, time: new Date(now).toISOString(), seq: 1, epoch: 1, trace_id: EVIL, payload: EVIL, truncated: true };
   const status: StatusReport = {
-    router: { endpoint: EVIL, error: EVIL },
+    router: { cursor: EVIL, endpoint: EVIL, error: EVIL },
+    routers: [{ name: EVIL, cursor: EVIL, endpoint: EVIL, error: EVIL }],
     archive: { url: EVIL, database: EVIL, error: EVIL },
     queues: { url: EVIL, error: EVIL },
     daemons: {
