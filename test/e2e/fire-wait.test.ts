@@ -103,11 +103,14 @@ test('fire-wait - no handler matches: nothing on stdout, exit 0 without waiting'
   assert.ok(r.ms < 4000, `took ${r.ms} ms`);
 });
 
-test('fire-wait - refused with PUSH or without a config: exit 64', { skip: NOT_BUILT }, async () => {
+test('fire-wait - refused with PUSH, without a config, or with a bad number of seconds: exit 64', { skip: NOT_BUILT }, async () => {
   const push = await fireWait(['-z', 'PUSH', '--wait', '-e', 'wait.ok']);
   assert.equal(push.code, 64);
   assert.match(push.stderr, /--wait needs -z REQ/);
   const noConfig = await runBin('fire-event', ['--wait', '-e', 'wait.ok'], { EVENT_REACTOR_CONFIG: '' });
   assert.equal(noConfig.code, 64);
   assert.match(noConfig.stderr, /needs -c config\.json or \$EVENT_REACTOR_CONFIG/);
+  const zero = await fireWait(['--wait', '0', '-e', 'wait.ok']);
+  assert.equal(zero.code, 64, 'a usage error, not an internal one');
+  assert.match(zero.stderr, /--wait \[seconds\]' argument '0' is invalid/);
 });
