@@ -91,6 +91,22 @@ export interface StoredEvent extends Record<string, unknown> {
 }
 
 /**
+ * A handler entry an archived event's key selected: one record of the event's `decisions`
+ * (written by event-sub's rule decider). `id` is the `handler_id` of its results.
+ */
+export interface HandlerDecision {
+  key: string;
+  handler: string;
+  id: string;
+  /** True when it was enqueued: it runs (debounced: after `delay_ms`, if still the latest of its group). */
+  run: boolean;
+  /** The stage that stopped it (`when`, `if`, `throttle`), or `debounce` when it runs later. */
+  stage?: string;
+  reason?: string;
+  delay_ms?: number;
+}
+
+/**
  * The archive's read side, for the CLI and the web console: every question asked of the
  * archive goes through here, so the commands hold no queries of their own.
  */
@@ -102,6 +118,11 @@ export interface ArchiveReader {
   resultsForJob(jobId: string): Promise<HandlerResult[]>;
   /** Every handler run of one event, earliest first. */
   resultsForEvent(eventId: string): Promise<HandlerResult[]>;
+  /**
+   * The final result of each handler of one event that has one (an ok run, or its dead
+   * run: see `final-results.ts`), in the order they ended. A handler not done yet is absent.
+   */
+  finalResults(eventId: string): Promise<HandlerResult[]>;
   /** `events ls`: newest first, with each event's handler outcomes. */
   listEvents(query: EventQuery): Promise<EventSummary[]>;
   /** `events show`: undefined when no event has this id. */

@@ -17,6 +17,7 @@ import type {
   StoredEvent,
 } from './archive.js';
 import { eventDetail, eventsToReplay, listEvents, listResults } from './mongo-queries.js';
+import { finalResults } from './final-results.js';
 import { applyRetention, prune, type PruneReport, type RetentionMode } from './retention.js';
 import type { Retention } from '../config/settings.js';
 import type { HandlerResult } from '../handlers/result.js';
@@ -376,6 +377,10 @@ export class MongoArchive implements Archive, ArchiveReader {
       `read the results of event ${eventId}`,
       () => this.results.find({ event_id: eventId }).sort({ start: 1 }).toArray() as Promise<HandlerResult[]>,
     );
+  }
+
+  async finalResults(eventId: string): Promise<HandlerResult[]> {
+    return finalResults(await this.resultsForEvent(eventId));
   }
 
   listEvents(query: EventQuery): Promise<EventSummary[]> {

@@ -1,4 +1,4 @@
-import { Option, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { ConfigError, ReactorError, formatProblem, type ConfigProblem } from '../errors.js';
 import { createLogger, type Logger } from '../logger.js';
 import { loadConfig, type ConfigOverrides } from '../config/load.js';
@@ -68,6 +68,6 @@ export function reportError(err: unknown, prefix: string): number {
 
 export function parsePositiveInt(value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`expected a positive whole number, got "${value}"`);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`expected a positive whole number, got "${value}"`);
   return n;
 }

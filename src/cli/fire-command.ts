@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { Option, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { ulid } from 'ulid';
 import * as zmq from 'zeromq';
 import { AuthError, EventValidationError, TimeoutError, UsageError } from '../errors.js';
@@ -9,6 +9,7 @@ import { RouterClient } from '../wire/router-client.js';
 import { RouterRefusedError } from '../errors.js';
 import { EXIT } from './exit-codes.js';
 import { reportError } from './common.js';
+import type { FireWait } from './fire-wait.js';
 
 interface FireFlags {
   data?: string;
@@ -25,6 +26,8 @@ interface FireFlags {
   traceId?: string;
   parentEvent?: string;
   hops?: number;
+  /** Seconds to wait for the handlers' final results; undefined without `--wait`. */
+  wait?: number;
 }
 
 /** Read `-d`: JSON text, `@file`, or `-` for stdin. */
@@ -52,13 +55,13 @@ export function readPayload(value: string | undefined, stdin: () => string): unk
 
 function parseSeconds(v: string): number {
   const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`expected a positive number of seconds, got "${v}"`);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`expected a positive number of seconds, got "${v}"`);
   return n;
 }
 
 function parseCount(v: string): number {
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`expected a whole number >= 0, got "${v}"`);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`expected a whole number >= 0, got "${v}"`);
   return n;
 }
 
@@ -73,7 +76,7 @@ export function configureFireCommand(cmd: Command, result: { code: number }): Co
       '-u, --uri <uri>',
       'router endpoint (REP for REQ, PULL for PUSH), or several separated by commas (REQ: the next after a timeout, with the same event id; PUSH: any that is up); default tcp://127.0.0.1:55055 (REQ) or :45454 (PUSH), or from -c',
     )
-    .option('-c, --config <file>', "config.json: the router's endpoints and, with security.curve, this host's key pair")
+    .option('-c, --config <file>', "config.json: the router's endpoints, with security.curve this host's key pair, and for --wait the archive")
     .option('--server-key <file>', "CURVE: the router's public certificate (server.key)")
     .option('--cert <file>', "CURVE: this client's secret certificate (NAME.key_secret)")
     .option('-z, --zmq-type <type>', "REQ (wait for the router's reply) or PUSH (fire and forget)", 'REQ')
@@ -86,6 +89,14 @@ export function configureFireCommand(cmd: Command, result: { code: number }): Co
       'id of the event this one follows from; hops is one more than its own (EVENT_HOPS in a handler run, else 0), trace id its trace (EVENT_TRACE_ID)',
     )
     .option('--hops <n>', 'how many follow-ups away from a feeder this event is (the router refuses more than router.max_hops)', parseCount)
+    .addOption(
+      new Option(
+        '--wait [seconds]',
+        'REQ only: after the reply, wait this long until every handler the event runs has its final result (ok, or dead after its last attempt); print each as a JSON line on stdout (the event goes to stderr); exit 0 if all are ok, 1 if not, 75 on timeout. Reads the archive: needs -c or $EVENT_REACTOR_CONFIG',
+      )
+        .argParser(parseSeconds)
+        .preset('60'),
+    )
     .action(async (flags: FireFlags & { payload?: string }) => {
       result.code = await fire(flags);
     });
@@ -114,25 +125,49 @@ async function fire(flags: FireFlags & { payload?: string }): Promise<number> {
     process.stderr.write(`fire-event: --zmq-type must be REQ or PUSH, got "${flags.zmqType}"\n`);
     return EXIT.USAGE;
   }
+  let waitConfig: string | undefined;
+  if (flags.wait !== undefined) {
+    if (type === 'PUSH') {
+      process.stderr.write('fire-event: --wait needs -z REQ: with PUSH no reply says the router took the event, so there is nothing to wait from\n');
+      return EXIT.USAGE;
+    }
+    waitConfig = flags.config ?? (process.env['EVENT_REACTOR_CONFIG'] || undefined);
+    if (waitConfig === undefined) {
+      process.stderr.write("fire-event: --wait reads the handlers' results from the archive: it needs -c config.json or $EVENT_REACTOR_CONFIG\n");
+      return EXIT.USAGE;
+    }
+  }
+  let waiter: FireWait | undefined;
   try {
     const payload = readPayload(flags.data ?? flags.payload, () => readFileSync(0, 'utf8'));
     const event: Record<string, unknown> = { id: flags.id ?? ulid(), namespace: flags.namespace, event_type: flags.eventType, payload };
     Object.assign(event, lineage(flags, process.env));
     const timeoutMs = Math.round(flags.timeout * 1000);
-    const target = await resolveTarget(flags, type);
+    // Waiting reads the results where this config's stack writes them: its router is the one to fire at.
+    const target = await resolveTarget(waitConfig === undefined ? flags : { ...flags, config: waitConfig }, type);
     if (type === 'PUSH') {
       await push(target.uri, JSON.stringify(event), timeoutMs, target.curve);
       process.stdout.write(`${JSON.stringify(event)}\n`);
       return EXIT.OK;
     }
+    if (waitConfig !== undefined && flags.wait !== undefined) {
+      const { FireWait } = await import('./fire-wait.js');
+      waiter = await FireWait.open(waitConfig, flags.wait);
+    }
     const client = new RouterClient({ uri: target.uri, timeoutMs, retries: flags.retries, curve: target.curve });
+    let published;
     try {
-      const published = await client.send(event);
-      process.stdout.write(`${JSON.stringify(published)}\n`);
-      return EXIT.OK;
+      published = await client.send(event);
     } finally {
       client.close();
     }
+    if (!waiter) {
+      process.stdout.write(`${JSON.stringify(published)}\n`);
+      return EXIT.OK;
+    }
+    // stdout holds the results alone, a JSON document a line; the event goes to stderr.
+    process.stderr.write(`fire-event: published ${JSON.stringify(published)}\n`);
+    return await waiter.report(published.id);
   } catch (err) {
     if (err instanceof RouterRefusedError) {
       process.stdout.write(`${JSON.stringify({ error: { code: err.reason, message: err.message } })}\n`);
@@ -140,6 +175,8 @@ async function fire(flags: FireFlags & { payload?: string }): Promise<number> {
       return EXIT.DATAERR;
     }
     return reportError(err, 'fire-event');
+  } finally {
+    await waiter?.close();
   }
 }
 
