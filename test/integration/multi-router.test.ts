@@ -144,3 +144,48 @@ test('multi router - a client fails over to the second router when the first die
   assert.ok(status.routers[0]!.error, 'status says the first router is unreachable');
   assert.equal(status.routers[1]!.error, undefined);
 });
+
+test('multi router - two subscribers on the same stream archive each event once and run each handler once', async () => {
+  // A second subscriber with its own name (cursor) and metrics port, following router b.
+  const b = settings.sub.routers[1]!;
+  const second = await startSubDaemon(
+    {
+      ...settings,
+      sub: { ...settings.sub, name: 'second', publisherUri: b.publisherUri, replayUri: b.replayUri, routers: [{ ...b, cursor: 'second' }] },
+      http: { ...settings.http, sub: { host: '127.0.0.1', port: 0 } },
+    },
+    silentLogger(),
+  );
+  try {
+    const direct = new RouterClient({ uri: reps[1]!, timeoutMs: 5000 });
+    // Both subscribers have joined once a probe is in the second one's cursor.
+    await eventually(async () => {
+      await direct.send({ event_type: 'probe' });
+      return db.collection('cursors').findOne({ _id: 'second' as never });
+    }, 'the second subscriber to join');
+    const ids: string[] = [];
+    let lastSeq = 0;
+    for (let i = 0; i < 30; i++) {
+      const e = await direct.send({ event_type: 'multi.test', payload: { i } });
+      ids.push(e.id);
+      lastSeq = e.seq;
+    }
+    direct.close();
+    await eventually(async () => ids.every((id) => marks().includes(id)), 'every handler ran');
+    await eventually(async () => {
+      const c = await db.collection('cursors').findOne({ _id: 'second' as never });
+      return c && Number(c['seq']) >= lastSeq ? c : undefined;
+    }, 'the second subscriber took them all');
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(await db.collection('events').countDocuments({ _id: { $in: ids } as never }), 30);
+    const counts = new Map<string, number>();
+    for (const m of marks()) counts.set(m, (counts.get(m) ?? 0) + 1);
+    assert.deepEqual(
+      ids.filter((id) => counts.get(id) !== 1),
+      [],
+      'each ran exactly once',
+    );
+  } finally {
+    await second.close();
+  }
+});
