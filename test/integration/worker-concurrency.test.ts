@@ -56,7 +56,7 @@ test('worker concurrency - while a result waits to be stored, its job holds no h
         await new Promise((r) => setTimeout(r, 300));
         for (const r of rs) {
           stored.set(r.event_id, Date.now());
-          ran.set(r.event_id, { start: Date.parse(r.start), end: Date.parse(r.end) });
+          ran.set(r.event_id, { start: r.start.getTime(), end: r.end.getTime() });
         }
       },
       findOkResult: async () => undefined,
