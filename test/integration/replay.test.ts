@@ -294,3 +294,30 @@ test('replay - a Redis journal trimmed under a stopped subscriber: the exact ran
   await eventually(async () => second.sub.position?.seq === 303, 'the rest replayed');
   assert.equal(await metricValue(second.registry, 'sub_events_lost_total'), extent.first.seq - 4);
 });
+
+test('replay - a Redis journal read gives at most limit and about maxBytes (read in pages), in order, crossing epochs', async () => {
+  const journal = await openJournal();
+  const body = Buffer.from('{}');
+  const epoch = (e: number): { epoch: number; seq: number; body: Buffer }[] => Array.from({ length: 40 }, (_, i) => ({ epoch: e, seq: i + 1, body }));
+  await journal.append(epoch(1));
+  await journal.append(epoch(2));
+  // 100 bytes are 50 of these entries: several pages of the least page size (16).
+  const first = await journal.since(1, 0, 1000, 100);
+  assert.equal(first.entries.length, 50);
+  assert.equal(first.more, true);
+  const limited = await journal.since(1, 0, 20, 1_000_000);
+  assert.deepEqual([limited.entries.length, limited.more], [20, true]);
+  const tail = await journal.since(2, 30, 1000, 1_000_000);
+  assert.deepEqual([tail.entries.map((e) => e.seq), tail.more], [[31, 32, 33, 34, 35, 36, 37, 38, 39, 40], false]);
+  const read: string[] = [];
+  for (let pos = { epoch: 1, seq: 0 }, more = true; more;) {
+    const r = await journal.since(pos.epoch, pos.seq, 1000, 64);
+    read.push(...r.entries.map((e) => `${e.epoch}-${e.seq}`));
+    pos = r.entries.at(-1) ?? pos;
+    more = r.more;
+  }
+  assert.deepEqual(
+    read,
+    [...epoch(1), ...epoch(2)].map((e) => `${e.epoch}-${e.seq}`),
+  );
+});
