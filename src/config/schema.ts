@@ -138,7 +138,7 @@ export const configFileSchema = z.looseObject({
       pub_memory_bytes: positiveInt.default(67_108_864),
       /** At most one log line per refusal reason per this many ms. */
       refusal_log_interval_ms: positiveInt.default(5000),
-      /** Bind URI of the replay socket (ZeroMQ REP) that serves missed events. */
+      /** Bind URI of the replay socket (request/reply, for REQ clients) that serves missed events. */
       replay_bind: z.string().min(1).default('tcp://127.0.0.1:55001'),
       /** Most events kept for replay (in the journal, or in memory). */
       replay_max_events: positiveInt.default(100_000),

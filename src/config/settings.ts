@@ -62,7 +62,7 @@ export interface RouterSettings {
   /** Longest chain of follow-up events accepted (`hops`). */
   maxHops: number;
   refusalLogIntervalMs: number;
-  /** Bind URI of the replay socket (ZeroMQ REP; protocol in wire/replay-protocol.ts). */
+  /** Bind URI of the replay socket (ZeroMQ ROUTER answering REQ clients as REP would; protocol in wire/replay-protocol.ts). */
   replayBind: string;
   replayMaxEvents: number;
   replayMaxBytes: number;

@@ -2,6 +2,9 @@ import { Redis } from 'ioredis';
 import { JournalError } from '../errors.js';
 import { redact } from '../redact.js';
 
+/** Fewest entries one XRANGE of {@link RedisJournal.since} asks for. */
+const READ_PAGE_MIN = 16;
+
 /** An event as the journal keeps it: its place in the router's stream and its JSON as published. */
 export interface JournalEntry {
   epoch: number;
@@ -47,6 +50,12 @@ export interface JournalExtent {
  */
 export class RedisJournal {
   readonly #redis: Redis;
+  /**
+   * Replays and status read on a connection of their own: replies on one connection come
+   * in order, so a write would otherwise wait for a replay's megabytes to arrive, and
+   * intake (which waits for its writes) with it.
+   */
+  readonly #reader: Redis;
   readonly #key: string;
   readonly #epochsKey: string;
   readonly #maxEvents: number;
@@ -57,13 +66,18 @@ export class RedisJournal {
   #closing: Promise<void> | undefined;
 
   constructor(options: RedisJournalOptions) {
-    this.#redis = new Redis(options.redisUrl, {
-      maxRetriesPerRequest: 1,
-      connectionName: `event-reactor-journal:${options.name}`,
-      lazyConnect: true,
-      enableOfflineQueue: true,
-    });
-    this.#redis.on('error', () => undefined); // each command reports its own failure
+    const connect = (role: string): Redis => {
+      const redis = new Redis(options.redisUrl, {
+        maxRetriesPerRequest: 1,
+        connectionName: `event-reactor-journal${role}:${options.name}`,
+        lazyConnect: true,
+        enableOfflineQueue: true,
+      });
+      redis.on('error', () => undefined); // each command reports its own failure
+      return redis;
+    };
+    this.#redis = connect('');
+    this.#reader = connect('-reader');
     this.#key = `er:journal:{${options.name}}`;
     this.#epochsKey = `er:journal-epochs:{${options.name}}`;
     this.#maxEvents = options.maxEvents;
@@ -78,7 +92,7 @@ export class RedisJournal {
   /** Connect. @throws {JournalError} naming the URL (password hidden) when Redis does not answer */
   async start(): Promise<void> {
     try {
-      await this.#redis.connect();
+      await Promise.all([this.#redis.connect(), this.#reader.connect()]);
     } catch (err) {
       throw new JournalError(`cannot reach the journal's Redis at ${redact(this.#url)}: ${(err as Error).message}`, { cause: err });
     }
@@ -124,29 +138,44 @@ export class RedisJournal {
 
   /**
    * Entries after `(epoch, seq)`, oldest first, at most `limit` and about `maxBytes`,
-   * crossing into later epochs.
+   * crossing into later epochs. Read in pages of about the bytes still wanted (sized by
+   * the larger of the running average and this read's), so a reply of `maxBytes` costs
+   * about that much, not up to `limit` events of any size: with large events one
+   * XRANGE of `limit` entries could be the whole journal.
    */
   async since(epoch: number, seq: number, limit: number, maxBytes: number): Promise<JournalRead> {
-    const rows = (await this.#redis.xrangeBuffer(this.#key, `(${epoch}-${seq}`, '+', 'COUNT', limit + 1)) as [Buffer, Buffer[]][];
     const entries: JournalEntry[] = [];
     let bytes = 0;
-    for (const [id, fields] of rows.slice(0, limit)) {
-      const body = fields[1]!;
-      if (entries.length > 0 && bytes + body.length > maxBytes) return { entries, more: true };
-      const [e, s] = id.toString('latin1').split('-');
-      entries.push({ epoch: Number(e), seq: Number(s), body });
-      bytes += body.length;
+    let after = `${epoch}-${seq}`;
+    for (;;) {
+      const avg = Math.max(this.#avgBytes, entries.length > 0 ? bytes / entries.length : 0);
+      const count = Math.min(limit - entries.length + 1, Math.max(READ_PAGE_MIN, Math.ceil((maxBytes - bytes) / avg) + 1));
+      const rows = (await this.#reader.xrangeBuffer(this.#key, `(${after}`, '+', 'COUNT', count)) as [Buffer, Buffer[]][];
+      for (const [i, [id, fields]] of rows.entries()) {
+        const body = fields[1]!;
+        if (entries.length === limit || (entries.length > 0 && bytes + body.length > maxBytes)) return { entries, more: true };
+        const [e, s] = id.toString('latin1').split('-');
+        const entry = { epoch: Number(e), seq: Number(s), body };
+        // A later page that does not go on from the last entry (trimmed in between, or the
+        // next epoch): end the reply here, as one XRANGE would have had no such hole; the
+        // next request sees the journal as it is then (and any missed range).
+        const last = entries.at(-1);
+        if (i === 0 && last && (entry.epoch !== last.epoch || entry.seq !== last.seq + 1)) return { entries, more: true };
+        entries.push(entry);
+        bytes += body.length;
+        after = `${e}-${s}`;
+      }
+      if (rows.length < count) return { entries, more: false };
     }
-    return { entries, more: rows.length > limit };
   }
 
   /** Length, first and last positions, and the last seq of every epoch journaled. */
   async extent(): Promise<JournalExtent> {
     const [first, last, length, epochs] = await Promise.all([
-      this.#redis.xrange(this.#key, '-', '+', 'COUNT', 1),
-      this.#redis.xrevrange(this.#key, '+', '-', 'COUNT', 1),
-      this.#redis.xlen(this.#key),
-      this.#redis.hgetall(this.#epochsKey),
+      this.#reader.xrange(this.#key, '-', '+', 'COUNT', 1),
+      this.#reader.xrevrange(this.#key, '+', '-', 'COUNT', 1),
+      this.#reader.xlen(this.#key),
+      this.#reader.hgetall(this.#epochsKey),
     ]);
     const pos = (rows: [string, string[]][]): { epoch: number; seq: number } | undefined => {
       const id = rows[0]?.[0];
@@ -167,10 +196,12 @@ export class RedisJournal {
   }
 
   close(): Promise<void> {
-    this.#closing ??= this.#redis.quit().then(
-      () => undefined,
-      () => this.#redis.disconnect(),
-    );
+    const quit = (redis: Redis): Promise<void> =>
+      redis.quit().then(
+        () => undefined,
+        () => redis.disconnect(),
+      );
+    this.#closing ??= Promise.all([quit(this.#redis), quit(this.#reader)]).then(() => undefined);
     return this.#closing;
   }
 }

@@ -50,6 +50,22 @@ export interface RouterOptions {
   name?: string;
 }
 
+/**
+ * Messages the REP and replay sockets queue per peer, each way. A REQ client has one
+ * request and one reply in flight (2 leaves room for ZeroMQ's I/O thread having taken
+ * a reply before the socket hears of it), so this never holds a well-behaved client
+ * back. A peer that pipelines requests and never reads (a DEALER) has its extra
+ * requests wait in TCP and its replies dropped (REP) or refused (replay), instead of
+ * making the router hold ZeroMQ's default of 1,000 replies, each up to an event (REP) or
+ * REPLAY_MAX_REPLY_BYTES (replay), until heartbeats drop it.
+ */
+const REPLY_HWM = 2;
+
+/** What a replay peer that does not read its replies is told instead (see #replayLoop). */
+const NOT_READING_REPLY = JSON.stringify({ error: { code: 'not_reading', message: 'your earlier replies are still unread' } });
+/** Most replay peers remembered as not reading; past it the list starts again (each costs one more full reply). */
+const NOT_READING_MAX = 10_000;
+
 /** Heartbeats on every socket: a peer silent this long is dropped (a dead or stuck client). */
 const HEARTBEAT_MS = 10_000;
 const HEARTBEAT_TIMEOUT_MS = 30_000;
@@ -82,7 +98,9 @@ export class Router {
   readonly #pub: zmq.Publisher;
   readonly #pull: zmq.Pull;
   readonly #reps: zmq.Reply[];
-  readonly #replaySock: zmq.Reply;
+  readonly #replaySock: zmq.Router;
+  /** Replay peers whose last reply could not be queued (see #replayLoop), by routing id. */
+  readonly #notReading = new Set<string>();
   readonly #replay: ReplayBuffer;
   readonly #sender: SerialSender;
   readonly #refusals: RefusalLog;
@@ -134,8 +152,19 @@ export class Router {
       ...secure('PUB'),
     });
     this.#pull = new zmq.Pull({ maxMessageSize, linger: 0, ...secure('PULL') });
-    this.#reps = options.settings.rep.map((_, i) => new zmq.Reply({ maxMessageSize, linger: 1000, ...secure(names[1 + i]!) }));
-    this.#replaySock = new zmq.Reply({ maxMessageSize: 64 * 1024, linger: 0, ...secure('replay') });
+    this.#reps = options.settings.rep.map(
+      (_, i) => new zmq.Reply({ maxMessageSize, linger: 1000, sendHighWaterMark: REPLY_HWM, receiveHighWaterMark: REPLY_HWM, ...secure(names[1 + i]!) }),
+    );
+    // sendTimeout 0: a reply that cannot be queued fails at once (see #replayLoop).
+    this.#replaySock = new zmq.Router({
+      mandatory: true,
+      maxMessageSize: 64 * 1024,
+      linger: 0,
+      sendTimeout: 0,
+      sendHighWaterMark: REPLY_HWM,
+      receiveHighWaterMark: REPLY_HWM,
+      ...secure('replay'),
+    });
     const { replayMaxEvents, replayMaxBytes } = options.settings;
     // Allocated now: V8 runs full collections while external memory grows (see ReplayBuffer).
     // With a journal in Redis nothing is kept here.
@@ -403,34 +432,63 @@ export class Router {
     this.#published.n++;
   }
 
+  /**
+   * Serve the replay socket: a ROUTER speaking REP's envelope (routing id, empty frame,
+   * request), so that a peer that stops reading costs next to nothing. A REP socket would
+   * build every reply such a peer asks for (up to REPLAY_MAX_REPLY_BYTES each, read from
+   * the journal) only to drop it at the high-water mark. Here a reply ZeroMQ cannot queue
+   * (mandatory routing: EAGAIN) marks the peer, and its next requests get a short
+   * `not_reading` error, until one of those is queued again. A REQ client never sees it:
+   * it asks again only once it has read its last reply.
+   */
   async #replayLoop(): Promise<void> {
+    const sock = this.#replaySock;
     try {
-      for await (const frames of this.#replaySock) {
-        let reply: string | Buffer;
-        const req = frames.length === 1 ? parseReplayRequest(frames[0]!.toString('utf8')) : 'expected one frame';
-        if (typeof req === 'string') {
+      for await (const frames of sock) {
+        const delimiter = frames.findIndex((f, i) => i > 0 && f.length === 0);
+        if (delimiter < 0) {
+          // No envelope to answer by (REP drops these too).
           this.#replayRequests.inc({ result: 'refused' });
-          reply = JSON.stringify({ error: { code: 'bad_request', message: req } });
-        } else if (this.#journal) {
-          try {
-            reply = await this.#journalReply(this.#journal, req);
-          } catch (err) {
-            this.#replayRequests.inc({ result: 'failed' });
-            this.#log.error({ err: coerceError(err) }, 'journal read failed');
-            reply = JSON.stringify({ error: { code: 'journal_unavailable', message: `the router cannot read its journal: ${coerceError(err).message}` } });
-          }
-        } else {
-          reply = this.#replayReply(req);
+          continue;
         }
+        const peer = frames[0]!.toString('hex');
+        const body = frames.slice(delimiter + 1);
+        let reply: string | Buffer;
+        if (this.#notReading.has(peer)) {
+          this.#replayRequests.inc({ result: 'not_reading' });
+          reply = NOT_READING_REPLY;
+        } else reply = await this.#replayAnswer(body);
         try {
-          await this.#replaySock.send(reply);
+          await sock.send([...frames.slice(0, delimiter + 1), reply]);
+          this.#notReading.delete(peer);
         } catch (err) {
           if (this.#closing) break;
-          this.#log.warn({ err }, 'replay reply failed');
+          const code = (err as { code?: unknown }).code;
+          if (code === 'EAGAIN') {
+            if (this.#notReading.size >= NOT_READING_MAX) this.#notReading.clear();
+            this.#notReading.add(peer);
+          } else if (code !== 'EHOSTUNREACH') this.#log.warn({ err }, 'replay reply failed');
         }
       }
     } catch (err) {
       if (!this.#closing) this.#log.error({ err }, 'replay receive loop failed');
+    }
+  }
+
+  /** The reply to one replay request (its frames after the envelope). */
+  async #replayAnswer(body: Buffer[]): Promise<string | Buffer> {
+    const req = body.length === 1 ? parseReplayRequest(body[0]!.toString('utf8')) : 'expected one frame';
+    if (typeof req === 'string') {
+      this.#replayRequests.inc({ result: 'refused' });
+      return JSON.stringify({ error: { code: 'bad_request', message: req } });
+    }
+    if (!this.#journal) return this.#replayReply(req);
+    try {
+      return await this.#journalReply(this.#journal, req);
+    } catch (err) {
+      this.#replayRequests.inc({ result: 'failed' });
+      this.#log.error({ err: coerceError(err) }, 'journal read failed');
+      return JSON.stringify({ error: { code: 'journal_unavailable', message: `the router cannot read its journal: ${coerceError(err).message}` } });
     }
   }
 

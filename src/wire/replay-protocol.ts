@@ -1,5 +1,6 @@
 /**
- * Replay socket protocol (ZeroMQ REP on `router.replay_bind`, one JSON frame each way).
+ * Replay socket protocol (request/reply: a REQ client, the router answering as REP would, on
+ * `router.replay_bind`; one JSON frame each way).
  *
  * Request:  `{"since": {"epoch": E, "seq": N}, "limit": 1000}` — events after N of epoch E.
  *           `{"status": true}` — buffer state only.

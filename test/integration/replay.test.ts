@@ -1,6 +1,7 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { MongoClient, type Db } from 'mongodb';
+import * as zmq from 'zeromq';
 import { Router } from '../../src/router/router.js';
 import { createRegistry, metricValue } from '../../src/metrics.js';
 import { silentLogger } from '../../src/logger.js';
@@ -41,7 +42,12 @@ async function ports(): Promise<Ports> {
   return { pub: await freePort(), rep: await freePort(), replay: await freePort() };
 }
 
-async function startRouter(p: Ports, over: Partial<RouterSettings> = {}, journal?: RedisJournal): Promise<{ router: Router; client: RouterClient }> {
+async function startRouter(
+  p: Ports,
+  over: Partial<RouterSettings> = {},
+  journal?: RedisJournal,
+): Promise<{ router: Router; client: RouterClient; registry: ReturnType<typeof createRegistry> }> {
+  const registry = createRegistry('router');
   const router = new Router({
     ...(journal ? { journal, name: journal.key } : {}),
     settings: {
@@ -62,11 +68,11 @@ async function startRouter(p: Ports, over: Partial<RouterSettings> = {}, journal
       ...over,
     },
     log: silentLogger(),
-    registry: createRegistry('router'),
+    registry,
   });
   await router.start();
   const client = new RouterClient({ uri: `tcp://127.0.0.1:${p.rep}`, timeoutMs: 5000 });
-  return { router, client };
+  return { router, client, registry };
 }
 
 /** A subscriber that archives to this test's database (no handlers, no Redis needed). */
@@ -293,4 +299,56 @@ test('replay - a Redis journal trimmed under a stopped subscriber: the exact ran
   assert.deepEqual([gap['epoch'], gap['from'], gap['to'], gap['count']], [one.router.epoch, 4, extent.first.seq - 1, extent.first.seq - 4]);
   await eventually(async () => second.sub.position?.seq === 303, 'the rest replayed');
   assert.equal(await metricValue(second.registry, 'sub_events_lost_total'), extent.first.seq - 4);
+});
+
+test('replay - a Redis journal read gives at most limit and about maxBytes (read in pages), in order, crossing epochs', async () => {
+  const journal = await openJournal();
+  const body = Buffer.from('{}');
+  const epoch = (e: number): { epoch: number; seq: number; body: Buffer }[] => Array.from({ length: 40 }, (_, i) => ({ epoch: e, seq: i + 1, body }));
+  await journal.append(epoch(1));
+  await journal.append(epoch(2));
+  // 100 bytes are 50 of these entries: several pages of the least page size (16).
+  const first = await journal.since(1, 0, 1000, 100);
+  assert.equal(first.entries.length, 50);
+  assert.equal(first.more, true);
+  const limited = await journal.since(1, 0, 20, 1_000_000);
+  assert.deepEqual([limited.entries.length, limited.more], [20, true]);
+  const tail = await journal.since(2, 30, 1000, 1_000_000);
+  assert.deepEqual([tail.entries.map((e) => e.seq), tail.more], [[31, 32, 33, 34, 35, 36, 37, 38, 39, 40], false]);
+  const read: string[] = [];
+  for (let pos = { epoch: 1, seq: 0 }, more = true; more;) {
+    const r = await journal.since(pos.epoch, pos.seq, 1000, 64);
+    read.push(...r.entries.map((e) => `${e.epoch}-${e.seq}`));
+    pos = r.entries.at(-1) ?? pos;
+    more = r.more;
+  }
+  assert.deepEqual(
+    read,
+    [...epoch(1), ...epoch(2)].map((e) => `${e.epoch}-${e.seq}`),
+  );
+});
+
+test('replay - a peer that pipelines requests and never reads is told not_reading once its replies back up, and a REQ client is served meanwhile', async () => {
+  const p = await ports();
+  const { router, client, registry } = await startRouter(p);
+  const replay = new ReplayClient(`tcp://127.0.0.1:${p.replay}`);
+  const dealer = new zmq.Dealer({ receiveHighWaterMark: 1, receiveBufferSize: 4096, linger: 0 });
+  cleanup.push(
+    () => router.close(),
+    () => client.close(),
+    () => replay.close(),
+    () => dealer.close(),
+  );
+  // Replies of about 1 MB: a few fill what ZeroMQ and TCP hold for the peer.
+  const pad = 'x'.repeat(60_000);
+  for (let i = 0; i < 16; i++) await client.send({ event_type: 'replay.test', payload: { pad } });
+  dealer.connect(`tcp://127.0.0.1:${p.replay}`);
+  const request = JSON.stringify({ since: { epoch: router.epoch, seq: 0 } });
+  const requests = 200;
+  for (let i = 0; i < requests; i++) await dealer.send(['', request]);
+  const count = (result: string): Promise<number> => metricValue(registry, 'router_replay_requests_total', { result });
+  await eventually(async () => (await count('ok')) + (await count('not_reading')) === requests, 'every pipelined request answered or refused');
+  assert.ok((await count('ok')) < 20, `only the replies ZeroMQ and TCP could hold were built (${await count('ok')})`);
+  const r = await replay.since(router.epoch, 0);
+  assert.equal(r.events.length, 16);
 });

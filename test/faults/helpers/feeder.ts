@@ -4,14 +4,14 @@ import { RouterClient } from '../../../src/wire/router-client.js';
 import { runBin } from '../../helpers/bins.js';
 import { EVENT_TYPE, SHELL_EVENT_TYPE } from './stack.js';
 
-export type Via = 'req' | 'push' | 'cli';
+export type Via = 'req' | 'push' | 'cli' | 'dealer';
 
 /** One event the feeder fired, and what the router said (REQ) or whether it was handed to ZeroMQ (PUSH). */
 export interface Fired {
   id: string;
   eventType: string;
   via: Via;
-  /** REQ/cli: the router replied with the published event. PUSH: handed to the socket. */
+  /** REQ/cli: the router replied with the published event. PUSH, DEALER (replies never read): handed to the socket. */
   acked: boolean;
   /** When it was handed over (ms since the epoch). */
   at: number;

@@ -8,6 +8,8 @@ import { Proc } from './processes.js';
 /** Event types the feeder fires: every event runs the tsfunc handler, `fault.shell` ones the shell handler too. */
 export const EVENT_TYPE = 'fault.event';
 export const SHELL_EVENT_TYPE = 'fault.shell';
+/** An event type no handler takes: archived, never run. */
+export const ARCHIVE_ONLY_EVENT_TYPE = 'fault.archive-only';
 
 // A payload with "poison": true kills the worker running it (a handler that crashes its process).
 const RECORD_TS = `export function record(e: { id: string; seq: number; payload: { poison?: boolean } }) {
@@ -97,6 +99,12 @@ export class Stack {
       writeFileSync(cfg.configFile, JSON.stringify(config, null, 2));
     }
     return new Stack(cfg, tsfunc, o.workers ?? 1, o.env ?? {});
+  }
+
+  /** Handler ids an event of this type runs (none for {@link ARCHIVE_ONLY_EVENT_TYPE}). */
+  handlersOf(eventType: string): string[] {
+    if (eventType === SHELL_EVENT_TYPE) return [this.handlers.tsfunc, this.handlers.shell];
+    return eventType === ARCHIVE_ONLY_EVENT_TYPE ? [] : [this.handlers.tsfunc];
   }
 
   get all(): Proc[] {

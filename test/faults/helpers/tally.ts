@@ -5,7 +5,7 @@ import { MongoClient, type Db } from 'mongodb';
 import { queueNames } from '../../../src/queue/connection.js';
 import { jobIdFor } from '../../../src/queue/job.js';
 import type { Fired } from './feeder.js';
-import { SHELL_EVENT_TYPE, type Stack } from './stack.js';
+import type { Stack } from './stack.js';
 
 /** One scenario's outcome, printed as one JSON line. */
 export interface Summary {
@@ -112,7 +112,7 @@ export class Tally {
     const deadline = Date.now() + (o.maxMs ?? 300_000);
     const sent = [...fired.values()].filter((f) => f.acked && f.measured === undefined);
     const wantEvents = sent.length;
-    const wantPairs = sent.reduce((n, f) => n + (f.eventType === SHELL_EVENT_TYPE ? 2 : 1), 0);
+    const wantPairs = sent.reduce((n, f) => n + this.#stack.handlersOf(f.eventType).length, 0);
     let last = '';
     let lastMoved = Date.now();
     while (Date.now() < deadline) {
@@ -156,7 +156,6 @@ export class Tally {
       }
       byJob.set(String(r['job_id']), j);
     }
-    const h = this.#stack.handlers;
     let sent = 0;
     let reqFailed = 0;
     let lostEvents = 0;
@@ -180,8 +179,7 @@ export class Tally {
         if (f.acked && f.measured === undefined) lostEvents++;
         continue;
       }
-      const handlers = f.eventType === SHELL_EVENT_TYPE ? [h.tsfunc, h.shell] : [h.tsfunc];
-      for (const handler of handlers) {
+      for (const handler of this.#stack.handlersOf(f.eventType)) {
         const j = byJob.get(jobIdFor(f.id, handler)) ?? { ok: 0, dead: 0, deadNoReason: 0 };
         okResults += j.ok;
         if (j.ok > 0) distinctResults++;
