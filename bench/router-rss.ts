@@ -24,6 +24,8 @@ import { sendPaced } from './lib/pace.js';
 import { JsonLines, ProcessSet, cpuSeconds, onSignals, rssKiB, stopProcess, watchdog } from './lib/processes.js';
 import { printJson, printTable, progress } from './lib/report.js';
 import { routerPorts, writeBenchConfig } from './lib/stack.js';
+import { startRedis } from '../src/devstack/redis-server.js';
+import { silentLogger } from '../src/logger.js';
 import { fmtInt, median, round } from './lib/stats.js';
 
 const NAME = 'router-rss';
@@ -137,8 +139,12 @@ async function main(): Promise<void> {
   watchdog(NAME, 4 * (seconds + IDLE_SAMPLES) * 1000 + 4 * START_TIMEOUT_MS);
   const started = performance.now();
   const dir = await mkdtemp(join(tmpdir(), 'event-reactor-bench-rss-'));
+  // The router keeps its journal in Redis (the default): REDIS_URL, or one started here.
+  const redis = process.env['REDIS_URL'] ? undefined : await startRedis({ log: silentLogger() });
+  const redisUrl = process.env['REDIS_URL'] || redis!.url;
   onSignals(async () => {
     await procs.stopAll(1000);
+    await redis?.stop();
     await rm(dir, { recursive: true, force: true });
   });
   const results: RssResult[] = [];
@@ -146,7 +152,7 @@ async function main(): Promise<void> {
   try {
     // The product: the built router, as an operator runs it.
     const ports = await routerPorts();
-    const config = await writeBenchConfig({ dir, ports, logLevel: 'INFO' });
+    const config = await writeBenchConfig({ dir, ports, logLevel: 'INFO', redisUrl });
     progress(NAME, `router: node bin/event-router -c ${config}; ${fmtInt(rate)} events/s for ${seconds} s`);
     const router = procs.spawn(process.execPath, [join(ROOT, 'bin/event-router'), '-c', config], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
     const routerOut = new JsonLines(router);
@@ -171,6 +177,7 @@ async function main(): Promise<void> {
     await stopProcess(bare, 5000);
   } finally {
     await procs.stopAll(1000);
+    await redis?.stop();
     await rm(dir, { recursive: true, force: true });
   }
 

@@ -9,7 +9,10 @@
  *   - eventreactor-relay.py, the main loop of EventReactor's event-router.py ported to
  *     Python 3 (recv, json.loads, a log line, send), run by Debian's python3-zmq with its
  *     log going to a file as its init script sends it;
- *   - router-relay.ts, `new Router(...)`, the product;
+ *   - router-relay.ts, `new Router(...)`, the product, with its replay buffer in memory
+ *     (`router.journal: "memory"`), and again with its journal in Redis (`"redis"`, the
+ *     default: each event is in a Redis stream before it is published), against a Redis
+ *     started for the bench (REDIS_URL when set);
  * hosted identically, and the sender and receiver are the same code for all. Throughput
  * is measured at the receiver: load messages received / time from the first to the
  * last. The PUB and SUB high-water marks exceed the message count (the Python relay's
@@ -40,10 +43,15 @@ import { fmtInt, median, round } from './lib/stats.js';
 const NAME = 'router-throughput';
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = dirname(HERE);
-const VARIANTS = ['baseline', 'eventreactor', 'router'] as const;
+const VARIANTS = ['baseline', 'eventreactor', 'router', 'journal'] as const;
 /** EventReactor's log level: INFO (its sample config) writes a line per event; WARNING skips it. */
 const ER_LOGLEVEL = process.env['BENCH_EVENTREACTOR_LOGLEVEL'] || 'INFO';
-const LABELS = { baseline: 'bare PULL->PUB', eventreactor: `EventReactor (Python, log ${ER_LOGLEVEL})`, router: 'Router' } as const;
+const LABELS = {
+  baseline: 'bare PULL->PUB',
+  eventreactor: `EventReactor (Python, log ${ER_LOGLEVEL})`,
+  router: 'Router (memory journal)',
+  journal: 'Router (Redis journal)',
+} as const;
 /** Targets from the product brief: the router's rate over the bare relay's, and over EventReactor's. */
 const TARGET_RATIO = 0.8;
 const TARGET_RATIO_VS_EVENTREACTOR = 1.0;
@@ -87,6 +95,8 @@ function startRelay(variant: Variant, hwm: string): ChildProcess {
       return tsx(join(HERE, 'children/bare-relay.ts'), { BENCH_PUB_HWM: hwm }, false);
     case 'router':
       return tsx(join(HERE, 'children/router-relay.ts'), { BENCH_PUB_HWM: hwm }, false);
+    case 'journal':
+      return tsx(join(HERE, 'children/router-relay.ts'), { BENCH_PUB_HWM: hwm, BENCH_REDIS_URL: redisUrl! }, false);
     case 'eventreactor': {
       logDir ??= mkdtempSync(join(tmpdir(), 'router-throughput-'));
       const log = openSync(join(logDir, 'event-router.log'), 'a');
@@ -158,10 +168,17 @@ async function main(): Promise<void> {
   const messages = intOption('messages', 'BENCH_MESSAGES', 200_000);
   const rounds = intOption('rounds', 'BENCH_ROUNDS', 3);
   checkPython();
+  if (process.env['REDIS_URL']) redisUrl = process.env['REDIS_URL'];
+  else {
+    const { startRedis } = await import('../src/devstack/redis-server.js');
+    const { silentLogger } = await import('../src/logger.js');
+    redis = await startRedis({ log: silentLogger() });
+    redisUrl = redis.url;
+  }
   // Generous: 10k msg/s would be far below anything seen; bounded all the same.
   const runTimeoutMs = 30_000 + messages / 10;
   watchdog(NAME, rounds * VARIANTS.length * (runTimeoutMs + 3 * START_TIMEOUT_MS));
-  onSignals(() => procs.stopAll(1000).then(removeLogs));
+  onSignals(() => procs.stopAll(1000).then(removeLogs).then(stopRedis));
   const started = performance.now();
 
   const runs: RunResult[] = [];
@@ -181,7 +198,9 @@ async function main(): Promise<void> {
   const base = rate('baseline');
   const er = rate('eventreactor');
   const router = rate('router');
+  const journal = rate('journal');
   const ratio = router / base;
+  const ratioJournal = journal / base;
   const ratioEr = router / er;
   // Paired: each round's relays ran back to back, so a change of load on a shared machine
   // moves both sides of a round's ratio; the median of these is a second reading.
@@ -223,6 +242,9 @@ async function main(): Promise<void> {
     `router / EventReactor = ${ratioEr.toFixed(2)} (${verdict(ratioEr, TARGET_RATIO_VS_EVENTREACTOR)}); per round ${rounds2(roundRatios.eventreactor)}, median ${median(roundRatios.eventreactor).toFixed(2)}\n`,
   );
   process.stdout.write(
+    `router with the Redis journal / baseline = ${ratioJournal.toFixed(2)}; / memory journal = ${(journal / router).toFixed(2)}; relay CPU ${round(cpu('journal'), 1)} µs/event\n`,
+  );
+  process.stdout.write(
     `relay CPU per event: router ${round(cpu('router'), 1)} µs, bare ${round(cpu('baseline'), 1)} µs (x${(cpu('router') / cpu('baseline')).toFixed(2)}), EventReactor ${round(cpu('eventreactor'), 1)} µs (x${(cpu('router') / cpu('eventreactor')).toFixed(2)})\n`,
   );
   const elapsedS = (performance.now() - started) / 1000;
@@ -235,6 +257,9 @@ async function main(): Promise<void> {
     eventreactor_events_per_s: round(er),
     eventreactor_loglevel: ER_LOGLEVEL,
     router_events_per_s: round(router),
+    journal_events_per_s: round(journal),
+    ratio_journal: round(ratioJournal, 3),
+    ratio_journal_vs_memory: round(journal / router, 3),
     ratio: round(ratio, 3),
     ratio_vs_eventreactor: round(ratioEr, 3),
     ratio_round_median: round(median(roundRatios.baseline), 3),
@@ -244,12 +269,19 @@ async function main(): Promise<void> {
     target_ratio_vs_eventreactor: TARGET_RATIO_VS_EVENTREACTOR,
     target_vs_eventreactor_met: ratioEr >= TARGET_RATIO_VS_EVENTREACTOR,
     dropped: drops,
-    relay_cpu_us_per_msg: { baseline: cpu('baseline'), eventreactor: cpu('eventreactor'), router: cpu('router') },
+    relay_cpu_us_per_msg: { baseline: cpu('baseline'), eventreactor: cpu('eventreactor'), router: cpu('router'), journal: cpu('journal') },
     cpu_ratio: round(cpu('router') / cpu('baseline'), 3),
     cpu_ratio_vs_eventreactor: round(cpu('router') / cpu('eventreactor'), 3),
     runs: runs.map((r) => ({ ...r, eventsPerS: round(r.eventsPerS) })),
     elapsed_s: round(elapsedS, 1),
   });
+}
+
+let redis: { url: string; stop(): Promise<void> } | undefined;
+let redisUrl: string | undefined;
+
+function stopRedis(): Promise<void> {
+  return redis?.stop() ?? Promise.resolve();
 }
 
 function removeLogs(): void {
@@ -258,9 +290,11 @@ function removeLogs(): void {
 
 main()
   .then(removeLogs)
+  .then(stopRedis)
   .catch(async (err: unknown) => {
     process.stderr.write(`${NAME}: ${(err as Error)?.stack ?? String(err)}\n`);
     await procs.stopAll(1000);
     removeLogs();
+    await stopRedis();
     process.exit(1);
   });
