@@ -36,6 +36,16 @@ export function choiceOption<T extends string>(
   return raw as T;
 }
 
+/** Some of `choices`, comma-separated, from `--name` / `$env`, or all of them. */
+export function subsetOption<T extends string>(name: string, env: string, choices: readonly T[], argv: readonly string[] = process.argv.slice(2)): T[] {
+  const raw = fromArgv(name, argv) ?? process.env[env];
+  if (raw === undefined || raw === '') return [...choices];
+  const picked = raw.split(',').map((s) => s.trim());
+  const unknown = picked.filter((p) => !(choices as readonly string[]).includes(p));
+  if (unknown.length > 0) throw new RangeError(`--${name} / ${env}: unknown ${unknown.map((u) => `"${u}"`).join(', ')}; choose among ${choices.join(', ')}`);
+  return choices.filter((c) => picked.includes(c));
+}
+
 /** A required environment variable for a bench child process. */
 export function requiredEnv(name: string): string {
   const v = process.env[name];

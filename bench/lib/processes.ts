@@ -168,14 +168,21 @@ export function cpuSeconds(pid: number): number | undefined {
   }
 }
 
+/** How long the watchdog gives a bench's cleanup before it exits anyway. */
+const WATCHDOG_CLEANUP_MS = 30_000;
+
 /**
  * End the bench with exit code 2 if it has not finished after `ms`, killing its children
- * (through the ProcessSet exit hook). Unref'd: it never keeps the bench alive.
+ * (through the ProcessSet exit hook). With `cleanup` (servers to stop, a database to drop:
+ * what an exit hook cannot do, being synchronous), that runs first, for at most 30 s.
+ * Unref'd: it never keeps the bench alive.
  */
-export function watchdog(bench: string, ms: number): void {
+export function watchdog(bench: string, ms: number, cleanup?: () => Promise<void>): void {
   setTimeout(() => {
     process.stderr.write(`[${bench}] watchdog: not finished after ${ms / 1000} s; exiting\n`);
-    process.exit(2);
+    if (!cleanup) process.exit(2);
+    setTimeout(() => process.exit(2), WATCHDOG_CLEANUP_MS);
+    void cleanup().finally(() => process.exit(2));
   }, ms).unref();
 }
 

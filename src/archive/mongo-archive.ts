@@ -55,12 +55,19 @@ export const EVENT_INDEXES: readonly IndexDescription[] = [
   { key: { parent_event: 1 }, name: 'parent_event', sparse: true },
 ];
 
-/** Indexes of `results` besides `_id`. */
+/**
+ * Indexes of `results` besides `_id`. `start` answers `results ls` and `results ls --since`
+ * (newest first, no other filter: without it MongoDB reads every result and sorts them);
+ * `handler_id_start` lets `results ls --handler`'s `$or` (command, id or key) use an index
+ * for every branch, as MongoDB needs to use one for any (bench/archive-queries.ts).
+ */
 export const RESULT_INDEXES: readonly IndexDescription[] = [
   { key: { event_id: 1 }, name: 'event_id' },
   { key: { key: 1, start: -1 }, name: 'key_start' },
   { key: { status: 1, start: -1 }, name: 'status_start' },
   { key: { handler: 1, start: -1 }, name: 'handler_start' },
+  { key: { handler_id: 1, start: -1 }, name: 'handler_id_start' },
+  { key: { start: -1 }, name: 'start' },
   { key: { dead: 1, start: -1 }, name: 'dead_start', sparse: true },
 ];
 

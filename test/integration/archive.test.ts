@@ -76,6 +76,12 @@ test('archive - indexes exist on key/time and connecting twice does not fail', a
   assert.ok(names.includes('key_time') && names.includes('time'), names.join(','));
 });
 
+test('archive - results are indexed by start (results ls) and by handler id (the --handler $or)', async () => {
+  const a = await open();
+  const names = (await a.results.listIndexes().toArray()).map((i) => i.name);
+  for (const name of ['start', 'handler_id_start', 'handler_start', 'key_start']) assert.ok(names.includes(name), `${name} missing: ${names.join(',')}`);
+});
+
 test('archive - connection failure is an ArchiveError naming the server', async () => {
   await assert.rejects(
     MongoArchive.connect({ url: 'mongodb://user:secret@127.0.0.1:1/', database: 'x', log: silentLogger(), serverSelectionTimeoutMS: 300 }),
