@@ -4,6 +4,7 @@ import { ulid } from 'ulid';
 import * as zmq from 'zeromq';
 import { AuthError, EventValidationError, TimeoutError, UsageError } from '../errors.js';
 import { curveClientOptions, type CurveClientKeys } from '../wire/curve.js';
+import { splitEndpoints } from '../wire/endpoints.js';
 import { watchHandshake } from '../wire/handshake.js';
 import { RouterClient } from '../wire/router-client.js';
 import { RouterRefusedError } from '../errors.js';
@@ -212,11 +213,7 @@ async function push(uri: string, text: string, timeoutMs: number, curve: CurveCl
   const refused = watchHandshake(sock, curve !== undefined);
   try {
     // Several routers (comma-separated): connected to all, the event goes to one that is up.
-    for (const u of uri
-      .split(',')
-      .map((x) => x.trim())
-      .filter(Boolean))
-      sock.connect(u);
+    for (const u of splitEndpoints(uri)) sock.connect(u);
     await sock.send(text);
   } catch (err) {
     const why = refused();

@@ -32,7 +32,12 @@ export async function runDaemons(parts: readonly Part[], settings: ReactorSettin
   return new Promise<number>((resolve, reject) => {
     handleSignals({
       log,
-      shutdown: async () => (await starting).close(),
+      // A start that failed has closed what it opened; its error is the exit (reject below).
+      shutdown: () =>
+        starting.then(
+          (r) => r.close(),
+          () => undefined,
+        ),
       exit: resolve,
       deadlineMs: shutdownDeadlineMs(parts, settings),
       ...(options.onForcedExit ? { onForcedExit: options.onForcedExit } : {}),

@@ -183,6 +183,7 @@ export const configFileSchema = z.looseObject({
           }),
         )
         .min(1)
+        .refine((rs) => new Set(rs.map((r) => r.name)).size === rs.length, 'router names must differ: each names its own cursor')
         .optional(),
     })
     .prefault({}),

@@ -53,8 +53,9 @@ export async function collectStatus(settings: ReactorSettings): Promise<StatusRe
     daemonsStatus(settings),
   ]);
   for (const c of archive.cursors ?? []) {
-    const router = routers.find((r) => r.cursor === c.name) ?? routers[0]!;
-    c.behind = router.epoch === c.epoch && router.last_seq !== undefined ? router.last_seq - c.seq : null;
+    // With one router every cursor follows it; with several, a cursor is the router's it is named after.
+    const router = routers.length === 1 ? routers[0] : routers.find((r) => r.cursor === c.name);
+    c.behind = router && router.epoch === c.epoch && router.last_seq !== undefined ? router.last_seq - c.seq : null;
   }
   return { router: routers[0]!, routers, archive, queues, daemons };
 }

@@ -11,6 +11,7 @@ import { CloserStack } from '../lifecycle/closers.js';
 import { Subscriber, subscriberMetrics } from '../sub/subscriber.js';
 import { Gauge, type Registry } from 'prom-client';
 import type { Daemon } from './daemon.js';
+import { TransportError } from '../errors.js';
 import { clientKeysFor } from '../security/key-files.js';
 import type { OpsServer } from '../http/ops-server.js';
 import { ReplayClient } from '../wire/replay-client.js';
@@ -48,9 +49,10 @@ export async function startSubDaemon(settings: ReactorSettings, log: Logger): Pr
     await queue.start();
     const state = new RuleState({ redisUrl: settings.redisUrl, prefix: rulesPrefix(settings.queue.name) });
     closers.push('rules state', () => state.close());
+    const curve = clientKeysFor(settings.security);
     // Correlations fire their events through the router's REP socket, as handlers do.
     const routerUri = settings.worker.routerUri;
-    const client = routerUri ? new RouterClient({ uri: routerUri, timeoutMs: 10_000, retries: 2, curve: clientKeysFor(settings.security) }) : undefined;
+    const client = routerUri ? new RouterClient({ uri: routerUri, timeoutMs: 10_000, retries: 2, curve }) : undefined;
     if (client) closers.push('router client', () => client.close());
     const rules = new RuleDecider({ table: () => handlers.rules, state, log: slog, registry });
     // One subscriber per router, each with its own cursor; they share the archive, the
@@ -63,7 +65,7 @@ export async function startSubDaemon(settings: ReactorSettings, log: Logger): Pr
           settings: { ...settings.sub, publisherUri: r.publisherUri, replayUri: r.replayUri, name: r.cursor },
           rules,
           ...(client ? { emit: (e: EmittedEvent) => client.send(e) } : {}),
-          curve: clientKeysFor(settings.security),
+          curve,
           archive,
           queue,
           log: r.name === undefined ? slog : slog.child({ router: r.name }),
@@ -80,20 +82,16 @@ export async function startSubDaemon(settings: ReactorSettings, log: Logger): Pr
     // be busy with a long catch-up): ready while one of them answers.
     const probes = settings.sub.routers.map((r) => ({
       name: r.name ?? 'router',
-      client: new ReplayClient(r.replayUri, 1000, clientKeysFor(settings.security)),
+      client: new ReplayClient(r.replayUri, 1000, curve),
     }));
     for (const p of probes) closers.push(`router probe ${p.name}`, () => p.client.close());
     const anyRouter = async (): Promise<void> => {
-      const down: string[] = [];
-      for (const p of probes) {
-        try {
-          await p.client.status();
-          return;
-        } catch (err) {
-          down.push(probes.length > 1 ? `${p.name}: ${(err as Error).message}` : (err as Error).message);
-        }
+      try {
+        await Promise.any(probes.map((p) => p.client.status()));
+      } catch (err) {
+        const why = (err as AggregateError).errors.map((e: Error, i) => (probes.length > 1 ? `${probes[i]!.name}: ${e.message}` : e.message));
+        throw new TransportError(why.join('; '));
       }
-      throw new Error(down.join('; '));
     };
     const http = await startOps(
       'sub',

@@ -11,14 +11,14 @@ import type { RegisterSpec } from '../rules/stateful-specs.js';
 const MAX_GROUP_CHARS = 256;
 
 /**
- * The registers API of one run. `runId` (job id and run number) and a call counter name
- * each added sample, so a retried run that adds the same samples counts them once.
+ * The registers API of one run. The job id and a call counter name each added sample, so
+ * a retried run (any attempt of the same job) that adds the same samples counts them once.
  */
 export function handlerRegisters(
   state: Pick<RuleState, 'read' | 'add'>,
   registers: ReadonlyMap<string, RegisterSpec>,
   event: ReactorEvent,
-  runId: string,
+  jobId: string,
 ): RegistersApi {
   let added = 0;
   const find = (name: unknown): RegisterSpec => {
@@ -50,7 +50,7 @@ export function handlerRegisters(
       if (typeof value !== 'number' || !Number.isFinite(value))
         throw new UsageError(`register ${r.name}: a sample must be a finite number, got ${JSON.stringify(value)}`);
       added++;
-      return reading(r.name, group, await state.add(r, group, `${runId}#${added}`, value));
+      return reading(r.name, group, await state.add(r, group, `${jobId}#${added}`, value));
     },
   };
 }

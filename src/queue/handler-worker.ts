@@ -156,8 +156,16 @@ export class HandlerWorker {
     const resolved = this.#resolve(job.data);
     const spec = resolved.spec;
     if (job.data.debounce && resolved.refusal === undefined) {
-      if (!this.#options.state) throw new HandlerRefusedError('debounced job, but this worker has no rules state (Redis) to check it against');
-      if (!(await this.#options.state.isLatest(job.data.debounce.key, event.id))) {
+      let latest: boolean;
+      try {
+        if (!this.#options.state) throw new HandlerRefusedError('debounced job, but this worker has no rules state (Redis) to check it against');
+        latest = await this.#options.state.isLatest(job.data.debounce.key, event.id);
+      } catch (err) {
+        // The slot goes back whatever happens here, or the queue would stop after `concurrency` such jobs.
+        releaseSlot();
+        throw err;
+      }
+      if (!latest) {
         releaseSlot();
         this.#m.superseded.inc({ driver: spec.driver });
         log.info({ debounce: job.data.debounce.key }, 'debounced: a later event of its group came during the quiet period; not run');
@@ -204,9 +212,7 @@ export class HandlerWorker {
               attempt,
               fire,
               ...(resolved.argv ? { argv: resolved.argv } : {}),
-              ...(this.#options.state
-                ? { registers: handlerRegisters(this.#options.state, this.#options.rules().registers, event, `${jobRun.id}/${run}`) }
-                : {}),
+              ...(this.#options.state ? { registers: handlerRegisters(this.#options.state, this.#options.rules().registers, event, jobRun.id) } : {}),
             });
     } finally {
       this.#running.delete(controller);

@@ -176,7 +176,9 @@ export class RuleState {
 
   /** True when `eventId` is still the latest event of its debounce group. */
   async isLatest(debounceKey: string, eventId: string): Promise<boolean> {
-    return (await this.#redis.get(debounceKey)) === eventId;
+    // Gone (expired while the job waited in a backlog): no later event replaced it, so it runs.
+    const latest = await this.#redis.get(debounceKey);
+    return latest === null || latest === eventId;
   }
 
   /**

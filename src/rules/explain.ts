@@ -110,6 +110,11 @@ export function withDecision(explanation: HandlerExplanation, decision: Decision
   return { runs: decision.pass, decisions: [...explanation.decisions, decision] };
 }
 
+/** Where a pattern failed: `payload.used is 42, expected [{"numeric":[">",90]}]`. */
+export function describeMismatch(m: PatternMismatch): string {
+  return `${m.path || '(event)'} ${m.absent ? 'is absent' : `is ${JSON.stringify(m.actual)}`}, expected ${JSON.stringify(m.expected)}`;
+}
+
 /** One line for people, e.g. `when: payload.used is 42, expected [{"numeric":[">",90]}] (local:disk.*[0].when.payload.used)`. */
 export function describeDecision(d: Decision): string {
   const verdict = d.pass ? 'pass' : 'FAIL';
@@ -118,9 +123,7 @@ export function describeDecision(d: Decision): string {
       return `key: ${verdict}: event key ${d.eventKey} ${d.pass ? 'matches' : 'does not match'} ${d.exact ? 'key' : 'glob'} ${d.keyPattern}`;
     case 'when': {
       if (!d.mismatch) return `when: ${verdict}${d.patternPath ? '' : ' (no pattern)'}`;
-      const m = d.mismatch;
-      const actual = m.absent ? 'is absent' : `is ${JSON.stringify(m.actual)}`;
-      return `when: ${verdict}: ${m.path || '(event)'} ${actual}, expected ${JSON.stringify(m.expected)} (${m.patternPath})`;
+      return `when: ${verdict}: ${describeMismatch(d.mismatch)} (${d.mismatch.patternPath})`;
     }
     case 'template':
       return d.pass ? `template: ${verdict}: argv ${JSON.stringify(d.argv)}` : `template: ${verdict}: ${d.message}`;

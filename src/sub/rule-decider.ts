@@ -6,7 +6,7 @@ import { counter } from '../metrics.js';
 import type { Logger } from '../logger.js';
 import { decideEntry } from '../rule-state/decide.js';
 import type { RuleState } from '../rule-state/rule-state.js';
-import { describeDecision } from '../rules/explain.js';
+import { describeDecision, describeMismatch } from '../rules/explain.js';
 import type { Decision } from '../rules/explain.js';
 import type { PatternExplanation } from '../rules/pattern.js';
 import type { RuleEntry, RuleTable } from '../rules/rule-table.js';
@@ -128,7 +128,7 @@ export class RuleDecider {
         }
         continue;
       }
-      if (!state && (entry.if || entry.throttle || entry.debounce)) this.#m.stateless.inc();
+      if (!state) this.#m.stateless.inc();
       const d = await decideEntry(this.#gate(entry), event, state, 'live');
       if (!d.runs) {
         const failed = d.decisions.at(-1)!;
@@ -171,12 +171,11 @@ export class RuleDecider {
 
 /**
  * Why a pattern did not match, compactly for the event document (the entry is named beside
- * it; `test-event` gives the pattern's key path): `payload.used is 42, expected [...]`.
+ * it; `test-event` gives the pattern's key path).
  */
 function whenReason(e: PatternExplanation | Decision): string {
   const m = 'mismatch' in e ? e.mismatch : undefined;
-  if (!m) return 'the pattern did not match';
-  return `${m.path || '(event)'} ${m.absent ? 'is absent' : `is ${JSON.stringify(m.actual)}`}, expected ${JSON.stringify(m.expected)}`;
+  return m ? describeMismatch(m) : 'the pattern did not match';
 }
 
 /**

@@ -2,6 +2,7 @@ import * as zmq from 'zeromq';
 import { AuthError, TimeoutError, TransportError } from '../errors.js';
 import { curveClientOptions, type CurveClientKeys } from './curve.js';
 import { watchHandshake } from './handshake.js';
+import { splitEndpoints } from './endpoints.js';
 
 export interface ReqSocketOptions {
   /**
@@ -40,10 +41,7 @@ export class ReqSocket {
   #closed = false;
 
   constructor(options: ReqSocketOptions) {
-    this.#uris = options.uri
-      .split(',')
-      .map((u) => u.trim())
-      .filter(Boolean);
+    this.#uris = splitEndpoints(options.uri);
     if (this.#uris.length === 0) throw new TransportError(`no endpoint for ${options.peer ?? 'the router'} in ${JSON.stringify(options.uri)}`);
     this.#timeoutMs = options.timeoutMs ?? 5000;
     this.#retries = options.retries ?? 0;

@@ -141,3 +141,24 @@ test('config - defaults come from the schema, one value per key', () => {
   assert.equal(settings.handlersDir, '/etc/x/event-handlers');
   assert.equal(settings.mongo.database, 'event_reactor');
 });
+
+test('config - subscriber.routers: each followed with a cursor of its own; two routers of one name are refused', () => {
+  const routers = [
+    { name: 'r1', publisher_uri: 'tcp://r1:55000', replay_uri: 'tcp://r1:55001' },
+    { name: 'r2', publisher_uri: 'tcp://r2:55000', replay_uri: 'tcp://r2:55001' },
+  ];
+  const { settings } = buildSettings('<test>', { subscriber: { name: 'ops', routers } }, {}, {});
+  assert.deepEqual(
+    settings.sub.routers.map((r) => [r.name, r.publisherUri, r.cursor]),
+    [
+      ['r1', 'tcp://r1:55000', 'ops@r1'],
+      ['r2', 'tcp://r2:55000', 'ops@r2'],
+    ],
+  );
+  assert.equal(settings.sub.publisherUri, 'tcp://r1:55000');
+  const problems = problemsOf(() => buildSettings('<test>', { subscriber: { routers: [routers[0], routers[0]] } }, {}, {}));
+  assert.ok(
+    problems.some((p) => p.path.startsWith('subscriber.routers') && /must differ/.test(p.message)),
+    JSON.stringify(problems),
+  );
+});
