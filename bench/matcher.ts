@@ -36,6 +36,7 @@ import { compilePattern, type CompiledPattern } from '../src/rules/pattern.js';
 import { intOption } from './lib/options.js';
 import { printJson, printTable, progress } from './lib/report.js';
 import { fmtInt, median, round } from './lib/stats.js';
+import { mulberry32 } from './lib/random.js';
 
 const NAME = 'matcher';
 const TARGET_EVENTS_PER_S = 500_000;
@@ -56,19 +57,7 @@ interface Entry {
   compiled?: CompiledPattern;
 }
 
-/** A deterministic generator (mulberry32), so every run benches the same rules and events. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-const random = rng(20261130);
+const random = mulberry32(20261130);
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
 
 const NAMESPACES = ['local', 'web', 'db', 'net', 'app', 'batch', 'auth', 'queue'];

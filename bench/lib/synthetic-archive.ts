@@ -23,6 +23,7 @@ import { handlerId, type HandlerSpec } from '../../src/handlers/spec.js';
 import { jobIdFor } from '../../src/queue/job.js';
 import { MonotonicUlid } from '../../src/router/monotonic-ulid.js';
 import type { DecisionRecord } from '../../src/sub/rule-decider.js';
+import { mulberry32 } from './random.js';
 
 const NAMESPACES = ['local', 'web', 'db', 'net', 'app'] as const;
 const FAMILIES = ['disk', 'cpu', 'http', 'backup', 'deploy', 'auth', 'cert', 'queue'] as const;
@@ -66,18 +67,6 @@ interface TraceMember {
   children: number;
 }
 
-/** mulberry32: small, fast and seeded. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
-
 export class SyntheticArchive {
   /** Keys by rank, most frequent first. */
   readonly keys: readonly string[];
@@ -100,8 +89,8 @@ export class SyntheticArchive {
     this.end = options.end;
     this.start = options.end - options.days * DAY_MS;
     this.#epoch = this.start;
-    this.#rand = prng(options.seed);
-    this.#ulid = new MonotonicUlid(prng(options.seed ^ 0x5bd1e995));
+    this.#rand = mulberry32(options.seed);
+    this.#ulid = new MonotonicUlid(mulberry32(options.seed ^ 0x5bd1e995));
     const all = NAMESPACES.flatMap((ns) => FAMILIES.flatMap((f) => ACTIONS.map((a) => `${ns}:${f}.${a}`)));
     // Shuffled, so that ranks (frequencies) are not grouped by namespace or family.
     for (let i = all.length - 1; i > 0; i--) {
