@@ -9,6 +9,7 @@ import type { RuleState } from '../rule-state/rule-state.js';
 import { describeDecision, describeMismatch } from '../rules/explain.js';
 import type { Decision } from '../rules/explain.js';
 import type { PatternExplanation } from '../rules/pattern.js';
+import type { HandlerDecision } from '../archive/archive.js';
 import type { RuleEntry, RuleTable } from '../rules/rule-table.js';
 
 /** Longest handler string kept in a decision record (the entry's id names it exactly). */
@@ -19,19 +20,7 @@ const HANDLER_SHOWN = 120;
  * matched, and whether it was enqueued (and if not, the stage that stopped it and why), or
  * a correlation the event completed and the event it fired.
  */
-export type DecisionRecord =
-  | {
-      key: string;
-      handler: string;
-      id: string;
-      run: boolean;
-      /** The stage that stopped it (`when`, `if`, `throttle`), or `debounce` when it runs later. */
-      stage?: string;
-      reason?: string;
-      /** Debounced: runs after this long if still the latest of its group. */
-      delay_ms?: number;
-    }
-  | { correlation: string; emit: string; id: string; correlated: string[] };
+export type DecisionRecord = HandlerDecision | { correlation: string; emit: string; id: string; correlated: string[] };
 
 /** A correlation the event completed: the event to fire through the router. */
 export interface Emission {
