@@ -4,7 +4,6 @@ import { formatProblem } from '../errors.js';
 import { createLogger, type Logger } from '../logger.js';
 import type { ReactorSettings } from '../config/settings.js';
 import type { DeadLetters, DeadJob } from '../queue/dead-letters.js';
-import { queueNames } from '../queue/connection.js';
 import { EXIT } from './exit-codes.js';
 import { addDaemonOptions, loadForReader, reportError, type DaemonFlags } from './common.js';
 
@@ -131,8 +130,7 @@ function oneTarget(verb: string, jobId: string | undefined, all: boolean | undef
 }
 
 function notFound(jobId: string, settings: ReactorSettings): number {
-  const names = queueNames(settings.queue.name);
-  process.stderr.write(`dlq: no dead job with id "${jobId}" in queue ${names.normal} or ${names.exclusive} (see "dlq list")\n`);
+  process.stderr.write(`dlq: no dead job with id "${jobId}" in any handler queue of ${settings.queue.name} (see "dlq list")\n`);
   return EXIT.FAILURE;
 }
 

@@ -56,12 +56,20 @@ export function formatStatus(r: StatusReport): string {
   const q = r.queues;
   if (q.error) lines.push(`queues    ${q.url}: UNREACHABLE (${q.error})`);
   else
-    for (const [name, c] of Object.entries(q.counts ?? {}))
+    for (const [name, c] of Object.entries(q.counts ?? {})) {
+      const entry = q.entries?.find((e) => e.queue === name);
+      // The two queues of before per-entry queues, once empty, are not worth a line.
+      if (!entry && c.waiting + c.active + c.delayed + c.failed === 0) continue;
+      const b = entry?.breaker;
+      const breaker =
+        b?.state === 'open' ? `; breaker OPEN until ${new Date(b.until ?? 0).toISOString()}` : b ? `; breaker closed (opened ${b.opened} time(s))` : '';
+      const about = entry ? ` (${entry.key} ${entry.driver}:${entry.handler}; ${entry.described}${breaker})` : '';
       lines.push(
-        `queue     ${name}: ${Object.entries(c)
+        `queue     ${name}${about}: ${Object.entries(c)
           .map(([k, v]) => `${k} ${v}`)
           .join(', ')}`,
       );
+    }
   return `${lines.join('\n')}\n`;
 }
 

@@ -11,6 +11,7 @@ import { compilePattern } from '../rules/pattern.js';
 import { RuleTable, type RuleEntry } from '../rules/rule-table.js';
 import { compileCorrelations, compileDebounce, compileIf, compileRegisters, compileThrottle, type RegisterSpec } from '../rules/stateful-specs.js';
 import { compileTemplate } from '../rules/template.js';
+import { compilePolicy, POLICY_KEYS, type EntryPolicy } from '../queue/entry-policy.js';
 
 export interface LoadedHandlers {
   /** Handlers by the key they are written under (`namespace:event_type` or a glob). */
@@ -153,6 +154,12 @@ export function buildHandlers(file: string, raw: unknown, text: string = JSON.st
         rules.debounce = debounce;
         ruleJson['debounce'] = entry.debounce;
       }
+      let policy: EntryPolicy | undefined;
+      if (POLICY_KEYS.some((k) => entry[k] !== undefined) || entry.exclusive === true) {
+        const compiled = collect(() => compilePolicy(entry, entry.exclusive ?? false, { file, path: at }) ?? null);
+        if (compiled === undefined) return;
+        policy = compiled ?? undefined;
+      }
       if (driver === 'shell' && entry.handler.includes('{{')) {
         const template = collect(() => compileTemplate(entry.handler, { file, path: `${at}.handler` }));
         if (!template) return;
@@ -172,6 +179,7 @@ export function buildHandlers(file: string, raw: unknown, text: string = JSON.st
       if (entry.retries !== undefined) spec.retries = entry.retries;
       if (entry.backoff !== undefined) spec.backoffMs = entry.backoff * 1000;
       if (entry.env !== undefined) spec.env = entry.env;
+      if (policy !== undefined) spec.policy = policy;
       specs.push(spec);
       ruled.push({ spec, keyPattern: pattern, ...rules });
     });

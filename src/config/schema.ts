@@ -312,4 +312,12 @@ export const handlerSpecSchema = z.looseObject({
   throttle: z.unknown().optional(),
   /** `{"quiet": seconds, "by": path}`: one run, for the last event, once the group has been quiet that long. */
   debounce: z.unknown().optional(),
+  /** Queue policy (src/queue/entry-policy.ts): at most N runs at once across all workers. */
+  concurrency: z.unknown().optional(),
+  /** `{"max": n, "per": seconds}`: at most n runs started per period across all workers; the others wait. */
+  rate: z.unknown().optional(),
+  /** A path into the event: events with the same value there run one after another, in the order enqueued. */
+  order_by: z.unknown().optional(),
+  /** `{"failures", "within", "open_for"}`: that many failed runs within `within` seconds pause the entry's queue for `open_for` seconds. */
+  breaker: z.unknown().optional(),
 });

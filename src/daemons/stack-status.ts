@@ -1,6 +1,6 @@
 import type { ReactorSettings, SubRouter } from '../config/settings.js';
 import type { ArchiveStats } from '../archive/archive.js';
-import type { QueueCounts } from '../queue/queue-counts.js';
+import type { EntryQueueStatus, QueueCounts } from '../queue/queue-counts.js';
 import { redact } from '../redact.js';
 
 /** What `event-reactor status` reports; every part says `error` instead when unreachable. */
@@ -12,7 +12,8 @@ export interface StatusReport {
   archive: { url: string; database: string; error?: string } & Partial<Omit<ArchiveStats, 'cursors'>> & {
       cursors?: (ArchiveStats['cursors'][number] & { behind?: number | null })[];
     };
-  queues: { url: string; counts?: QueueCounts; error?: string };
+  /** `entries`: each per-entry queue's handler, policy and breaker. */
+  queues: { url: string; counts?: QueueCounts; entries?: EntryQueueStatus[]; error?: string };
   /** Each daemon part, from its HTTP endpoints (`http.<part>`); `inputs` only when config.json has inputs. */
   daemons: Record<'router' | 'sub' | 'worker', DaemonStatus> & { inputs?: DaemonStatus };
 }
@@ -143,7 +144,7 @@ async function queueStatus(s: ReactorSettings): Promise<StatusReport['queues']> 
   const url = redact(s.redisUrl);
   const { readQueueCounts } = await import('../queue/queue-counts.js');
   try {
-    return { url, counts: await readQueueCounts(s.redisUrl, s.queue) };
+    return { url, ...(await readQueueCounts(s.redisUrl, s.queue)) };
   } catch (err) {
     return { url, error: (err as Error).message };
   }

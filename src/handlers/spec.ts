@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { EnvEntries } from './handler-env.js';
+import type { EntryPolicy } from '../queue/entry-policy.js';
 
 /**
  * `shell` and `tsfunc` run the project's handlers, `pyfunc` EventReactor's Python ones;
@@ -29,6 +30,8 @@ export interface HandlerSpec {
   backoffMs?: number;
   /** Variables added to the handler's environment; `{"secret": "NAME"}` values come from the secrets directory. */
   env?: EnvEntries;
+  /** Queue policy: `concurrency` (1 when exclusive), `rate`, `order_by`, `breaker`. Not part of the id: changing it keeps the entry's queue. */
+  policy?: EntryPolicy;
   /** An output driver's own keys (`webhook`: method, headers, body; `amqp`: url, routing_key...), validated with its schema. */
   options?: Record<string, unknown>;
 }

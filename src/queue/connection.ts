@@ -5,11 +5,6 @@ export function redisConnection(url: string): ConnectionOptions {
   return { url, maxRetriesPerRequest: null, enableOfflineQueue: true, connectionName: 'event-reactor' };
 }
 
-/** Queue names: handlers with `exclusive: true` go to their own queue, run one at a time. */
-export function queueNames(name: string): { normal: string; exclusive: string } {
-  return { normal: name, exclusive: `${name}-exclusive` };
-}
-
 /**
  * One round trip to Redis on a BullMQ connection: its status must be `ready` (ioredis says
  * `reconnecting` while Redis is away) and a read must come back.

@@ -4,7 +4,9 @@ import { redact } from '../redact.js';
 import { settlesWithin } from '../lifecycle/settles-within.js';
 import type { Logger } from '../logger.js';
 import type { QueueSettings } from '../config/settings.js';
-import { queueNames, redisConnection } from './connection.js';
+import type { Redis } from 'ioredis';
+import { sharedRedis } from './shared-redis.js';
+import { AllQueues } from './all-queues.js';
 import type { HandlerJobData } from './job.js';
 
 export interface DeadLettersOptions {
@@ -23,7 +25,7 @@ export interface DeadLettersOptions {
 /** A job whose last attempt failed, as kept in BullMQ's failed set. */
 export interface DeadJob {
   id: string;
-  /** BullMQ queue it is in: the normal queue or its `-exclusive` twin. */
+  /** BullMQ queue it is in: its entry's (queue-for.ts), or one of the two of before. */
   queue: string;
   /** `namespace:event_type` the handler is registered under. */
   key: string;
@@ -43,11 +45,13 @@ const PAGE = 500;
 
 /**
  * The dead-letter queue: handler jobs that failed their last attempt, which BullMQ keeps
- * in the failed set of the normal and the exclusive queue. Lists, retries and purges
- * them for `event-reactor dlq`.
+ * in the failed set of each handler queue (every queue of the registry). Lists, retries
+ * and purges them for `event-reactor dlq`.
  */
 export class DeadLetters {
-  readonly #queues: Queue<HandlerJobData>[];
+  readonly #redis: Redis;
+  readonly #allQueues: AllQueues;
+  #queues: Queue<HandlerJobData>[] = [];
   readonly #timeoutMs: number;
   readonly #redisUrl: string;
   readonly #handlerKnown: ((key: string, id: string) => boolean) | undefined;
@@ -61,13 +65,12 @@ export class DeadLetters {
     this.#timeoutMs = timeoutMs;
     this.#redisUrl = options.redisUrl;
     this.#handlerKnown = options.handlerKnown;
-    const names = queueNames(options.queue.name);
-    const opts = { connection: redisConnection(options.redisUrl), prefix: options.queue.prefix };
-    this.#queues = [new Queue<HandlerJobData>(names.normal, opts), new Queue<HandlerJobData>(names.exclusive, opts)];
-    for (const q of this.#queues) q.on('error', (err) => options.log.debug({ err, queue: q.name }, 'queue connection error'));
+    this.#redis = sharedRedis(options.redisUrl);
+    this.#redis.on('error', (err) => options.log.debug({ err }, 'queue connection error'));
+    this.#allQueues = new AllQueues(this.#redis, options.queue, (err, queue) => options.log.debug({ err, queue }, 'queue connection error'));
   }
 
-  /** Every dead job of both queues, most recently failed first. */
+  /** Every dead job of every queue, most recently failed first. */
   async list(): Promise<DeadJob[]> {
     const jobs = await this.#all();
     return jobs.map(describe).sort((a, b) => (b.finishedOn?.getTime() ?? 0) - (a.finishedOn?.getTime() ?? 0));
@@ -137,7 +140,13 @@ export class DeadLetters {
 
   /** Close the Redis connections. Idempotent. */
   close(): Promise<void> {
-    this.#closing ??= Promise.all(this.#queues.map((q) => q.close())).then(() => undefined);
+    this.#closing ??= this.#allQueues
+      .close()
+      .then(() => this.#redis.quit())
+      .then(
+        () => undefined,
+        () => this.#redis.disconnect(),
+      );
     return this.#closing;
   }
 
@@ -168,12 +177,15 @@ export class DeadLetters {
     return out;
   }
 
-  /** The queues, once Redis answers; a QueueError after `connectTimeoutMs` otherwise. */
+  /** The queues (read from the registry once), once Redis answers; a QueueError after `connectTimeoutMs` otherwise. */
   async #connected(): Promise<Queue<HandlerJobData>[]> {
     this.#ready ??= (async () => {
-      const ready = Promise.all(this.#queues.map((q) => q.waitUntilReady()));
-      if (!(await settlesWithin(ready, this.#timeoutMs))) throw new QueueError(`cannot reach Redis at ${redact(this.#redisUrl)} within ${this.#timeoutMs} ms`);
-      await ready;
+      const ready = this.#allQueues.list();
+      if (!(await settlesWithin(ready, this.#timeoutMs))) {
+        ready.catch(() => undefined);
+        throw new QueueError(`cannot reach Redis at ${redact(this.#redisUrl)} within ${this.#timeoutMs} ms`);
+      }
+      this.#queues = await ready;
     })();
     await this.#ready;
     return this.#queues;

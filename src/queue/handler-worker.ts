@@ -1,5 +1,6 @@
-import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
-import type { Registry } from 'prom-client';
+import { DelayedError, Queue, UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { Gauge, type Registry } from 'prom-client';
 import { HandlerError, HandlerRefusedError, JobStalledError, QueueError, ShutdownAbortError, UnknownHandlerError, coerceError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { counter, histogram } from '../metrics.js';
@@ -11,7 +12,15 @@ import { describeRun, resultId, runHandler } from '../handlers/run-job.js';
 import type { HandlerSpec } from '../handlers/spec.js';
 import type { HandlerEnvironment } from '../handlers/handler-env.js';
 import { jitterBackoffStrategy } from './backoff.js';
-import { queueNames, redisConnection, redisRoundTrip } from './connection.js';
+import { redisRoundTrip } from './connection.js';
+import { sharedRedis } from './shared-redis.js';
+import { QueueRegistry, type QueueInfo } from './queue-registry.js';
+import { planLanes, type LaneWant } from './lane-plan.js';
+import { SlotPool } from './slot-pool.js';
+import { Breakers } from './breaker.js';
+import { OrderTickets, orderVerdict, type OrderTicket } from './order-tickets.js';
+import { describePolicy, type EntryPolicy } from './entry-policy.js';
+import { entryQueueName } from './queue-for.js';
 import type { HandlerJobData } from './job.js';
 import type { RuleTable } from '../rules/rule-table.js';
 import type { RuleState } from '../rule-state/rule-state.js';
@@ -47,10 +56,37 @@ export interface HandlerWorkerOptions {
 /** Longest handler command kept as a metric label. */
 const HANDLER_LABEL_CHARS = 120;
 
+/** How often the queues to drain, their policies and their breakers are looked at again. */
+const SYNC_MS = 1000;
+
+/** A job waiting for its `order_by` turn is looked at again after this long, if not promoted before. */
+const ORDER_POLL_MS = 5000;
+
+/** One entry's queue as this process drains it. */
+interface Lane {
+  name: string;
+  queue: Queue<HandlerJobData>;
+  worker: Worker<HandlerJobData>;
+  want: LaneWant;
+  /** Policy as last applied to the queue in Redis (JSON), to apply it again only on change. */
+  applied: string;
+  /** Handler slots of the pool this lane holds, and may hold. */
+  held: number;
+  cap: number;
+  /** Its jobs whose handler has run and whose result is being stored (see #store). */
+  storing: number;
+}
+
 /**
- * BullMQ workers for handler jobs: one for the normal queue (`worker.concurrency` jobs at
- * once) and one for exclusive handlers (one at a time across all workers). Each run is
- * archived in `results` before the job completes or fails.
+ * BullMQ workers for handler jobs: one Worker per handler entry's queue (see queue-for.ts),
+ * created and closed as the handler table and the queue registry change, so a slow or
+ * stuck entry never holds up another's jobs in Redis. Each entry's policy is applied to
+ * its queue in Redis, for every worker at once: `concurrency` (and `exclusive`) as
+ * BullMQ's global concurrency, `rate` as its global rate limit, `breaker` by pausing the
+ * queue while open (breaker.ts), `order_by` by tickets (order-tickets.ts). In this
+ * process, handlers of all entries share `worker.concurrency` slots (slot-pool.ts), each
+ * entry at most one less than all of them when there are several. Each run is archived
+ * in `results` before the job completes or fails.
  *
  * A failed run is retried with jittered exponential backoff until the job's attempts are
  * used up; the last failed attempt's result is marked `dead: true` and the job stays in
@@ -63,49 +99,35 @@ const HANDLER_LABEL_CHARS = 120;
  */
 export class HandlerWorker {
   readonly #options: HandlerWorkerOptions;
-  readonly #workers: Worker<HandlerJobData>[];
+  readonly #redis: Redis;
+  readonly #registryOfQueues: QueueRegistry;
+  readonly #breakers: Breakers;
+  readonly #tickets: OrderTickets;
+  readonly #lanes = new Map<string, Lane>();
+  /** Lanes being closed (their entry left the table and their queue is empty). */
+  readonly #leaving = new Set<Promise<void>>();
+  readonly #pool: SlotPool;
   readonly #m;
+  readonly #breakerOpen: Gauge<'queue' | 'handler'>;
   /** One controller per running handler; aborted when the shutdown grace runs out. */
   readonly #running = new Set<AbortController>();
   /** Dead results of jobs failed as stalled, being written. */
   readonly #stalledWrites = new Set<Promise<void>>();
   /** Set once the shutdown grace is over: the reason given to aborted handlers. */
   #aborting: ShutdownAbortError | undefined;
-  /** Free handler slots of the normal queue, and the jobs waiting for one (see #store). */
-  #slots: number;
-  readonly #slotWaiters: (() => void)[] = [];
-  /** Jobs of the normal queue whose handler has run and whose result is being stored. */
-  #storing = 0;
+  #syncTimer: NodeJS.Timeout | undefined;
+  #syncing: Promise<void> | undefined;
+  #stopped = false;
   #closing: Promise<void> | undefined;
 
   constructor(options: HandlerWorkerOptions) {
     this.#options = options;
-    this.#slots = options.settings.concurrency;
-    const names = queueNames(options.queue.name);
-    const common = {
-      connection: redisConnection(options.redisUrl),
-      prefix: options.queue.prefix,
-      autorun: false,
-      lockDuration: options.settings.lockDurationMs,
-      stalledInterval: options.settings.lockDurationMs,
-      settings: { backoffStrategy: jitterBackoffStrategy },
-    };
-    // Two parameters: BullMQ gives a processor that takes a third one an AbortController of
-    // its own per job, for Worker.cancelJob, which we do not use; the run has ours (creating
-    // a signal costs ~10 µs on Node 20, per job).
-    const processor = (job: Job<HandlerJobData>, token?: string): Promise<void> => this.#process(job, token);
-    this.#workers = [
-      new Worker<HandlerJobData>(names.normal, processor, { ...common, concurrency: options.settings.concurrency }),
-      new Worker<HandlerJobData>(names.exclusive, processor, { ...common, concurrency: 1 }),
-    ];
-    for (const w of this.#workers) {
-      w.on('error', (err) => options.log.warn({ err, queue: w.name }, 'worker error'));
-      w.on('stalled', (jobId) => options.log.warn({ jobId, queue: w.name }, 'job stalled (its worker stopped renewing the lock); it runs again'));
-      // BullMQ fails a job that stalled too often without calling the processor.
-      w.on('failed', (job) => {
-        if (job?.deferredFailure) this.#recordStalled(job);
-      });
-    }
+    this.#pool = new SlotPool(options.settings.concurrency);
+    this.#redis = sharedRedis(options.redisUrl);
+    this.#redis.on('error', (err) => options.log.warn({ err }, 'worker connection error'));
+    this.#registryOfQueues = new QueueRegistry(this.#redis, options.queue.name);
+    this.#breakers = new Breakers(this.#redis, options.queue.name);
+    this.#tickets = new OrderTickets(this.#redis, options.queue.name);
     const r = options.registry;
     this.#m = {
       runs: counter(r, 'worker_handler_runs_total', 'Handler runs by driver and status', ['driver', 'status']),
@@ -122,33 +144,267 @@ export class HandlerWorker {
       alreadyRan: counter(r, 'worker_jobs_already_ran_total', 'Restarted jobs completed without running, an earlier run having archived an ok result', [
         'driver',
       ]),
+      orderWaits: counter(r, 'worker_jobs_order_waits_total', 'Jobs of an order_by entry put back to wait for an earlier event of their value', ['driver']),
+      breakers: counter(r, 'worker_breaker_transitions_total', 'Breakers this worker opened or closed', ['state']),
     };
+    const lanes = this.#lanes;
+    new Gauge({
+      name: 'worker_entry_queues',
+      help: 'Per-entry queues this worker takes jobs from',
+      registers: [r],
+      collect() {
+        this.set(lanes.size);
+      },
+    });
+    this.#breakerOpen = new Gauge({
+      name: 'worker_breaker_open',
+      help: 'Entries whose breaker is open (their queue paused), by queue and handler, as last seen by this worker',
+      labelNames: ['queue', 'handler'],
+      registers: [r],
+    });
   }
 
-  /** Start taking jobs. */
+  /** Start taking jobs: the queues are looked at now and every {@link SYNC_MS} ms. */
   start(): void {
-    for (const w of this.#workers) void w.run().catch((err: unknown) => this.#options.log.error({ err }, 'worker stopped'));
+    const tick = (): void => {
+      this.#syncing = this.#sync()
+        .catch((err: unknown) => this.#options.log.warn({ err: coerceError(err) }, 'cannot update the queues this worker drains; trying again'))
+        .finally(() => {
+          if (!this.#stopped) {
+            this.#syncTimer = setTimeout(tick, SYNC_MS);
+            this.#syncTimer.unref();
+          }
+        });
+    };
+    tick();
     this.#options.log.info({ queue: this.#options.queue.name, concurrency: this.#options.settings.concurrency }, 'worker started');
   }
 
-  async #process(job: Job<HandlerJobData>, token: string | undefined): Promise<void> {
+  /**
+   * Make the lanes what the table and the registry ask for: a lane per entry, one per
+   * registered queue with unfinished jobs; policies applied to their queues; breakers
+   * that are due closed.
+   */
+  async #sync(): Promise<void> {
+    const base = this.#options.queue.name;
+    const specs = this.#options.rules().entries.map((e) => e.spec);
+    const own = new Map<string, QueueInfo>(specs.map((s) => [entryQueueName(base, s.key, s.id), queueInfo(s)]));
+    await this.#registryOfQueues.register(own);
+    const pending = new Map<string, number>();
+    for (const name of (await this.#registryOfQueues.list()).keys()) {
+      if (own.has(name)) continue;
+      const q = this.#lanes.get(name)?.queue ?? new Queue<HandlerJobData>(name, { connection: this.#redis, prefix: this.#options.queue.prefix });
+      try {
+        const c = await q.getJobCounts('wait', 'delayed', 'prioritized', 'active', 'waiting-children');
+        pending.set(
+          name,
+          Object.values(c).reduce((a, b) => a + b, 0),
+        );
+      } finally {
+        if (!this.#lanes.has(name)) await q.close();
+      }
+    }
+    if (this.#stopped) return;
+    const wants = planLanes(base, specs, pending, this.#options.settings.concurrency);
+    const wanted = new Set(wants.map((w) => w.name));
+    for (const [name, lane] of this.#lanes) if (!wanted.has(name)) this.#closeLane(lane);
+    for (const want of wants) {
+      const lane = this.#lanes.get(want.name) ?? this.#openLane(want);
+      lane.want = want;
+      lane.cap = want.cap;
+      this.#resize(lane);
+      const policy = JSON.stringify(want.policy ?? null);
+      if (want.spec && policy !== lane.applied) {
+        await applyPolicy(lane.queue, want.policy);
+        lane.applied = policy;
+        this.#options.log.info(
+          { queue: lane.name, key: want.spec.key, handler: want.spec.command, policy: describePolicy(want.policy) },
+          'queue policy applied',
+        );
+      }
+      if (want.spec) await this.#checkBreaker(lane);
+    }
+    this.#pool.capsChanged();
+  }
+
+  #openLane(want: LaneWant): Lane {
+    const s = this.#options.settings;
+    const queue = new Queue<HandlerJobData>(want.name, { connection: this.#redis, prefix: this.#options.queue.prefix });
+    queue.on('error', (err) => this.#options.log.warn({ err, queue: want.name }, 'queue connection error'));
+    // Two parameters: BullMQ gives a processor that takes a third one an AbortController of
+    // its own per job, for Worker.cancelJob, which we do not use; the run has ours (creating
+    // a signal costs ~10 µs on Node 20, per job).
+    let lane: Lane;
+    const processor = (job: Job<HandlerJobData>, token?: string): Promise<void> => this.#process(lane, job, token);
+    const worker = new Worker<HandlerJobData>(want.name, processor, {
+      connection: this.#redis,
+      prefix: this.#options.queue.prefix,
+      autorun: false,
+      concurrency: want.cap,
+      lockDuration: s.lockDurationMs,
+      stalledInterval: s.lockDurationMs,
+      settings: { backoffStrategy: jitterBackoffStrategy },
+    });
+    lane = { name: want.name, queue, worker, want, applied: 'null', held: 0, cap: want.cap, storing: 0 };
+    this.#lanes.set(want.name, lane);
+    worker.on('error', (err) => this.#options.log.warn({ err, queue: want.name }, 'worker error'));
+    worker.on('stalled', (jobId) => this.#options.log.warn({ jobId, queue: want.name }, 'job stalled (its worker stopped renewing the lock); it runs again'));
+    worker.on('completed', (job) => this.#finished(lane, job));
+    worker.on('failed', (job) => {
+      if (!job) return;
+      // BullMQ fails a job that stalled too often without calling the processor.
+      if (job.deferredFailure) this.#recordStalled(job);
+      if (job.data.order) {
+        void job.getState().then(
+          (state) => (state === 'failed' ? this.#finished(lane, job) : undefined),
+          () => undefined,
+        );
+      }
+    });
+    void worker.run().catch((err: unknown) => this.#options.log.error({ err, queue: want.name }, 'worker stopped'));
+    this.#options.log.debug({ queue: want.name, cap: want.cap, key: want.spec?.key, handler: want.spec?.command }, 'taking jobs from queue');
+    return lane;
+  }
+
+  #closeLane(lane: Lane): void {
+    this.#lanes.delete(lane.name);
+    const leaving = Promise.allSettled([lane.worker.close()])
+      .then(() => lane.queue.close())
+      .catch(() => undefined)
+      .finally(() => this.#leaving.delete(leaving));
+    this.#leaving.add(leaving);
+    this.#options.log.debug({ queue: lane.name }, 'no longer taking jobs from queue');
+  }
+
+  /**
+   * A job of an `order_by` entry is done for good (completed, or failed for the last
+   * time): its ticket advances, and the job whose turn it is now is promoted.
+   */
+  #finished(lane: Lane, job: Job<HandlerJobData>): void {
+    const order = job.data.order;
+    if (!order) return;
+    void this.#tickets
+      .advance(lane.name, order)
+      .then((next) => (next === null ? undefined : promote(lane.queue, next)))
+      .catch((err: unknown) =>
+        this.#options.log.warn(
+          { err: coerceError(err), queue: lane.name, jobId: job.id },
+          'cannot advance the order of its value; the next job waits for its poll',
+        ),
+      );
+  }
+
+  /** Close an open breaker that is due (or whose entry has none any more), and keep the queue paused while open. */
+  async #checkBreaker(lane: Lane): Promise<void> {
+    const spec = lane.want.spec;
+    const breaker = lane.want.policy?.breaker;
+    if (!spec) return;
+    const closed = await this.#breakers.closeIfDue(lane.name, breaker === undefined);
+    if (closed) {
+      await lane.queue.resume();
+      this.#m.breakers.inc({ state: 'closed' });
+      this.#options.log.warn({ queue: lane.name, handler: spec.command, key: spec.key }, 'breaker closed: the queue runs again');
+      this.#fireBreaker('breaker.closed', lane, {
+        failures: closed.failures,
+        opened_at: new Date(closed.openedAt).toISOString(),
+        closed_at: new Date(closed.closedAt).toISOString(),
+        ...(breaker ? { open_for: breaker.openForS } : {}),
+      });
+    } else if (breaker) {
+      const state = await this.#breakers.read(lane.name);
+      this.#breakerGauge(lane, state.state === 'open');
+      // Opened by a worker that died before it paused the queue.
+      if (state.state === 'open' && !(await lane.queue.isPaused())) await lane.queue.pause();
+      return;
+    }
+    this.#breakerGauge(lane, false);
+  }
+
+  #breakerGauge(lane: Lane, open: boolean): void {
+    this.#breakerOpen.set({ queue: lane.name, handler: (lane.want.spec?.command ?? '').slice(0, HANDLER_LABEL_CHARS) }, open ? 1 : 0);
+  }
+
+  /** A failed run of an entry with a breaker: count it; the failure that opens it pauses the queue and says so. */
+  async #breakerFailure(lane: Lane, resultId: string, log: Logger): Promise<void> {
+    const breaker = lane.want.policy?.breaker;
+    const spec = lane.want.spec;
+    if (!breaker || !spec) return;
+    try {
+      const now = Date.now();
+      const { opened, failures } = await this.#breakers.fail(lane.name, breaker, resultId, now);
+      if (!opened) return;
+      await lane.queue.pause();
+      this.#m.breakers.inc({ state: 'open' });
+      this.#breakerGauge(lane, true);
+      log.warn({ queue: lane.name, failures, openForS: breaker.openForS }, 'breaker open: the queue is paused, its jobs wait');
+      this.#fireBreaker('breaker.open', lane, {
+        failures,
+        within: breaker.withinS,
+        open_for: breaker.openForS,
+        opened_at: new Date(now).toISOString(),
+        until: new Date(now + breaker.openForS * 1000).toISOString(),
+      });
+    } catch (err) {
+      log.warn({ err: coerceError(err) }, 'cannot count the failure for the breaker');
+    }
+  }
+
+  #fireBreaker(type: 'breaker.open' | 'breaker.closed', lane: Lane, figures: Record<string, unknown>): void {
+    const spec = lane.want.spec;
+    const payload = { queue: lane.name, key: spec?.key, handler: spec?.command, handler_id: spec?.id, driver: spec?.driver, ...figures };
+    this.#options
+      .fire({ namespace: 'reactor', event_type: type, payload })
+      .catch((err: unknown) => this.#options.log.warn({ err: coerceError(err), queue: lane.name, event: type }, 'cannot fire the breaker event'));
+  }
+
+  /**
+   * A job of an `order_by` entry may run now (true), or has been put back to wait for the
+   * earlier events of its value (false: the processor must throw DelayedError).
+   */
+  async #orderTurn(lane: Lane, job: Job<HandlerJobData>, order: OrderTicket, token: string | undefined, log: Logger): Promise<boolean> {
+    const name = lane.name;
+    for (;;) {
+      const head = await this.#tickets.peek(name, order);
+      const state = head.jobId !== null && head.jobId !== job.id && order.seq > head.run ? await lane.queue.getJobState(head.jobId) : undefined;
+      const verdict = orderVerdict(order.seq, { run: head.run, assignedAt: head.assignedAt, state }, Date.now());
+      if (verdict === 'run') return true;
+      if (verdict === 'skip-hole') {
+        log.warn({ ticket: head.run, jobId: head.jobId, state }, 'order_by: skipping a ticket whose job is not in the queue or already finished');
+        await this.#tickets.skip(name, order.group, head.run);
+        continue;
+      }
+      if (token === undefined) throw new QueueError(`job ${job.id} has no lock token; it will be recovered as stalled`);
+      // Waiting is not a start: BullMQ counted one as it took the job.
+      await this.#redis.hincrby(lane.queue.toKey(job.id ?? ''), 'ats', -1);
+      await job.moveToDelayed(Date.now() + ORDER_POLL_MS, token);
+      this.#m.orderWaits.inc({ driver: job.data.handler.driver });
+      // Its turn may have come while it was being moved: then it goes at once.
+      const again = await this.#tickets.peek(name, order);
+      if (again.run === order.seq) await promote(lane.queue, job.id ?? '');
+      return false;
+    }
+  }
+
+  async #process(lane: Lane, job: Job<HandlerJobData>, token: string | undefined): Promise<void> {
     const { event, handler } = job.data;
     // attemptsMade counts failed attempts before this one; a run aborted by shutdown is
     // not one (see #requeue). attemptsStarted counts every start, so it numbers results.
     const attempt = job.attemptsMade + 1;
     const run = Math.max(job.attemptsStarted, attempt);
     const log = this.#options.log.child({ eventId: event.id, handler: handler.command, driver: handler.driver, jobId: job.id, attempt, run });
-    // BullMQ may have more jobs of the normal queue active than handlers may run (see #store).
-    const gated = job.queueName === this.#workers[0]!.name;
-    const slot = gated ? this.#takeSlot() : undefined;
+    // Taken from the queue just as the grace ran out: give it back without running it.
+    if (beforeRun({ attempt, run, shuttingDown: this.#aborting !== undefined }) === 'requeue') return this.#requeue(job, token, log);
+    if (job.data.order && !(await this.#orderTurn(lane, job, job.data.order, token, log))) throw new DelayedError();
+    // BullMQ may have more jobs active than handlers may run (see #store).
+    const slot = this.#pool.take(lane);
     if (slot) await slot;
-    let slotHeld = gated;
+    let slotHeld = true;
     const releaseSlot = (): void => {
-      if (slotHeld) this.#releaseSlot();
+      if (slotHeld) this.#pool.release(lane);
       slotHeld = false;
     };
     const start = beforeRun({ attempt, run, shuttingDown: this.#aborting !== undefined });
-    // Taken from the queue just as the grace ran out: give it back without running it.
+    // The grace ran out while it waited for a slot.
     if (start === 'requeue') {
       releaseSlot();
       return this.#requeue(job, token, log);
@@ -244,7 +500,8 @@ export class HandlerWorker {
       // run must not hold the job until the hard deadline kills the worker.
       return this.#requeue(job, token, log, () => this.#writeBounded(result, log));
     }
-    await this.#store(job, result);
+    await this.#store(lane, result);
+    if (verdict === 'retry' || verdict === 'dead') await this.#breakerFailure(lane, result._id, log);
     if (verdict === 'ok') {
       log.info({ status: result.status, durationMs: result.duration_ms }, 'handler finished');
       return;
@@ -287,46 +544,27 @@ export class HandlerWorker {
    *
    * BullMQ counts a job against its worker's concurrency until the processor returns, and
    * ours returns only once the result is stored: group commit, a few to tens of ms on
-   * FerretDB, during which the job's slot runs no handler. So while jobs of the normal
-   * queue wait for their results, its BullMQ concurrency is raised by as many (up to twice
-   * `worker.concurrency`), and more jobs are taken meanwhile; result batches grow with
-   * them. Handlers themselves still run at most `worker.concurrency` at a time: a job
-   * takes a handler slot before it starts (#takeSlot) and gives it back once its
+   * FerretDB, during which the job's slot runs no handler. So while jobs of a lane wait
+   * for their results, its BullMQ concurrency is raised by as many (up to twice its cap),
+   * and more jobs are taken meanwhile; result batches grow with them. Handlers themselves
+   * still run at most `worker.concurrency` at a time (each lane at most its cap): a job
+   * takes a handler slot of the pool before it starts and gives it back once its
    * handler is done, before its result is stored. A job taken while every slot is busy
    * waits for one; that happens only while results wait, so briefly.
    */
-  async #store(job: Job<HandlerJobData>, result: HandlerResult): Promise<void> {
-    const normal = this.#workers[0]!;
-    if (job.queueName !== normal.name) return this.#options.results.write(result);
-    this.#storing++;
-    this.#resize(normal);
+  async #store(lane: Lane, result: HandlerResult): Promise<void> {
+    lane.storing++;
+    this.#resize(lane);
     try {
       await this.#options.results.write(result);
     } finally {
-      this.#storing--;
-      this.#resize(normal);
+      lane.storing--;
+      this.#resize(lane);
     }
   }
 
-  #resize(normal: Worker<HandlerJobData>): void {
-    const base = this.#options.settings.concurrency;
-    normal.concurrency = base + Math.min(this.#storing, base);
-  }
-
-  /** Take a handler slot of the normal queue; if all are taken, resolves once one is given back. */
-  #takeSlot(): Promise<void> | undefined {
-    if (this.#slots > 0) {
-      this.#slots--;
-      return undefined;
-    }
-    return new Promise<void>((resolve) => this.#slotWaiters.push(resolve));
-  }
-
-  /** Give a handler slot back: to the job waiting longest, if any. */
-  #releaseSlot(): void {
-    const next = this.#slotWaiters.shift();
-    if (next) next();
-    else this.#slots++;
+  #resize(lane: Lane): void {
+    lane.worker.concurrency = lane.cap + Math.min(lane.storing, lane.cap);
   }
 
   /**
@@ -396,7 +634,7 @@ export class HandlerWorker {
   /** Resolves when Redis answers a PING on the worker's connection. @throws {QueueError} otherwise */
   async ping(): Promise<void> {
     try {
-      await redisRoundTrip(await this.#workers[0]!.getBackend().client);
+      await redisRoundTrip(this.#redis);
     } catch (err) {
       throw new QueueError(`Redis does not answer: ${(err as Error).message}`, { cause: err });
     }
@@ -410,16 +648,23 @@ export class HandlerWorker {
    * Resolves once every job has been dealt with and the connections are closed. Idempotent.
    */
   close(): Promise<void> {
-    this.#closing ??= this.#shutdown().then(
-      () => this.#options.log.info('worker closed'),
-      (err: unknown) => this.#options.log.error({ err: coerceError(err) }, 'worker close failed'),
-    );
+    this.#closing ??= this.#shutdown()
+      .finally(() => this.#disconnect())
+      .then(
+        () => this.#options.log.info('worker closed'),
+        (err: unknown) => this.#options.log.error({ err: coerceError(err) }, 'worker close failed'),
+      );
     return this.#closing;
   }
 
   async #shutdown(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#syncTimer);
+    await this.#syncing;
     // Closed once the workers are, and the dead results of stalled jobs are written.
-    const closed = Promise.all(this.#workers.map((w) => w.close())).then(() => Promise.allSettled([...this.#stalledWrites]));
+    const closed = Promise.all([...this.#lanes.values()].map((l) => l.worker.close()))
+      .then(() => Promise.allSettled([...this.#leaving]))
+      .then(() => Promise.allSettled([...this.#stalledWrites]));
     const graceMs = this.#options.settings.shutdownGraceMs;
     if (await settlesWithin(closed, graceMs)) return;
     this.#aborting = new ShutdownAbortError(graceMs);
@@ -427,9 +672,35 @@ export class HandlerWorker {
     for (const c of this.#running) c.abort(this.#aborting);
     await closed;
   }
+
+  /** After the workers: the queues and the shared connection. */
+  async #disconnect(): Promise<void> {
+    await Promise.allSettled([...this.#lanes.values()].map((l) => l.queue.close()));
+    this.#lanes.clear();
+    await this.#redis.quit().catch(() => this.#redis.disconnect());
+  }
 }
 
 /** Result ids of the runs before run number `run` of job `jobId`, latest first. */
 function earlierRuns(jobId: string, run: number): string[] {
   return Array.from({ length: Math.max(0, run - 1) }, (_, i) => resultId(jobId, run - 1 - i));
+}
+
+/** The registry's record of an entry's queue. */
+function queueInfo(spec: HandlerSpec): QueueInfo {
+  return { key: spec.key, id: spec.id, driver: spec.driver, handler: spec.command, ...(spec.policy ? { policy: spec.policy } : {}) };
+}
+
+/** Apply an entry's policy to its queue, in Redis: global concurrency and rate limit, or none. */
+async function applyPolicy(queue: Queue<HandlerJobData>, policy: EntryPolicy | undefined): Promise<void> {
+  if (policy?.concurrency !== undefined) await queue.setGlobalConcurrency(policy.concurrency);
+  else await queue.removeGlobalConcurrency();
+  if (policy?.rate) await queue.setGlobalRateLimit(policy.rate.max, Math.max(1, Math.round(policy.rate.perS * 1000)));
+  else await queue.removeGlobalRateLimit();
+}
+
+/** Move a delayed job to the wait list now (nothing when it is not delayed any more). */
+async function promote(queue: Queue<HandlerJobData>, jobId: string): Promise<void> {
+  const job = await queue.getJob(jobId);
+  if (job && (await job.isDelayed())) await job.promote().catch(() => undefined);
 }

@@ -3,7 +3,12 @@ import { QueueError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { QueueSettings } from '../config/settings.js';
 import { BACKOFF_TYPE } from './backoff.js';
-import { queueNames, redisConnection, redisRoundTrip } from './connection.js';
+import type { Redis } from 'ioredis';
+import { redisRoundTrip } from './connection.js';
+import { queueFor } from './queue-for.js';
+import { QueueRegistry, type QueueInfo } from './queue-registry.js';
+import { OrderTickets, orderGroup } from './order-tickets.js';
+import { sharedRedis } from './shared-redis.js';
 import { jobIdFor, type HandlerJobData } from './job.js';
 
 /** Retry policy for handlers that set none of their own (config.json `worker.retries` / `worker.backoff`). */
@@ -43,11 +48,19 @@ export function jobOptions(data: HandlerJobData, defaults: RetryDefaults): JobsO
   };
 }
 
-/** Enqueues handler jobs in bulk on BullMQ. */
+/**
+ * Enqueues handler jobs in bulk on BullMQ: each handler entry has a queue of its own
+ * ({@link queueFor}), registered in the {@link QueueRegistry} so workers and `dlq` find
+ * it. All the entry queues share one Redis connection. Jobs of an entry with `order_by`
+ * get their ticket here, in the order given (see order-tickets.ts).
+ */
 export class JobQueue {
-  readonly #normal: Queue<HandlerJobData>;
-  readonly #exclusive: Queue<HandlerJobData>;
+  readonly #redis: Redis;
+  readonly #queues = new Map<string, Queue<HandlerJobData>>();
+  readonly #options: JobQueueOptions;
   readonly #defaults: RetryDefaults;
+  readonly #registry: QueueRegistry;
+  readonly #tickets: OrderTickets;
   #closing: Promise<void> | undefined;
 
   /** @throws {RangeError} when `defaults.retries` or `defaults.backoffMs` is out of range */
@@ -56,35 +69,59 @@ export class JobQueue {
     if (!Number.isInteger(retries) || retries < 0) throw new RangeError(`JobQueue: defaults.retries must be a whole number >= 0, got ${retries}`);
     if (!Number.isFinite(backoffMs) || backoffMs < 0) throw new RangeError(`JobQueue: defaults.backoffMs must be a number >= 0, got ${backoffMs}`);
     this.#defaults = { retries, backoffMs };
-    const names = queueNames(options.queue.name);
-    const opts = { connection: redisConnection(options.redisUrl), prefix: options.queue.prefix };
-    this.#normal = new Queue<HandlerJobData>(names.normal, opts);
-    this.#exclusive = new Queue<HandlerJobData>(names.exclusive, opts);
-    for (const q of [this.#normal, this.#exclusive]) {
-      q.on('error', (err) => options.log.warn({ err, queue: q.name }, 'queue connection error'));
-    }
+    this.#options = options;
+    this.#redis = sharedRedis(options.redisUrl);
+    this.#redis.on('error', (err) => options.log.warn({ err }, 'queue connection error'));
+    this.#registry = new QueueRegistry(this.#redis, options.queue.name);
+    this.#tickets = new OrderTickets(this.#redis, options.queue.name);
   }
 
-  /** Make exclusive handlers run one at a time across every worker process. */
+  /** Resolves once Redis answers. @throws {QueueError} otherwise */
   async start(): Promise<void> {
     try {
-      await this.#exclusive.setGlobalConcurrency(1);
+      await this.#redis.ping();
     } catch (err) {
       throw new QueueError(`cannot reach Redis: ${(err as Error).message}`, { cause: err });
     }
   }
 
-  /** Add one job per (event, handler); returns how many were handed to Redis. */
+  #queue(name: string): Queue<HandlerJobData> {
+    let q = this.#queues.get(name);
+    if (!q) {
+      q = new Queue<HandlerJobData>(name, { connection: this.#redis, prefix: this.#options.queue.prefix });
+      q.on('error', (err) => this.#options.log.warn({ err, queue: name }, 'queue connection error'));
+      this.#queues.set(name, q);
+    }
+    return q;
+  }
+
+  /** Add one job per (event, handler), in order; returns how many were handed to Redis. */
   async addBulk(jobs: readonly HandlerJobData[]): Promise<number> {
     type BulkJob = Parameters<Queue<HandlerJobData>['addBulk']>[0][number];
-    const normal: BulkJob[] = [];
-    const exclusive: BulkJob[] = [];
-    for (const data of jobs) {
-      const job = { name: data.handler.key, data, opts: jobOptions(data, this.#defaults) };
-      (data.handler.exclusive ? exclusive : normal).push(job);
-    }
+    const byQueue = new Map<string, BulkJob[]>();
+    const infos = new Map<string, QueueInfo>();
     try {
-      await Promise.all([normal.length > 0 ? this.#normal.addBulk(normal) : undefined, exclusive.length > 0 ? this.#exclusive.addBulk(exclusive) : undefined]);
+      // Commands on one connection run in the order sent: the tickets follow the order
+      // of `jobs` (the router's) without a round trip each.
+      const prepared = jobs.map((job) => {
+        const name = queueFor(job, this.#options.queue.name);
+        const opts = jobOptions(job, this.#defaults);
+        const orderBy = job.handler.policy?.orderBy;
+        if (orderBy === undefined) return { name, opts, data: Promise.resolve(job) };
+        const group = orderGroup(job.event, orderBy);
+        return { name, opts, data: this.#tickets.assign(name, group, opts.jobId ?? '').then((seq) => ({ ...job, order: { group, seq } })) };
+      });
+      const datas = await Promise.all(prepared.map((p) => p.data));
+      for (const [i, { name, opts }] of prepared.entries()) {
+        const job = datas[i]!;
+        const h = job.handler;
+        if (!infos.has(name)) infos.set(name, { key: h.key, id: h.id, driver: h.driver, handler: h.command, ...(h.policy ? { policy: h.policy } : {}) });
+        const list = byQueue.get(name) ?? [];
+        list.push({ name: h.key, data: job, opts });
+        byQueue.set(name, list);
+      }
+      await this.#registry.register(infos);
+      await Promise.all([...byQueue].map(([name, list]) => this.#queue(name).addBulk(list)));
     } catch (err) {
       throw new QueueError(`cannot enqueue ${jobs.length} jobs: ${(err as Error).message}`, { cause: err });
     }
@@ -94,15 +131,20 @@ export class JobQueue {
   /** Resolves when Redis answers a PING. @throws {QueueError} otherwise */
   async ping(): Promise<void> {
     try {
-      await redisRoundTrip(await this.#normal.getBackend().client);
+      await redisRoundTrip(this.#redis);
     } catch (err) {
       throw new QueueError(`Redis does not answer: ${(err as Error).message}`, { cause: err });
     }
   }
 
-  /** Close the Redis connections. Idempotent. */
+  /** Close the Redis connection. Idempotent. */
   close(): Promise<void> {
-    this.#closing ??= Promise.all([this.#normal.close(), this.#exclusive.close()]).then(() => undefined);
+    this.#closing ??= Promise.allSettled([...this.#queues.values()].map((q) => q.close()))
+      .then(() => this.#redis.quit())
+      .then(
+        () => undefined,
+        () => this.#redis.disconnect(),
+      );
     return this.#closing;
   }
 }

@@ -1,5 +1,6 @@
 import type { ReactorEvent } from '../event/event.js';
 import type { HandlerSpec } from '../handlers/spec.js';
+import type { OrderTicket } from './order-tickets.js';
 
 /**
  * What a BullMQ job carries: the whole event and the handler entry that matched it. The
@@ -11,6 +12,8 @@ export interface HandlerJobData {
   handler: HandlerSpec;
   /** Debounced: run only if the event is still the latest of its group (`key` in the rules state). */
   debounce?: { delayMs: number; key: string };
+  /** The entry has `order_by`: the job's place among the events of its value (see order-tickets.ts). */
+  order?: OrderTicket;
 }
 
 /**

@@ -4,7 +4,8 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import { MongoClient, type Db } from 'mongodb';
-import { queueNames, redisConnection } from '../../src/queue/connection.js';
+import { redisConnection } from '../../src/queue/connection.js';
+import { entryQueueName } from '../../src/queue/queue-for.js';
 import { startWorkerDaemon, type WorkerDaemon } from '../../src/daemons/worker-daemon.js';
 import { loadHandlersFile } from '../../src/config/handlers-file.js';
 import { JobQueue } from '../../src/queue/job-queue.js';
@@ -201,7 +202,8 @@ test('dead letters - purge removes a dead job from Redis and keeps its results',
 test('dead letters - retry resets the stall count too, so a job dead as stalled gets its full allowance again', async () => {
   const { jobId } = await enqueue('local:retry.broken');
   await eventually(() => dead.get(jobId), 'job in the dead-letter queue');
-  const inspect = new Queue(queueNames(cfg.settings.queue.name).normal, {
+  const broken = table.get('local:retry.broken')![0]!;
+  const inspect = new Queue(entryQueueName(cfg.settings.queue.name, broken.key, broken.id), {
     connection: redisConnection(cfg.settings.redisUrl),
     prefix: cfg.settings.queue.prefix,
   });

@@ -7,7 +7,8 @@ import { MongoClient, type Db } from 'mongodb';
 import { startWorkerDaemon, type WorkerDaemon } from '../../src/daemons/worker-daemon.js';
 import { loadHandlersFile } from '../../src/config/handlers-file.js';
 import { JobQueue } from '../../src/queue/job-queue.js';
-import { queueNames, redisConnection } from '../../src/queue/connection.js';
+import { redisConnection } from '../../src/queue/connection.js';
+import { entryQueueName } from '../../src/queue/queue-for.js';
 import type { HandlerSpec } from '../../src/handlers/spec.js';
 import { silentLogger } from '../../src/logger.js';
 import { dropDatabase, useServices } from '../helpers/services.js';
@@ -18,6 +19,7 @@ import { eventually, writeTestConfig, type TestConfig } from '../helpers/config.
 after(async () => {
   await queue?.close();
   await inspect?.close();
+  await inspectShort?.close();
   for (const w of workers) await w.close();
   await mongo?.close();
   if (cfg) await dropDatabase(await services.mongoUrl(), cfg.database);
@@ -27,6 +29,7 @@ let cfg: TestConfig;
 let table: Map<string, HandlerSpec[]>;
 let queue: JobQueue;
 let inspect: Queue;
+let inspectShort: Queue;
 let mongo: MongoClient;
 let db: Db;
 const workers: WorkerDaemon[] = [];
@@ -59,7 +62,17 @@ before(async () => {
   const log = silentLogger();
   queue = new JobQueue({ redisUrl: cfg.settings.redisUrl, queue: cfg.settings.queue, log, defaults: { retries: 0, backoffMs: 0 } });
   await queue.start();
-  inspect = new Queue(queueNames(cfg.settings.queue.name).normal, { connection: redisConnection(cfg.settings.redisUrl), prefix: cfg.settings.queue.prefix });
+  // Each entry's jobs are in its own queue.
+  const short = table.get('local:shut.short')![0]!;
+  inspectShort = new Queue(entryQueueName(cfg.settings.queue.name, short.key, short.id), {
+    connection: redisConnection(cfg.settings.redisUrl),
+    prefix: cfg.settings.queue.prefix,
+  });
+  const slow = table.get('local:shut.slow')![0]!;
+  inspect = new Queue(entryQueueName(cfg.settings.queue.name, slow.key, slow.id), {
+    connection: redisConnection(cfg.settings.redisUrl),
+    prefix: cfg.settings.queue.prefix,
+  });
   mongo = new MongoClient(await services.mongoUrl());
   db = mongo.db(cfg.database);
 });
@@ -122,5 +135,5 @@ test('worker shutdown - a handler that ends within the grace finishes normally',
   const rs = await db.collection('results').find({ job_id: jobId }).toArray();
   assert.equal(rs.length, 1);
   assert.equal(rs[0]!['status'], 'ok');
-  assert.equal(await inspect.getJobState(jobId), 'completed');
+  assert.equal(await inspectShort.getJobState(jobId), 'completed');
 });

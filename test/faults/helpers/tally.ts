@@ -1,8 +1,9 @@
 import { appendFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Queue, type JobType } from 'bullmq';
+import type { JobType } from 'bullmq';
 import { MongoClient, type Db } from 'mongodb';
-import { queueNames } from '../../../src/queue/connection.js';
+import { Redis } from 'ioredis';
+import { AllQueues } from '../../../src/queue/all-queues.js';
 import { jobIdFor } from '../../../src/queue/job.js';
 import type { Fired } from './feeder.js';
 import type { Stack } from './stack.js';
@@ -56,7 +57,8 @@ export interface SettleOptions {
 export class Tally {
   readonly #client: MongoClient;
   readonly #db: Db;
-  readonly #queues: Queue[];
+  readonly #redis: Redis;
+  readonly #queues: AllQueues;
   readonly #stack: Stack;
 
   constructor(stack: Stack, mongoUrl: string, redisUrl: string) {
@@ -64,10 +66,10 @@ export class Tally {
     this.#client = new MongoClient(mongoUrl, { serverSelectionTimeoutMS: 60_000 });
     this.#db = this.#client.db(stack.cfg.database);
     const q = stack.cfg.settings.queue;
-    const names = queueNames(q.name);
-    const connection = { url: redisUrl, maxRetriesPerRequest: null };
-    this.#queues = [names.normal, names.exclusive].map((n) => new Queue(n, { connection, prefix: q.prefix }));
-    for (const queue of this.#queues) queue.on('error', () => undefined);
+    this.#redis = new Redis(redisUrl, { maxRetriesPerRequest: null });
+    this.#redis.on('error', () => undefined);
+    // Every handler queue: one per entry (read from the registry at each count), and the two of before.
+    this.#queues = new AllQueues(this.#redis, q, () => undefined);
   }
 
   get db(): Db {
@@ -86,7 +88,7 @@ export class Tally {
 
   async #count(types: JobType[]): Promise<number> {
     let n = 0;
-    for (const q of this.#queues) {
+    for (const q of await this.#queues.list()) {
       const c = await q.getJobCounts(...types);
       n += Object.values(c).reduce((a, b) => a + b, 0);
     }
@@ -223,7 +225,7 @@ export class Tally {
     const out: Record<string, unknown>[] = [];
     for (const id of ids) {
       try {
-        const found = await Promise.all(this.#queues.map((q) => q.getJob(id)));
+        const found = await Promise.all((await this.#queues.list()).map((q) => q.getJob(id)));
         const job = found.find((j) => j);
         if (!job) {
           out.push({ id, state: 'not in BullMQ' });
@@ -246,7 +248,8 @@ export class Tally {
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.#queues.map((q) => q.close().catch(() => undefined)));
+    await this.#queues.close();
+    await this.#redis.quit().catch(() => undefined);
     await this.#client.close();
   }
 }

@@ -1,0 +1,58 @@
+/** What the pool needs of a per-entry lane: the slots it holds and may hold. */
+export interface SlotHolder {
+  held: number;
+  /** Handler slots of this process the lane may hold at once. */
+  cap: number;
+}
+
+/**
+ * The handler slots of one worker process (`worker.concurrency`), shared by every entry's
+ * queue. A lane may hold at most its `cap` of them; a job that cannot take one waits, and
+ * a slot given back goes to the job waiting longest whose lane is under its cap. With
+ * each cap below the pool's size (see lane-plan.ts), one entry whose handlers hang
+ * cannot take every slot: the others always have one.
+ */
+export class SlotPool {
+  #free: number;
+  readonly #waiters: { lane: SlotHolder; resolve: () => void }[] = [];
+
+  /** @throws {RangeError} when `size` is not a whole number >= 1 */
+  constructor(size: number) {
+    if (!Number.isInteger(size) || size < 1) throw new RangeError(`SlotPool: size must be a whole number >= 1, got ${size}`);
+    this.#free = size;
+  }
+
+  /** Take a slot for `lane`: undefined when taken at once, else a promise resolved when it is. */
+  take(lane: SlotHolder): Promise<void> | undefined {
+    if (this.#free > 0 && lane.held < lane.cap) {
+      this.#free--;
+      lane.held++;
+      return undefined;
+    }
+    return new Promise<void>((resolve) => this.#waiters.push({ lane, resolve }));
+  }
+
+  /** Give `lane`'s slot back, to the first waiter that may take it. */
+  release(lane: SlotHolder): void {
+    lane.held--;
+    this.#free++;
+    this.#wake();
+  }
+
+  /** A lane's cap was raised: waiters of it may go now. */
+  capsChanged(): void {
+    this.#wake();
+  }
+
+  #wake(): void {
+    for (let i = 0; i < this.#waiters.length && this.#free > 0;) {
+      const w = this.#waiters[i]!;
+      if (w.lane.held < w.lane.cap) {
+        this.#waiters.splice(i, 1);
+        this.#free--;
+        w.lane.held++;
+        w.resolve();
+      } else i++;
+    }
+  }
+}
