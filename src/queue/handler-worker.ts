@@ -62,6 +62,10 @@ const SYNC_MS = 1000;
 /** A job waiting for its `order_by` turn is looked at again after this long, if not promoted before. */
 const ORDER_POLL_MS = 5000;
 
+/** How long a job waits in this process for a handler slot, and then how long it goes back to Redis. */
+const SLOT_WAIT_MS = 1000;
+const SLOT_RETRY_MS = 1000;
+
 /** One entry's queue as this process drains it. */
 interface Lane {
   name: string;
@@ -144,7 +148,12 @@ export class HandlerWorker {
       alreadyRan: counter(r, 'worker_jobs_already_ran_total', 'Restarted jobs completed without running, an earlier run having archived an ok result', [
         'driver',
       ]),
-      orderWaits: counter(r, 'worker_jobs_order_waits_total', 'Jobs of an order_by entry put back to wait for an earlier event of their value', ['driver']),
+      deferred: counter(
+        r,
+        'worker_jobs_deferred_total',
+        'Jobs put back in their queue for a while without running: order (an earlier event of their order_by value runs first), slots (every handler slot of this worker busy)',
+        ['reason'],
+      ),
       breakers: counter(r, 'worker_breaker_transitions_total', 'Breakers this worker opened or closed', ['state']),
     };
     const lanes = this.#lanes;
@@ -373,16 +382,21 @@ export class HandlerWorker {
         await this.#tickets.skip(name, order.group, head.run);
         continue;
       }
-      if (token === undefined) throw new QueueError(`job ${job.id} has no lock token; it will be recovered as stalled`);
-      // Waiting is not a start: BullMQ counted one as it took the job.
-      await this.#redis.hincrby(lane.queue.toKey(job.id ?? ''), 'ats', -1);
-      await job.moveToDelayed(Date.now() + ORDER_POLL_MS, token);
-      this.#m.orderWaits.inc({ driver: job.data.handler.driver });
+      await this.#putBack(lane, job, token, ORDER_POLL_MS);
+      this.#m.deferred.inc({ reason: 'order' });
       // Its turn may have come while it was being moved: then it goes at once.
       const again = await this.#tickets.peek(name, order);
       if (again.run === order.seq) await promote(lane.queue, job.id ?? '');
       return false;
     }
+  }
+
+  /** Put a job taken from `lane` back in its delayed set for `ms`, without counting a start or an attempt. */
+  async #putBack(lane: Lane, job: Job<HandlerJobData>, token: string | undefined, ms: number): Promise<void> {
+    if (token === undefined) throw new QueueError(`job ${job.id} has no lock token; it will be recovered as stalled`);
+    // Not a start: BullMQ counted one as it took the job (results are numbered by starts).
+    await this.#redis.hincrby(lane.queue.toKey(job.id ?? ''), 'ats', -1);
+    await job.moveToDelayed(Date.now() + ms, token);
   }
 
   async #process(lane: Lane, job: Job<HandlerJobData>, token: string | undefined): Promise<void> {
@@ -395,9 +409,14 @@ export class HandlerWorker {
     // Taken from the queue just as the grace ran out: give it back without running it.
     if (beforeRun({ attempt, run, shuttingDown: this.#aborting !== undefined }) === 'requeue') return this.#requeue(job, token, log);
     if (job.data.order && !(await this.#orderTurn(lane, job, job.data.order, token, log))) throw new DelayedError();
-    // BullMQ may have more jobs active than handlers may run (see #store).
-    const slot = this.#pool.take(lane);
-    if (slot) await slot;
+    // BullMQ may have more jobs active than handlers may run (see #store). A job that gets
+    // no slot soon goes back to Redis for a while: held here it would count against its
+    // entry's global concurrency without running, while another worker may have room.
+    if (!(await this.#pool.take(lane, SLOT_WAIT_MS))) {
+      await this.#putBack(lane, job, token, SLOT_RETRY_MS);
+      this.#m.deferred.inc({ reason: 'slots' });
+      throw new DelayedError();
+    }
     let slotHeld = true;
     const releaseSlot = (): void => {
       if (slotHeld) this.#pool.release(lane);

@@ -63,6 +63,7 @@ export class QueueCounter {
   async counts(): Promise<QueueCounts> {
     try {
       const counts: QueueCounts = {};
+      await this.#bounded(ready(this.#redis));
       const queues = await this.#bounded(this.#queues.list());
       const read = await this.#bounded(Promise.all(queues.map((q) => q.getJobCounts(...JOB_STATES))));
       queues.forEach((q, i) => (counts[q.name] = read[i] as QueueCounts[string]));
@@ -111,4 +112,10 @@ export async function readQueueCounts(redisUrl: string, queue: QueueSettings, ti
   } finally {
     await counter.close();
   }
+}
+
+/** Resolves once the connection is ready (it fails fast: commands are not queued before). */
+function ready(redis: Redis): Promise<void> {
+  if (redis.status === 'ready') return Promise.resolve();
+  return new Promise((resolve) => redis.once('ready', () => resolve()));
 }

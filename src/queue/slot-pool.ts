@@ -7,8 +7,9 @@ export interface SlotHolder {
 
 /**
  * The handler slots of one worker process (`worker.concurrency`), shared by every entry's
- * queue. A lane may hold at most its `cap` of them; a job that cannot take one waits, and
- * a slot given back goes to the job waiting longest whose lane is under its cap. With
+ * queue. A lane may hold at most its `cap` of them; a job that cannot take one waits a
+ * little (a slot comes back as soon as a result is stored), and a slot given back goes to
+ * the job waiting longest whose lane is under its cap. With
  * each cap below the pool's size (see lane-plan.ts), one entry whose handlers hang
  * cannot take every slot: the others always have one.
  */
@@ -22,14 +23,28 @@ export class SlotPool {
     this.#free = size;
   }
 
-  /** Take a slot for `lane`: undefined when taken at once, else a promise resolved when it is. */
-  take(lane: SlotHolder): Promise<void> | undefined {
+  /**
+   * Take a slot for `lane`, waiting at most `waitMs`: true when taken (then give it back
+   * with {@link release}), false when none came in time.
+   */
+  async take(lane: SlotHolder, waitMs: number): Promise<boolean> {
     if (this.#free > 0 && lane.held < lane.cap) {
       this.#free--;
       lane.held++;
-      return undefined;
+      return true;
     }
-    return new Promise<void>((resolve) => this.#waiters.push({ lane, resolve }));
+    return new Promise<boolean>((resolve) => {
+      const waiter = { lane, resolve: (): void => resolve(true) };
+      this.#waiters.push(waiter);
+      setTimeout(() => {
+        const i = this.#waiters.indexOf(waiter);
+        // Not found: it was given a slot just before.
+        if (i >= 0) {
+          this.#waiters.splice(i, 1);
+          resolve(false);
+        }
+      }, waitMs).unref();
+    });
   }
 
   /** Give `lane`'s slot back, to the first waiter that may take it. */
