@@ -66,6 +66,7 @@ async function testEvent(flags: TestEventFlags): Promise<number> {
     }
     const { decideEntry } = await import('../rule-state/decide.js');
     const { describeDecision } = await import('../rules/explain.js');
+    const { explainPolicy } = await import('../rules/entry-policy.js');
     const decisions = [];
     for (const entry of rules.entries) decisions.push(await decideEntry(entry, event, state, 'peek'));
     const runs = decisions.filter((d) => d.runs).length;
@@ -75,6 +76,7 @@ async function testEvent(flags: TestEventFlags): Promise<number> {
         handler: d.entry.spec.command,
         driver: d.entry.spec.driver,
         id: d.entry.spec.id,
+        ...(d.entry.spec.policy ? { policy: d.entry.spec.policy } : {}),
         runs: d.runs,
         decisions: d.decisions,
       }));
@@ -84,7 +86,7 @@ async function testEvent(flags: TestEventFlags): Promise<number> {
         const failed = d.decisions.find((x) => !x.pass);
         const head = `${d.runs ? 'RUN ' : 'skip'}  ${d.entry.spec.key}  ${d.entry.spec.driver}:${d.entry.spec.command}`;
         const why = d.runs
-          ? d.decisions.filter((x) => x.stage !== 'key' && x.stage !== 'when').map(describeDecision)
+          ? [...d.decisions.filter((x) => x.stage !== 'key' && x.stage !== 'when').map(describeDecision), ...explainPolicy(d.entry.spec.policy, event)]
           : failed
             ? [describeDecision(failed)]
             : [];

@@ -11,7 +11,8 @@ import { compilePattern } from '../rules/pattern.js';
 import { RuleTable, type RuleEntry } from '../rules/rule-table.js';
 import { compileCorrelations, compileDebounce, compileIf, compileRegisters, compileThrottle, type RegisterSpec } from '../rules/stateful-specs.js';
 import { compileTemplate } from '../rules/template.js';
-import { compilePolicy, POLICY_KEYS, type EntryPolicy } from '../queue/entry-policy.js';
+import { compilePolicy, POLICY_KEYS } from '../rules/entry-policy.js';
+import type { EntryPolicy } from '../handlers/spec.js';
 
 export interface LoadedHandlers {
   /** Handlers by the key they are written under (`namespace:event_type` or a glob). */

@@ -1,12 +1,27 @@
 import { createHash } from 'node:crypto';
 import type { EnvEntries } from './handler-env.js';
-import type { EntryPolicy } from '../queue/entry-policy.js';
 
 /**
  * `shell` and `tsfunc` run the project's handlers, `pyfunc` EventReactor's Python ones;
  * `webhook` and `amqp` are built-in outputs.
  */
 export type DriverName = 'shell' | 'tsfunc' | 'pyfunc' | 'webhook' | 'amqp';
+
+/**
+ * An entry's queue policy (`concurrency`, `rate`, `order_by`, `breaker`; `exclusive` is
+ * concurrency 1), compiled by src/rules/entry-policy.ts. JSON-friendly: it travels in the
+ * job's copy of the entry.
+ */
+export interface EntryPolicy {
+  /** At most this many runs at once across all workers (`exclusive`: 1). */
+  concurrency?: number;
+  /** At most `max` runs started per `perS` seconds across all workers; the others wait. */
+  rate?: { max: number; perS: number };
+  /** Events with the same value at this path run one after another, in the order they were enqueued. */
+  orderBy?: string;
+  /** `failures` failed runs within `withinS` seconds open the breaker: the queue is paused for `openForS` seconds. */
+  breaker?: { failures: number; withinS: number; openForS: number };
+}
 
 /** A validated handler from event-handlers.json. */
 export interface HandlerSpec {

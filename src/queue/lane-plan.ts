@@ -1,5 +1,5 @@
 import type { HandlerSpec } from '../handlers/spec.js';
-import type { EntryPolicy } from './entry-policy.js';
+import type { EntryPolicy } from '../handlers/spec.js';
 import { entryQueueName } from './queue-for.js';
 
 /** One queue a worker process should take jobs from. */

@@ -6,7 +6,8 @@ import type { QueueSettings } from '../config/settings.js';
 import { sharedRedis } from './shared-redis.js';
 import { AllQueues } from './all-queues.js';
 import { Breakers, type BreakerState } from './breaker.js';
-import { describePolicy, type EntryPolicy } from './entry-policy.js';
+import { describePolicy } from '../rules/entry-policy.js';
+import type { EntryPolicy } from '../handlers/spec.js';
 
 /** Job states counted by {@link QueueCounter}. */
 export const JOB_STATES = ['waiting', 'active', 'delayed', 'failed', 'completed'] as const;

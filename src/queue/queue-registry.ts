@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { EntryPolicy } from './entry-policy.js';
+import type { EntryPolicy } from '../handlers/spec.js';
 import { legacyQueueNames } from './queue-for.js';
 
 /** What the registry says of a queue: the entry it is for, as last written. */

@@ -2,22 +2,13 @@
  * A handler entry's queue policy in event-handlers.json: `concurrency`, `rate`,
  * `order_by` and `breaker` (and `exclusive`, EventReactor's key, which is concurrency 1).
  * Compiled here, with every problem reported with its key path; enforced by the worker
- * on the entry's own BullMQ queue (see entry-lanes.ts), in Redis, across all workers.
+ * on the entry's own BullMQ queue (src/queue/handler-worker.ts), in Redis, across all
+ * workers.
  */
-import { isEventPath } from '../rules/event-path.js';
-import { childPath, ProblemList, type RuleSource } from '../rules/rule-source.js';
-
-/** JSON-friendly (it travels in the job's copy of the entry). */
-export interface EntryPolicy {
-  /** At most this many runs at once across all workers (`exclusive`: 1). */
-  concurrency?: number;
-  /** At most `max` runs started per `perS` seconds across all workers; the others wait. */
-  rate?: { max: number; perS: number };
-  /** Events with the same value at this path run one after another, in the order they were enqueued. */
-  orderBy?: string;
-  /** `failures` failed runs within `withinS` seconds open the breaker: the queue is paused for `openForS` seconds. */
-  breaker?: { failures: number; withinS: number; openForS: number };
-}
+import type { ReactorEvent } from '../event/event.js';
+import type { EntryPolicy } from '../handlers/spec.js';
+import { isEventPath, lookup, parseSteps } from './event-path.js';
+import { childPath, ProblemList, type RuleSource } from './rule-source.js';
 
 /** The entry keys compiled here. */
 export const POLICY_KEYS = ['concurrency', 'rate', 'order_by', 'breaker'] as const;
@@ -109,4 +100,22 @@ export function describePolicy(p: EntryPolicy | undefined): string {
   if (p.orderBy) parts.push(`order_by ${p.orderBy}`);
   if (p.breaker) parts.push(`breaker ${p.breaker.failures} failures in ${p.breaker.withinS} s opens it for ${p.breaker.openForS} s`);
   return parts.length > 0 ? parts.join(', ') : 'no policy';
+}
+
+/**
+ * What an entry's queue policy would do with a run of this event, for `event-reactor
+ * test-event`: one line, or none when the entry has no policy.
+ */
+export function explainPolicy(policy: EntryPolicy | undefined, event: ReactorEvent): string[] {
+  if (!policy) return [];
+  const lines = [`queue: ${describePolicy(policy)}${policy.breaker ? ' (while open, its jobs wait)' : ''}`];
+  if (policy.orderBy !== undefined) {
+    const value = lookup(event, parseSteps(policy.orderBy));
+    lines.push(
+      value === undefined
+        ? `order_by: ${policy.orderBy} is missing: runs after the earlier events that lack it too`
+        : `order_by: ${policy.orderBy} = ${JSON.stringify(value)}: runs after the earlier events of that value`,
+    );
+  }
+  return lines;
 }
