@@ -181,9 +181,13 @@ test('cli - status shows the router position, archive counts, the cursor and no 
   assert.equal(s.archive.gaps.lost, 0);
   const cursor = s.archive.cursors.find((c: { name: string }) => c.name === 'default');
   assert.equal(cursor.epoch, s.router.epoch);
-  assert.ok(s.queues.counts[cfg.queue]);
+  assert.ok(s.queues.counts[cfg.queue], 'the queue of before per-entry queues is still read');
+  // One queue per handler entry, each listed with its entry.
+  const entries = s.queues.entries as { queue: string; key: string; handler: string }[];
+  assert.ok(entries.length > 0 && entries.every((e) => s.queues.counts[e.queue] && e.queue.startsWith(`${cfg.queue}.h.`)));
   const text = await runBin('event-reactor', ['status', '-c', cfg.configFile]);
   assert.match(text.stdout, /gaps {6}none: no event lost/);
+  assert.match(text.stdout, new RegExp(`queue {5}${cfg.queue}\\.h\\.[0-9a-f]{16} \\(local:\\S+ \\w+:\\S+; no policy\\): waiting \\d+`));
 });
 
 test('cli - dlq lists, shows, retries and purges a job that failed every attempt', { skip: NOT_BUILT }, async () => {
