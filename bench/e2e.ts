@@ -52,12 +52,14 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawnSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Queue } from 'bullmq';
+import { Queue, type JobType } from 'bullmq';
 import { Redis } from 'ioredis';
 import { MongoClient, type Db } from 'mongodb';
 import { pino } from 'pino';
 import * as zmq from 'zeromq';
 import { startLocalServices, type LocalServices } from '../src/devstack/services.js';
+import { handlerId } from '../src/handlers/spec.js';
+import { entryQueueName, legacyQueueNames } from '../src/queue/queue-for.js';
 import { createLogger } from '../src/logger.js';
 import { ceilingCpuUs, ceilingRate, componentBaselines, hopLatencyBaseline, meanBaselines, type ComponentBaselines } from './lib/baselines.js';
 import { eventJson, probeJson } from './lib/events.js';
@@ -268,6 +270,11 @@ async function latencyPhase(db: Db, push: zmq.Push, rate: number, seconds: numbe
   };
 }
 
+/** The queue of the bench's one entry (tsfunc `noop.run`) under `key`. */
+function entryQueueOf(queue: string, key: string): string {
+  return entryQueueName(queue, key, handlerId('tsfunc', 'noop.run'));
+}
+
 function roundSummary(s: Summary): Summary {
   return { n: s.n, p50: round(s.p50, 1), p99: round(s.p99, 1), max: round(s.max, 1) };
 }
@@ -329,7 +336,7 @@ async function main(): Promise<void> {
         .catch(() => undefined);
     await client?.close().catch(() => undefined);
     if (services && process.env['REDIS_URL']) {
-      for (const name of [queueName, `${queueName}-exclusive`]) {
+      for (const name of [...legacyQueueNames(queueName), ...Object.values(KEYS).map((k) => entryQueueOf(queueName, k))]) {
         const q = new Queue(name, { connection: { url: services.redisUrl, maxRetriesPerRequest: null }, prefix: 'bull' });
         await q.obliterate({ force: true }).catch(() => undefined);
         await q.close();
@@ -402,9 +409,17 @@ async function main(): Promise<void> {
       await sleep(200);
     }
 
-    const benchQueue = new Queue(queueName, { connection: { url: services.redisUrl, maxRetriesPerRequest: null }, prefix: 'bull' });
-    benchQueue.on('error', () => undefined);
-    const completed: CompletedCount = async () => (await benchQueue.getJobCounts('completed'))['completed'] ?? 0;
+    // Each handler entry has its queue: the throughput and the latency phases each count their own.
+    const benchQueues = [KEYS.tput, KEYS.lat].map(
+      (k) => new Queue(entryQueueOf(queueName, k), { connection: { url: services!.redisUrl, maxRetriesPerRequest: null }, prefix: 'bull' }),
+    );
+    for (const q of benchQueues) q.on('error', () => undefined);
+    const countAll = async (...states: JobType[]): Promise<Record<string, number>> => {
+      const total: Record<string, number> = {};
+      for (const q of benchQueues) for (const [k, n] of Object.entries(await q.getJobCounts(...states))) total[k] = (total[k] ?? 0) + n;
+      return total;
+    };
+    const completed: CompletedCount = async () => (await countAll('completed'))['completed'] ?? 0;
     const pids: Record<string, number> = { router: router.pid, sub: sub.pid, worker: worker.pid };
     for (const s of services.started) pids[s.name] = s.pid;
 
@@ -417,13 +432,13 @@ async function main(): Promise<void> {
 
     await sleep(1000);
     progress(NAME, `(b) latency: ${rate} events/s for ${seconds} s`);
-    const lat = await latencyPhase(db, push, rate, seconds, completed, bullJobTimes(services.redisUrl, 'bull', queueName));
+    const lat = await latencyPhase(db, push, rate, seconds, completed, bullJobTimes(services.redisUrl, 'bull', entryQueueOf(queueName, KEYS.lat)));
     if (lat.results !== lat.sent) problems.push(`latency: ${lat.results}/${lat.sent} results`);
     progress(NAME, `  fire -> handler start p50 ${lat.handlerStart.p50} ms, p99 ${lat.handlerStart.p99} ms`);
     push.close();
 
-    const jobCounts = await benchQueue.getJobCounts('completed', 'failed', 'waiting', 'active', 'delayed');
-    await benchQueue.close();
+    const jobCounts = await countAll('completed', 'failed', 'waiting', 'active', 'delayed');
+    for (const q of benchQueues) await q.close();
     if ((jobCounts['failed'] ?? 0) > 0) problems.push(`BullMQ: ${jobCounts['failed']} failed jobs`);
 
     progress(NAME, 'stopping the daemons with SIGTERM (router, sub, worker)');
