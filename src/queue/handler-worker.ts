@@ -63,6 +63,10 @@ const SYNC_MS = 1000;
 /** A job waiting for its `order_by` turn is looked at again after this long, if not promoted before. */
 const ORDER_POLL_MS = 5000;
 
+/** Seconds a Worker blocks waiting for jobs before it asks again: BullMQ's default, and for queues with a global limit. */
+const DEFAULT_DRAIN_S = 5;
+const LIMITED_DRAIN_S = 1;
+
 /** How long a job waits in this process for a handler slot, and then how long it goes back to Redis. */
 const SLOT_WAIT_MS = 1000;
 const SLOT_RETRY_MS = 1000;
@@ -226,6 +230,10 @@ export class HandlerWorker {
       const policy = JSON.stringify(want.policy ?? null);
       if (want.spec && policy !== lane.applied) {
         await applyPolicy(lane.queue, want.policy);
+        // At its global concurrency or rate limit, a queue wakes only the worker that
+        // finished a job (BullMQ hands it the next); the others wait out their blocking
+        // read: one second, not BullMQ's five, for queues with such a limit.
+        lane.worker.opts.drainDelay = want.policy?.concurrency !== undefined || want.policy?.rate ? LIMITED_DRAIN_S : DEFAULT_DRAIN_S;
         lane.applied = policy;
         this.#options.log.info(
           { queue: lane.name, key: want.spec.key, handler: want.spec.command, policy: describePolicy(want.policy) },
