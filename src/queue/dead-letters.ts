@@ -158,8 +158,10 @@ export class DeadLetters {
 
   async #find(jobId: string): Promise<Job<HandlerJobData> | undefined> {
     for (const q of await this.#connected()) {
+      // State first: a job read before its last attempt failed would show the attempts before it.
+      if ((await this.#call(`read job ${jobId}`, () => q.getJobState(jobId))) !== 'failed') continue;
       const job = await this.#call(`read job ${jobId}`, () => q.getJob(jobId));
-      if (job && (await this.#call(`read job ${jobId}`, () => job.isFailed()))) return job;
+      if (job) return job;
     }
     return undefined;
   }
@@ -177,7 +179,10 @@ export class DeadLetters {
     return out;
   }
 
-  /** The queues (read from the registry once), once Redis answers; a QueueError after `connectTimeoutMs` otherwise. */
+  /**
+   * The queues, read again from the registry at each call (the console lives long; entries
+   * come and go), once Redis answers; a QueueError after `connectTimeoutMs` otherwise.
+   */
   async #connected(): Promise<Queue<HandlerJobData>[]> {
     this.#ready ??= (async () => {
       const ready = this.#allQueues.list();
@@ -188,6 +193,7 @@ export class DeadLetters {
       this.#queues = await ready;
     })();
     await this.#ready;
+    this.#queues = await this.#call('list the queues', () => this.#allQueues.list());
     return this.#queues;
   }
 

@@ -223,12 +223,15 @@ export class HandlerWorker {
     const wanted = new Set(wants.map((w) => w.name));
     for (const [name, lane] of this.#lanes) if (!wanted.has(name)) this.#closeLane(lane);
     for (const want of wants) {
+      // A close began meanwhile: open nothing more.
+      if (this.#stopped) return;
       const lane = this.#lanes.get(want.name) ?? this.#openLane(want);
       lane.want = want;
       lane.cap = want.cap;
       this.#resize(lane);
       const policy = JSON.stringify(want.policy ?? null);
-      if (want.spec && policy !== lane.applied) {
+      const changed = want.spec !== undefined && policy !== lane.applied;
+      if (changed) {
         await applyPolicy(lane.queue, want.policy);
         // At its global concurrency or rate limit, a queue wakes only the worker that
         // finished a job (BullMQ hands it the next); the others wait out their blocking
@@ -236,11 +239,11 @@ export class HandlerWorker {
         lane.worker.opts.drainDelay = want.policy?.concurrency !== undefined || want.policy?.rate ? LIMITED_DRAIN_S : DEFAULT_DRAIN_S;
         lane.applied = policy;
         this.#options.log.info(
-          { queue: lane.name, key: want.spec.key, handler: want.spec.command, policy: describePolicy(want.policy) },
+          { queue: lane.name, key: want.spec?.key, handler: want.spec?.command, policy: describePolicy(want.policy) },
           'queue policy applied',
         );
       }
-      if (want.spec) await this.#checkBreaker(lane);
+      await this.#checkBreaker(lane, changed);
     }
     this.#pool.capsChanged();
   }
@@ -313,11 +316,27 @@ export class HandlerWorker {
   }
 
   /** Close an open breaker that is due (or whose entry has none any more), and keep the queue paused while open. */
-  async #checkBreaker(lane: Lane): Promise<void> {
+  /**
+   * Close an open breaker that is due, or at once when the entry has no breaker any more
+   * (`policyChanged`: checked only then for those), and keep the queue paused while open.
+   * One read a second per entry with a breaker.
+   */
+  async #checkBreaker(lane: Lane, policyChanged: boolean): Promise<void> {
     const spec = lane.want.spec;
     const breaker = lane.want.policy?.breaker;
-    if (!spec) return;
-    const closed = await this.#breakers.closeIfDue(lane.name, breaker === undefined);
+    if (!spec || (!breaker && !policyChanged)) return;
+    let closed: Awaited<ReturnType<Breakers['closeIfDue']>>;
+    if (breaker) {
+      const state = await this.#breakers.read(lane.name);
+      if (state.state !== 'open') return this.#breakerGauge(lane, false);
+      closed = await this.#breakers.closeIfDue(lane.name);
+      if (!closed) {
+        this.#breakerGauge(lane, true);
+        // Opened by a worker that died before it paused the queue.
+        if (!(await lane.queue.isPaused())) await lane.queue.pause();
+        return;
+      }
+    } else closed = await this.#breakers.closeIfDue(lane.name, true);
     if (closed) {
       await lane.queue.resume();
       this.#m.breakers.inc({ state: 'closed' });
@@ -328,12 +347,6 @@ export class HandlerWorker {
         closed_at: new Date(closed.closedAt).toISOString(),
         ...(breaker ? { open_for: breaker.openForS } : {}),
       });
-    } else if (breaker) {
-      const state = await this.#breakers.read(lane.name);
-      this.#breakerGauge(lane, state.state === 'open');
-      // Opened by a worker that died before it paused the queue.
-      if (state.state === 'open' && !(await lane.queue.isPaused())) await lane.queue.pause();
-      return;
     }
     this.#breakerGauge(lane, false);
   }
@@ -688,7 +701,8 @@ export class HandlerWorker {
   async #shutdown(): Promise<void> {
     this.#stopped = true;
     clearTimeout(this.#syncTimer);
-    await this.#syncing;
+    // Bounded: a sync waiting for an unreachable Redis must not hold up the shutdown.
+    if (this.#syncing) await settlesWithin(this.#syncing, SYNC_MS);
     // Closed once the workers are, and the dead results of stalled jobs are written.
     const closed = Promise.all([...this.#lanes.values()].map((l) => l.worker.close()))
       .then(() => Promise.allSettled([...this.#leaving]))
