@@ -73,11 +73,16 @@ export class Breakers {
     this.#base = base;
   }
 
+  /** The queue name in braces: both keys of a script in one Redis Cluster slot. */
+  #key(queue: string, kind: 'breaker' | 'breaker-failures'): string {
+    return entryStateKey(this.#base, `{${queue}}`, kind);
+  }
+
   /** Count a failed run (`member`: its result id, so a run counts once). Returns whether it opened the breaker. */
   async fail(queue: string, spec: BreakerSpec, member: string, now = Date.now()): Promise<{ opened: boolean; failures: number }> {
     const [opened, failures] = await this.#redis.erBreakerFail(
-      entryStateKey(this.#base, 'breaker', queue),
-      entryStateKey(this.#base, 'breaker-failures', queue),
+      this.#key(queue, 'breaker'),
+      this.#key(queue, 'breaker-failures'),
       now,
       Math.round(spec.withinS * 1000),
       spec.failures,
@@ -89,12 +94,12 @@ export class Breakers {
 
   /** Close it if it is open and due (or at once with `force`: the entry lost its breaker). Returns what it was when this call closed it. */
   async closeIfDue(queue: string, force = false, now = Date.now()): Promise<{ openedAt: number; failures: number; closedAt: number } | undefined> {
-    const [closed, openedAt, failures] = await this.#redis.erBreakerClose(entryStateKey(this.#base, 'breaker', queue), now, force ? '1' : '0');
+    const [closed, openedAt, failures] = await this.#redis.erBreakerClose(this.#key(queue, 'breaker'), now, force ? '1' : '0');
     return closed === 1 ? { openedAt, failures, closedAt: now } : undefined;
   }
 
   async read(queue: string): Promise<BreakerState> {
-    const h = await this.#redis.hgetall(entryStateKey(this.#base, 'breaker', queue));
+    const h = await this.#redis.hgetall(this.#key(queue, 'breaker'));
     const num = (k: string): number | undefined => (h[k] === undefined ? undefined : Number(h[k]));
     const out: BreakerState = { state: h['state'] === 'open' ? 'open' : 'closed', opened: num('opened') ?? 0 };
     for (const [k, field] of [

@@ -84,6 +84,8 @@ interface Lane {
   cap: number;
   /** Its jobs whose handler has run and whose result is being stored (see #store). */
   storing: number;
+  /** Its Worker has been started (once the policy is applied). */
+  running: boolean;
 }
 
 /**
@@ -244,6 +246,11 @@ export class HandlerWorker {
         );
       }
       await this.#checkBreaker(lane, changed);
+      // Only now, its policy applied: an exclusive entry's first jobs must not start two at once.
+      if (!lane.running) {
+        lane.running = true;
+        void lane.worker.run().catch((err: unknown) => this.#options.log.error({ err, queue: lane.name }, 'worker stopped'));
+      }
     }
     this.#pool.capsChanged();
   }
@@ -266,7 +273,7 @@ export class HandlerWorker {
       stalledInterval: s.lockDurationMs,
       settings: { backoffStrategy: jitterBackoffStrategy },
     });
-    lane = { name: want.name, queue, worker, want, applied: 'null', held: 0, cap: want.cap, storing: 0 };
+    lane = { name: want.name, queue, worker, want, applied: 'null', held: 0, cap: want.cap, storing: 0, running: false };
     this.#lanes.set(want.name, lane);
     worker.on('error', (err) => this.#options.log.warn({ err, queue: want.name }, 'worker error'));
     worker.on('stalled', (jobId) => this.#options.log.warn({ jobId, queue: want.name }, 'job stalled (its worker stopped renewing the lock); it runs again'));
@@ -282,7 +289,6 @@ export class HandlerWorker {
         );
       }
     });
-    void worker.run().catch((err: unknown) => this.#options.log.error({ err, queue: want.name }, 'worker stopped'));
     this.#options.log.debug({ queue: want.name, cap: want.cap, key: want.spec?.key, handler: want.spec?.command }, 'taking jobs from queue');
     return lane;
   }
