@@ -115,6 +115,7 @@ export class HandlerWorker {
   readonly #breakers: Breakers;
   readonly #tickets: OrderTickets;
   readonly #lanes = new Map<string, Lane>();
+  readonly #probes = new Map<string, Queue<HandlerJobData>>();
   /** Lanes being closed (their entry left the table and their queue is empty). */
   readonly #leaving = new Set<Promise<void>>();
   readonly #pool: SlotPool;
@@ -209,16 +210,12 @@ export class HandlerWorker {
     const pending = new Map<string, number>();
     for (const name of (await this.#registryOfQueues.list()).keys()) {
       if (own.has(name)) continue;
-      const q = this.#lanes.get(name)?.queue ?? new Queue<HandlerJobData>(name, { connection: this.#redis, prefix: this.#options.queue.prefix });
-      try {
-        const c = await q.getJobCounts('wait', 'delayed', 'prioritized', 'active', 'waiting-children');
-        pending.set(
-          name,
-          Object.values(c).reduce((a, b) => a + b, 0),
-        );
-      } finally {
-        if (!this.#lanes.has(name)) await q.close();
-      }
+      const q = this.#lanes.get(name)?.queue ?? this.#probe(name);
+      const c = await q.getJobCounts('wait', 'delayed', 'prioritized', 'active', 'waiting-children');
+      pending.set(
+        name,
+        Object.values(c).reduce((a, b) => a + b, 0),
+      );
     }
     if (this.#stopped) return;
     const wants = planLanes(base, specs, pending, this.#options.settings.concurrency);
@@ -253,6 +250,17 @@ export class HandlerWorker {
       }
     }
     this.#pool.capsChanged();
+  }
+
+  /** A Queue to count the jobs of a registered queue this worker does not drain (kept: asked every second). */
+  #probe(name: string): Queue<HandlerJobData> {
+    let q = this.#probes.get(name);
+    if (!q) {
+      q = new Queue<HandlerJobData>(name, { connection: this.#redis, prefix: this.#options.queue.prefix });
+      q.on('error', (err) => this.#options.log.debug({ err, queue: name }, 'queue connection error'));
+      this.#probes.set(name, q);
+    }
+    return q;
   }
 
   #openLane(want: LaneWant): Lane {
@@ -723,7 +731,7 @@ export class HandlerWorker {
 
   /** After the workers: the queues and the shared connection. */
   async #disconnect(): Promise<void> {
-    await Promise.allSettled([...this.#lanes.values()].map((l) => l.queue.close()));
+    await Promise.allSettled([...[...this.#lanes.values()].map((l) => l.queue), ...this.#probes.values()].map((q) => q.close()));
     this.#lanes.clear();
     await this.#redis.quit().catch(() => this.#redis.disconnect());
   }
