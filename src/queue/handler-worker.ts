@@ -17,7 +17,7 @@ import { sharedRedis } from './shared-redis.js';
 import { QueueRegistry, type QueueInfo } from './queue-registry.js';
 import { planLanes, type LaneWant } from './lane-plan.js';
 import { SlotPool } from './slot-pool.js';
-import { Breakers } from './breaker.js';
+import { BreakerGuard, type GuardedQueue } from './breaker-guard.js';
 import { OrderTickets, orderVerdict, type OrderTicket } from './order-tickets.js';
 import { describePolicy } from '../rules/entry-policy.js';
 import type { EntryPolicy } from '../handlers/spec.js';
@@ -112,7 +112,7 @@ export class HandlerWorker {
   readonly #options: HandlerWorkerOptions;
   readonly #redis: Redis;
   readonly #registryOfQueues: QueueRegistry;
-  readonly #breakers: Breakers;
+  readonly #breakers: BreakerGuard;
   readonly #tickets: OrderTickets;
   readonly #lanes = new Map<string, Lane>();
   readonly #probes = new Map<string, Queue<HandlerJobData>>();
@@ -120,7 +120,6 @@ export class HandlerWorker {
   readonly #leaving = new Set<Promise<void>>();
   readonly #pool: SlotPool;
   readonly #m;
-  readonly #breakerOpen: Gauge<'queue' | 'handler'>;
   /** One controller per running handler; aborted when the shutdown grace runs out. */
   readonly #running = new Set<AbortController>();
   /** Dead results of jobs failed as stalled, being written. */
@@ -138,7 +137,6 @@ export class HandlerWorker {
     this.#redis = sharedRedis(options.redisUrl);
     this.#redis.on('error', (err) => options.log.warn({ err }, 'worker connection error'));
     this.#registryOfQueues = new QueueRegistry(this.#redis, options.queue.name);
-    this.#breakers = new Breakers(this.#redis, options.queue.name);
     this.#tickets = new OrderTickets(this.#redis, options.queue.name);
     const r = options.registry;
     this.#m = {
@@ -162,7 +160,6 @@ export class HandlerWorker {
         'Jobs put back in their queue for a while without running: order (an earlier event of their order_by value runs first), slots (every handler slot of this worker busy)',
         ['reason'],
       ),
-      breakers: counter(r, 'worker_breaker_transitions_total', 'Breakers this worker opened or closed', ['state']),
     };
     const lanes = this.#lanes;
     new Gauge({
@@ -173,12 +170,7 @@ export class HandlerWorker {
         this.set(lanes.size);
       },
     });
-    this.#breakerOpen = new Gauge({
-      name: 'worker_breaker_open',
-      help: 'Entries whose breaker is open (their queue paused), by queue and handler, as last seen by this worker',
-      labelNames: ['queue', 'handler'],
-      registers: [r],
-    });
+    this.#breakers = new BreakerGuard({ redis: this.#redis, base: options.queue.name, fire: options.fire, log: options.log, registry: r });
   }
 
   /** Start taking jobs: the queues are looked at now and every {@link SYNC_MS} ms. */
@@ -242,7 +234,7 @@ export class HandlerWorker {
           'queue policy applied',
         );
       }
-      await this.#checkBreaker(lane, changed);
+      await this.#breakers.check(guarded(lane), changed);
       // Only now, its policy applied: an exclusive entry's first jobs must not start two at once.
       if (!lane.running) {
         lane.running = true;
@@ -327,79 +319,6 @@ export class HandlerWorker {
           'cannot advance the order of its value; the next job waits for its poll',
         ),
       );
-  }
-
-  /** Close an open breaker that is due (or whose entry has none any more), and keep the queue paused while open. */
-  /**
-   * Close an open breaker that is due, or at once when the entry has no breaker any more
-   * (`policyChanged`: checked only then for those), and keep the queue paused while open.
-   * One read a second per entry with a breaker.
-   */
-  async #checkBreaker(lane: Lane, policyChanged: boolean): Promise<void> {
-    const spec = lane.want.spec;
-    const breaker = lane.want.policy?.breaker;
-    if (!spec || (!breaker && !policyChanged)) return;
-    let closed: Awaited<ReturnType<Breakers['closeIfDue']>>;
-    if (breaker) {
-      const state = await this.#breakers.read(lane.name);
-      if (state.state !== 'open') return this.#breakerGauge(lane, false);
-      closed = await this.#breakers.closeIfDue(lane.name);
-      if (!closed) {
-        this.#breakerGauge(lane, true);
-        // Opened by a worker that died before it paused the queue.
-        if (!(await lane.queue.isPaused())) await lane.queue.pause();
-        return;
-      }
-    } else closed = await this.#breakers.closeIfDue(lane.name, true);
-    if (closed) {
-      await lane.queue.resume();
-      this.#m.breakers.inc({ state: 'closed' });
-      this.#options.log.warn({ queue: lane.name, handler: spec.command, key: spec.key }, 'breaker closed: the queue runs again');
-      this.#fireBreaker('breaker.closed', lane, {
-        failures: closed.failures,
-        opened_at: new Date(closed.openedAt).toISOString(),
-        closed_at: new Date(closed.closedAt).toISOString(),
-        ...(breaker ? { open_for: breaker.openForS } : {}),
-      });
-    }
-    this.#breakerGauge(lane, false);
-  }
-
-  #breakerGauge(lane: Lane, open: boolean): void {
-    this.#breakerOpen.set({ queue: lane.name, handler: (lane.want.spec?.command ?? '').slice(0, HANDLER_LABEL_CHARS) }, open ? 1 : 0);
-  }
-
-  /** A failed run of an entry with a breaker: count it; the failure that opens it pauses the queue and says so. */
-  async #breakerFailure(lane: Lane, resultId: string, log: Logger): Promise<void> {
-    const breaker = lane.want.policy?.breaker;
-    const spec = lane.want.spec;
-    if (!breaker || !spec) return;
-    try {
-      const now = Date.now();
-      const { opened, failures } = await this.#breakers.fail(lane.name, breaker, resultId, now);
-      if (!opened) return;
-      await lane.queue.pause();
-      this.#m.breakers.inc({ state: 'open' });
-      this.#breakerGauge(lane, true);
-      log.warn({ queue: lane.name, failures, openForS: breaker.openForS }, 'breaker open: the queue is paused, its jobs wait');
-      this.#fireBreaker('breaker.open', lane, {
-        failures,
-        within: breaker.withinS,
-        open_for: breaker.openForS,
-        opened_at: new Date(now).toISOString(),
-        until: new Date(now + breaker.openForS * 1000).toISOString(),
-      });
-    } catch (err) {
-      log.warn({ err: coerceError(err) }, 'cannot count the failure for the breaker');
-    }
-  }
-
-  #fireBreaker(type: 'breaker.open' | 'breaker.closed', lane: Lane, figures: Record<string, unknown>): void {
-    const spec = lane.want.spec;
-    const payload = { queue: lane.name, key: spec?.key, handler: spec?.command, handler_id: spec?.id, driver: spec?.driver, ...figures };
-    this.#options
-      .fire({ namespace: 'reactor', event_type: type, payload })
-      .catch((err: unknown) => this.#options.log.warn({ err: coerceError(err), queue: lane.name, event: type }, 'cannot fire the breaker event'));
   }
 
   /**
@@ -556,7 +475,7 @@ export class HandlerWorker {
       return this.#requeue(job, token, log, () => this.#writeBounded(result, log));
     }
     await this.#store(lane, result);
-    if (verdict === 'retry' || verdict === 'dead') await this.#breakerFailure(lane, result._id, log);
+    if (verdict === 'retry' || verdict === 'dead') await this.#breakers.failed(guarded(lane), result._id, log);
     if (verdict === 'ok') {
       log.info({ status: result.status, durationMs: result.duration_ms }, 'handler finished');
       return;
@@ -759,4 +678,9 @@ async function applyPolicy(queue: Queue<HandlerJobData>, policy: EntryPolicy | u
 async function promote(queue: Queue<HandlerJobData>, jobId: string): Promise<void> {
   const job = await queue.getJob(jobId);
   if (job && (await job.isDelayed())) await job.promote().catch(() => undefined);
+}
+
+/** A lane as the breaker guard sees it: the entry of the worker's table it serves, with its policy. */
+function guarded(lane: Lane): GuardedQueue {
+  return { name: lane.name, queue: lane.queue, spec: lane.want.spec };
 }
