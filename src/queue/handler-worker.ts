@@ -60,6 +60,9 @@ const HANDLER_LABEL_CHARS = 120;
 /** How often the queues to drain, their policies and their breakers are looked at again. */
 const SYNC_MS = 1000;
 
+/** Registered queues the table lacks are counted at every this many syncs (10 s). */
+const ORPHAN_SCAN_SYNCS = 10;
+
 /** A job waiting for its `order_by` turn is looked at again after this long, if not promoted before. */
 const ORDER_POLL_MS = 5000;
 
@@ -116,6 +119,9 @@ export class HandlerWorker {
   readonly #tickets: OrderTickets;
   readonly #lanes = new Map<string, Lane>();
   readonly #probes = new Map<string, Queue<HandlerJobData>>();
+  /** Unfinished jobs of the registered queues the table lacks, as last counted. */
+  #pending = new Map<string, number>();
+  #syncs = 0;
   /** Lanes being closed (their entry left the table and their queue is empty). */
   readonly #leaving = new Set<Promise<void>>();
   readonly #pool: SlotPool;
@@ -199,16 +205,21 @@ export class HandlerWorker {
     const specs = this.#options.rules().entries.map((e) => e.spec);
     const own = new Map<string, QueueInfo>(specs.map((s) => [entryQueueName(base, s.key, s.id), queueInfo(s)]));
     await this.#registryOfQueues.register(own);
-    const pending = new Map<string, number>();
-    for (const name of (await this.#registryOfQueues.list()).keys()) {
-      if (own.has(name)) continue;
-      const q = this.#lanes.get(name)?.queue ?? this.#probe(name);
-      const c = await q.getJobCounts('wait', 'delayed', 'prioritized', 'active', 'waiting-children');
-      pending.set(
-        name,
-        Object.values(c).reduce((a, b) => a + b, 0),
-      );
+    // Queues the table lacks are counted every ORPHAN_SCAN_SYNCS syncs (one round trip
+    // each: a registry that has seen many entries must not cost a worker that much a second).
+    if (this.#syncs++ % ORPHAN_SCAN_SYNCS === 0) {
+      this.#pending = new Map();
+      for (const name of (await this.#registryOfQueues.list()).keys()) {
+        if (own.has(name)) continue;
+        const q = this.#lanes.get(name)?.queue ?? this.#probe(name);
+        const c = await q.getJobCounts('wait', 'delayed', 'prioritized', 'active', 'waiting-children');
+        this.#pending.set(
+          name,
+          Object.values(c).reduce((a, b) => a + b, 0),
+        );
+      }
     }
+    const pending = new Map([...this.#pending].filter(([name]) => !own.has(name)));
     if (this.#stopped) return;
     const wants = planLanes(base, specs, pending, this.#options.settings.concurrency);
     const wanted = new Set(wants.map((w) => w.name));
