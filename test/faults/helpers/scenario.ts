@@ -24,6 +24,12 @@ export const FAULT_RATE = envNumber('FAULT_RATE', 500);
 export interface ScenarioOptions {
   stack?: Omit<StackOptions, 'redisUrl' | 'mongoUrl'>;
   feeder?: Partial<Omit<FeederOptions, 'reqUri' | 'pullUri' | 'prefix'>>;
+  /**
+   * Called once the stack's config is written, before its daemons start: lays out more
+   * daemons (several routers and subscribers, see topology.ts) and gives the feeder's
+   * endpoints. Default: the stack's one router.
+   */
+  prepare?: (stack: Stack) => Promise<Pick<FeederOptions, 'reqUri' | 'pullUri'>>;
 }
 
 /**
@@ -61,12 +67,12 @@ export class Scenario {
     const [redis, mongo] = await Promise.all([RestartableServer.redis(), RestartableServer.mongo()]);
     const stack = await Stack.create({ redisUrl: redis.url, mongoUrl: mongo.url, ...o.stack });
     const { ports } = stack.cfg;
+    const endpoints = (await o.prepare?.(stack)) ?? { reqUri: `tcp://127.0.0.1:${ports.rep}`, pullUri: `tcp://127.0.0.1:${ports.pull}` };
     const feeder = new Feeder({
       prefix: name,
       total: FAULT_EVENTS,
       ratePerSec: FAULT_RATE,
-      reqUri: `tcp://127.0.0.1:${ports.rep}`,
-      pullUri: `tcp://127.0.0.1:${ports.pull}`,
+      ...endpoints,
       ...o.feeder,
     });
     const s = new Scenario(name, redis, mongo, stack, feeder);
