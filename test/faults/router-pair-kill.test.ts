@@ -77,12 +77,13 @@ async function journals(sc: Scenario, [first, second]: [string, string]): Promis
   const b = await topology.journal(sc.redis.url, second);
   const epochs = [...new Set(a.map((e) => e.epoch))].sort((x, y) => x - y);
   const inB = new Set(b.map((e) => e.id));
+  // The measured PUSH stream: where ZeroMQ delivered what was sent across the kill.
+  const pushed = (es: { id: string }[]): number => es.filter((e) => e.id.includes('-push_across_kill-')).length;
+  const byRun = (f: (es: { id: string }[]) => number): Record<string, number> =>
+    Object.fromEntries(epochs.map((ep, i) => [i === 0 ? 'before_kill' : `after_restart_${i}`, f(a.filter((e) => e.epoch === ep))]));
   return {
-    journaled: {
-      [first]: Object.fromEntries(epochs.map((ep, i) => [i === 0 ? 'before_kill' : `after_restart_${i}`, a.filter((e) => e.epoch === ep).length])),
-      [second]: b.length,
-      both: a.filter((e) => inB.has(e.id)).length,
-    },
+    journaled: { [first]: byRun((es) => es.length), [second]: b.length, both: a.filter((e) => inB.has(e.id)).length },
+    push_across_kill_journaled: { [first]: byRun(pushed), [second]: pushed(b) },
   };
 }
 
