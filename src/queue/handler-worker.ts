@@ -12,6 +12,7 @@ import type { HandlerSpec } from '../handlers/spec.js';
 import type { HandlerEnvironment } from '../handlers/handler-env.js';
 import { jitterBackoffStrategy } from './backoff.js';
 import { queueNames, redisConnection, redisRoundTrip } from './connection.js';
+import type { BullConnection } from '../redis/redis-client.js';
 import type { HandlerJobData } from './job.js';
 import type { RuleTable } from '../rules/rule-table.js';
 import type { RuleState } from '../rule-state/rule-state.js';
@@ -77,13 +78,15 @@ export class HandlerWorker {
   /** Jobs of the normal queue whose handler has run and whose result is being stored. */
   #storing = 0;
   #closing: Promise<void> | undefined;
+  readonly #link: BullConnection;
 
   constructor(options: HandlerWorkerOptions) {
     this.#options = options;
     this.#slots = options.settings.concurrency;
     const names = queueNames(options.queue.name);
+    this.#link = redisConnection(options.redisUrl);
     const common = {
-      connection: redisConnection(options.redisUrl),
+      connection: this.#link.connection,
       prefix: options.queue.prefix,
       autorun: false,
       lockDuration: options.settings.lockDurationMs,
@@ -411,7 +414,7 @@ export class HandlerWorker {
    */
   close(): Promise<void> {
     this.#closing ??= this.#shutdown().then(
-      () => this.#options.log.info('worker closed'),
+      () => this.#link.close().then(() => this.#options.log.info('worker closed')),
       (err: unknown) => this.#options.log.error({ err: coerceError(err) }, 'worker close failed'),
     );
     return this.#closing;

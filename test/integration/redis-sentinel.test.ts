@@ -1,0 +1,88 @@
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { RedisJournal } from '../../src/router/redis-journal.js';
+import { dropDatabase, uniqueName, useServices } from '../helpers/services.js';
+import { writeTestConfig, type TestConfig } from '../helpers/config.js';
+import { exactlyOnce, redisCli, startInProcessStack, startSentinelGroup, type InProcessStack, type SentinelGroup } from '../helpers/redis-topologies.js';
+
+// Registered before useServices() so it runs before the test servers are stopped.
+after(async () => {
+  await stack?.close();
+  await group?.stop();
+  if (cfg) await dropDatabase(await services.mongoUrl(), cfg.database);
+});
+const services = useServices();
+let group: SentinelGroup;
+let cfg: TestConfig;
+let stack: InProcessStack;
+
+before(async () => {
+  // Two replicas: after a failover one is left, which the writes wait for (wait_replicas 1).
+  group = await startSentinelGroup({ replicas: 2 });
+  cfg = await writeTestConfig({
+    redisUrl: group.url,
+    mongoUrl: await services.mongoUrl(),
+    handlers: { 'local:sentinel.test': [{ driver: 'shell', handler: 'ok.sh' }] },
+    files: { 'ok.sh': '#!/bin/sh\necho "ran $EVENT_ID"\n' },
+    extra: { redis: { url: group.url, wait_replicas: 1, wait_timeout_ms: 2000 } },
+  });
+  stack = await startInProcessStack(cfg, await services.mongoUrl());
+});
+
+async function settle(ids: readonly string[], handlers: number): Promise<Awaited<ReturnType<typeof exactlyOnce>>> {
+  const deadline = Date.now() + 120_000;
+  let tally = await exactlyOnce(stack.db, ids, handlers);
+  while (tally.missing > 0 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 250));
+    tally = await exactlyOnce(stack.db, ids, handlers);
+  }
+  return tally;
+}
+
+test('redis sentinel - a journal write with wait_replicas resolves once a replica has it', async () => {
+  const journal = new RedisJournal({ redisUrl: group.url, name: uniqueName('j'), maxEvents: 1000, maxBytes: 1 << 20, waitReplicas: 2, waitTimeoutMs: 2000 });
+  try {
+    await journal.start();
+    await journal.append([{ epoch: 1, seq: 1, body: Buffer.from('{}') }]);
+    const tooMany = new RedisJournal({ redisUrl: group.url, name: uniqueName('j'), maxEvents: 1000, maxBytes: 1 << 20, waitReplicas: 3, waitTimeoutMs: 300 });
+    await tooMany.start();
+    await assert.rejects(tooMany.append([{ epoch: 1, seq: 1, body: Buffer.from('{}') }]), /reached 2 of 3 replicas within 300 ms/);
+    await tooMany.close();
+  } finally {
+    await journal.close();
+  }
+});
+
+test('redis sentinel - events flow through redis+sentinel:// and keep flowing after the primary is killed; each acknowledged event archived and run once', async () => {
+  const before = Array.from({ length: 100 }, (_, i) => `sb-${i}-${uniqueName('e')}`);
+  for (const id of before) await stack.client.send({ id, event_type: 'sentinel.test' });
+  assert.deepEqual(await settle(before, 1), { archived: 100, results: 100, duplicates: 0, missing: 0 });
+
+  const old = await group.primaryPort();
+  group.servers.find((s) => s.port === old)!.kill();
+  const killedAt = Date.now();
+  // Sent while the sentinels elect a new primary: each send waits (the router holds its
+  // reply until the journal has the event) or is retried by the client with the same id.
+  const acked: string[] = [];
+  const during = Array.from({ length: 100 }, (_, i) => `sd-${i}-${uniqueName('e')}`);
+  const sending = (async () => {
+    for (const id of during) {
+      for (;;) {
+        try {
+          await stack.client.send({ id, event_type: 'sentinel.test' });
+          acked.push(id);
+          break;
+        } catch {
+          // no reply in time: send again with the same id
+        }
+      }
+    }
+  })();
+  const now = await group.failedOver(old);
+  const failoverMs = Date.now() - killedAt;
+  await sending;
+  assert.notEqual(now, old);
+  assert.match(await redisCli(now, ['info', 'replication'], group.password), /role:master/);
+  assert.deepEqual(await settle(acked, 1), { archived: 100, results: 100, duplicates: 0, missing: 0 });
+  assert.ok(failoverMs < 60_000, `failover took ${failoverMs} ms`);
+});
