@@ -2,9 +2,10 @@ import { bullConnection, type BullConnection } from '../redis/redis-client.js';
 
 /**
  * The BullMQ connection for a Redis address (plain, Sentinel or Cluster: redis/redis-address.ts),
- * with what closes it once the queues or workers using it are closed.
+ * with what closes it once the queues or workers using it are closed. (Not BullMQ options:
+ * pass `.connection` to a Queue or Worker, and call `.close()` after closing them.)
  */
-export function redisConnection(url: string, failFast = false): BullConnection {
+export function queueConnection(url: string, failFast = false): BullConnection {
   return bullConnection(url, 'event-reactor', failFast);
 }
 

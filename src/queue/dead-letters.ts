@@ -4,7 +4,7 @@ import { redact } from '../redact.js';
 import { settlesWithin } from '../lifecycle/settles-within.js';
 import type { Logger } from '../logger.js';
 import type { QueueSettings } from '../config/settings.js';
-import { queueNames, redisConnection } from './connection.js';
+import { queueNames, queueConnection } from './connection.js';
 import type { BullConnection } from '../redis/redis-client.js';
 import type { HandlerJobData } from './job.js';
 
@@ -64,7 +64,7 @@ export class DeadLetters {
     this.#redisUrl = options.redisUrl;
     this.#handlerKnown = options.handlerKnown;
     const names = queueNames(options.queue.name);
-    this.#link = redisConnection(options.redisUrl);
+    this.#link = queueConnection(options.redisUrl);
     const opts = { connection: this.#link.connection, prefix: options.queue.prefix };
     this.#queues = [new Queue<HandlerJobData>(names.normal, opts), new Queue<HandlerJobData>(names.exclusive, opts)];
     for (const q of this.#queues) q.on('error', (err) => options.log.debug({ err, queue: q.name }, 'queue connection error'));

@@ -11,7 +11,7 @@ import { describeRun, resultId, runHandler } from '../handlers/run-job.js';
 import type { HandlerSpec } from '../handlers/spec.js';
 import type { HandlerEnvironment } from '../handlers/handler-env.js';
 import { jitterBackoffStrategy } from './backoff.js';
-import { queueNames, redisConnection, redisRoundTrip } from './connection.js';
+import { queueNames, queueConnection, redisRoundTrip } from './connection.js';
 import type { BullConnection } from '../redis/redis-client.js';
 import type { HandlerJobData } from './job.js';
 import type { RuleTable } from '../rules/rule-table.js';
@@ -84,7 +84,7 @@ export class HandlerWorker {
     this.#options = options;
     this.#slots = options.settings.concurrency;
     const names = queueNames(options.queue.name);
-    this.#link = redisConnection(options.redisUrl);
+    this.#link = queueConnection(options.redisUrl);
     const common = {
       connection: this.#link.connection,
       prefix: options.queue.prefix,

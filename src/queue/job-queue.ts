@@ -2,7 +2,7 @@ import { Queue, type JobsOptions } from 'bullmq';
 import { QueueError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { BACKOFF_TYPE } from './backoff.js';
-import { queueNames, redisConnection, redisRoundTrip } from './connection.js';
+import { queueNames, queueConnection, redisRoundTrip } from './connection.js';
 import { waitForReplicas, type BullConnection } from '../redis/redis-client.js';
 import type { Redis } from 'ioredis';
 import type { QueueSettings, ReplicaWait } from '../config/settings.js';
@@ -64,7 +64,7 @@ export class JobQueue {
     this.#defaults = { retries, backoffMs };
     this.#wait = options.wait && options.wait.replicas > 0 ? options.wait : undefined;
     const names = queueNames(options.queue.name);
-    this.#link = redisConnection(options.redisUrl);
+    this.#link = queueConnection(options.redisUrl);
     const opts = { connection: this.#link.connection, prefix: options.queue.prefix };
     this.#normal = new Queue<HandlerJobData>(names.normal, opts);
     this.#exclusive = new Queue<HandlerJobData>(names.exclusive, opts);

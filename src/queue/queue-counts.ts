@@ -3,7 +3,7 @@ import { QueueError } from '../errors.js';
 import { settlesWithin } from '../lifecycle/settles-within.js';
 import { redact } from '../redact.js';
 import type { QueueSettings } from '../config/settings.js';
-import { queueNames, redisConnection } from './connection.js';
+import { queueNames, queueConnection } from './connection.js';
 import type { BullConnection } from '../redis/redis-client.js';
 
 /** Job states counted by {@link QueueCounter}. */
@@ -27,7 +27,7 @@ export class QueueCounter {
 
   constructor(redisUrl: string, queue: QueueSettings, timeoutMs = 3000) {
     const names = queueNames(queue.name);
-    this.#link = redisConnection(redisUrl, true);
+    this.#link = queueConnection(redisUrl, true);
     this.#queues = [names.normal, names.exclusive].map((n) => new Queue(n, { connection: this.#link.connection, prefix: queue.prefix }));
     // Kept to say why Redis does not answer (a wrong password, a refused connection).
     for (const q of this.#queues) q.on('error', (err) => (this.#lastError = err));

@@ -32,6 +32,10 @@ export interface RedisNodeProcess {
   kill(): void;
   /** Start it again on the same port and directory (after a kill). */
   restart(): Promise<void>;
+  /** SIGSTOP: it holds its connections but reads nothing (a replica stops taking the stream). */
+  pause(): void;
+  /** SIGCONT after {@link pause}. */
+  resume(): void;
   readonly alive: boolean;
 }
 
@@ -81,6 +85,8 @@ async function startNode(
       if (!exited) child?.kill('SIGKILL');
     },
     restart: launch,
+    pause: () => child?.kill('SIGSTOP'),
+    resume: () => child?.kill('SIGCONT'),
     get alive() {
       return !exited;
     },

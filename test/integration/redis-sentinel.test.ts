@@ -86,3 +86,34 @@ test('redis sentinel - events flow through redis+sentinel:// and keep flowing af
   assert.deepEqual(await settle(acked, 1), { archived: 100, results: 100, duplicates: 0, missing: 0 });
   assert.ok(failoverMs < 60_000, `failover took ${failoverMs} ms`);
 });
+
+test('redis sentinel - asynchronous replication: a write acknowledged by the primary alone is lost at failover; with wait_replicas it is never acknowledged', async () => {
+  const name = uniqueName('lost');
+  const journal = (waitReplicas: number): RedisJournal =>
+    new RedisJournal({ redisUrl: group.url, name, maxEvents: 1000, maxBytes: 1 << 20, waitReplicas, waitTimeoutMs: 300 });
+  const [noWait, withWait] = [journal(0), journal(1)];
+  await Promise.all([noWait.start(), withWait.start()]);
+  const old = await group.primaryPort();
+  const replicas = group.servers.filter((n) => n.alive && n.port !== old);
+  try {
+    // The replicas stop, and the primary drops its links to them (as after a network
+    // blip): what it takes now reaches no replica before it dies.
+    for (const r of replicas) r.pause();
+    await redisCli(old, ['client', 'kill', 'type', 'replica'], group.password);
+    await noWait.append([{ epoch: 1, seq: 1, body: Buffer.from('{"n":1}') }]);
+    await assert.rejects(withWait.append([{ epoch: 1, seq: 2, body: Buffer.from('{"n":2}') }]), /reached 0 of 1 replicas within 300 ms/);
+    assert.equal((await noWait.extent()).length, 2, 'the primary has both');
+    group.servers.find((n) => n.port === old)!.kill();
+  } finally {
+    for (const r of replicas) r.resume();
+  }
+  await group.failedOver(old);
+  const after = new RedisJournal({ redisUrl: group.url, name, maxEvents: 1000, maxBytes: 1 << 20 });
+  try {
+    await after.start();
+    // Event 1 was acknowledged (no wait) and is gone; event 2 was refused, so a router would still hold it and write it again.
+    assert.equal((await after.extent()).length, 0);
+  } finally {
+    await Promise.all([noWait.close(), withWait.close(), after.close()]);
+  }
+});

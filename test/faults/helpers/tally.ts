@@ -2,7 +2,7 @@ import { appendFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue, type JobType } from 'bullmq';
 import { MongoClient, type Db } from 'mongodb';
-import { queueNames, redisConnection } from '../../../src/queue/connection.js';
+import { queueNames, queueConnection } from '../../../src/queue/connection.js';
 import type { BullConnection } from '../../../src/redis/redis-client.js';
 import { jobIdFor } from '../../../src/queue/job.js';
 import type { Fired } from './feeder.js';
@@ -68,7 +68,7 @@ export class Tally {
     const q = stack.cfg.settings.queue;
     const names = queueNames(q.name);
     // Any Redis address (plain, Sentinel, Cluster), read as the daemons read it.
-    this.#link = redisConnection(redisUrl);
+    this.#link = queueConnection(redisUrl);
     this.#queues = [names.normal, names.exclusive].map((n) => new Queue(n, { connection: this.#link.connection, prefix: q.prefix }));
     for (const queue of this.#queues) queue.on('error', () => undefined);
   }
