@@ -413,10 +413,12 @@ export class HandlerWorker {
    * Resolves once every job has been dealt with and the connections are closed. Idempotent.
    */
   close(): Promise<void> {
-    this.#closing ??= this.#shutdown().then(
-      () => this.#link.close().then(() => this.#options.log.info('worker closed')),
-      (err: unknown) => this.#options.log.error({ err: coerceError(err) }, 'worker close failed'),
-    );
+    this.#closing ??= this.#shutdown()
+      .then(
+        () => this.#options.log.info('worker closed'),
+        (err: unknown) => this.#options.log.error({ err: coerceError(err) }, 'worker close failed'),
+      )
+      .then(() => this.#link.close());
     return this.#closing;
   }
 
