@@ -238,13 +238,15 @@ export interface InProcessStack {
   close(): Promise<void>;
 }
 
-/** Start router, subscriber and worker on `cfg`; resolves once a probe event is archived. */
+/** Start router, subscriber and worker on `cfg`; resolves once a probe event is archived. `close()` is idempotent. */
 export async function startInProcessStack(cfg: TestConfig, mongoUrl: string): Promise<InProcessStack> {
   const log = silentLogger();
   const closers: (() => Promise<void> | void)[] = [];
-  const close = async (): Promise<void> => {
-    for (const c of closers.reverse()) await c();
-  };
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> =>
+    (closing ??= (async () => {
+      for (const c of closers.reverse()) await c();
+    })());
   try {
     const router = await startRouterDaemon(cfg.settings, log);
     closers.push(() => router.close());

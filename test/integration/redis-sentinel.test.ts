@@ -87,7 +87,38 @@ test('redis sentinel - events flow through redis+sentinel:// and keep flowing af
   assert.ok(failoverMs < 60_000, `failover took ${failoverMs} ms`);
 });
 
+test('redis sentinel - a manual failover demotes a live primary: the daemons move to the new one (a write on the old gets READONLY and reconnects) and events keep flowing once each', async () => {
+  const old = await group.primaryPort();
+  const ids = Array.from({ length: 60 }, (_, i) => `sm-${i}-${uniqueName('e')}`);
+  const acked: string[] = [];
+  let failedOver = false;
+  const sending = (async () => {
+    for (const id of ids) {
+      for (;;) {
+        try {
+          await stack.client.send({ id, event_type: 'sentinel.test' });
+          acked.push(id);
+          break;
+        } catch {
+          // no reply in time: send again with the same id
+        }
+      }
+      if (!failedOver) await new Promise((r) => setTimeout(r, 20));
+    }
+  })();
+  await redisCli(group.sentinels[0]!.port, ['sentinel', 'failover', group.master]);
+  const now = await group.failedOver(old);
+  failedOver = true;
+  await sending;
+  // The old primary lives on, as a replica of the new one.
+  assert.match(await redisCli(old, ['info', 'replication'], group.password), /role:slave/);
+  assert.notEqual(now, old);
+  assert.deepEqual(await settle(acked, 1), { archived: 60, results: 60, duplicates: 0, missing: 0 });
+});
+
 test('redis sentinel - asynchronous replication: a write acknowledged by the primary alone is lost at failover; with wait_replicas it is never acknowledged', async () => {
+  // The daemons are done: after this failover no replica is left, which their writes (wait_replicas 1) would wait for.
+  await stack.close();
   const name = uniqueName('lost');
   const journal = (waitReplicas: number): RedisJournal =>
     new RedisJournal({ redisUrl: group.url, name, maxEvents: 1000, maxBytes: 1 << 20, waitReplicas, waitTimeoutMs: 300 });
