@@ -4,7 +4,8 @@ import { redact } from '../redact.js';
 import { settlesWithin } from '../lifecycle/settles-within.js';
 import type { Logger } from '../logger.js';
 import type { QueueSettings } from '../config/settings.js';
-import { queueNames, redisConnection } from './connection.js';
+import { queueNames, queueConnection } from './connection.js';
+import type { BullConnection } from '../redis/redis-client.js';
 import type { HandlerJobData } from './job.js';
 
 export interface DeadLettersOptions {
@@ -53,6 +54,7 @@ export class DeadLetters {
   readonly #handlerKnown: ((key: string, id: string) => boolean) | undefined;
   #ready: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
+  readonly #link: BullConnection;
 
   /** @throws {RangeError} when `connectTimeoutMs` is not a positive number */
   constructor(options: DeadLettersOptions) {
@@ -62,7 +64,8 @@ export class DeadLetters {
     this.#redisUrl = options.redisUrl;
     this.#handlerKnown = options.handlerKnown;
     const names = queueNames(options.queue.name);
-    const opts = { connection: redisConnection(options.redisUrl), prefix: options.queue.prefix };
+    this.#link = queueConnection(options.redisUrl);
+    const opts = { connection: this.#link.connection, prefix: options.queue.prefix };
     this.#queues = [new Queue<HandlerJobData>(names.normal, opts), new Queue<HandlerJobData>(names.exclusive, opts)];
     for (const q of this.#queues) q.on('error', (err) => options.log.debug({ err, queue: q.name }, 'queue connection error'));
   }
@@ -137,7 +140,7 @@ export class DeadLetters {
 
   /** Close the Redis connections. Idempotent. */
   close(): Promise<void> {
-    this.#closing ??= Promise.all(this.#queues.map((q) => q.close())).then(() => undefined);
+    this.#closing ??= Promise.all(this.#queues.map((q) => q.close())).then(() => this.#link.close());
     return this.#closing;
   }
 
