@@ -1,7 +1,8 @@
 import { Queue, type JobsOptions } from 'bullmq';
 import { QueueError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { QueueSettings } from '../config/settings.js';
+import type { QueueSettings, ReplicaWait } from '../config/settings.js';
+import { waitForReplicas } from '../redis/redis-client.js';
 import { BACKOFF_TYPE } from './backoff.js';
 import type { Redis } from 'ioredis';
 import { redisRoundTrip } from './connection.js';
@@ -25,6 +26,8 @@ export interface JobQueueOptions {
   log: Logger;
   /** Used for handlers without `retries` / `backoff` in event-handlers.json. */
   defaults: RetryDefaults;
+  /** Replicas that must have each enqueued batch before addBulk resolves (`redis.wait_replicas`); default none. */
+  wait?: ReplicaWait;
 }
 
 /** Completed jobs are kept this long so a duplicate event within it is not run again. */
@@ -61,6 +64,7 @@ export class JobQueue {
   readonly #defaults: RetryDefaults;
   readonly #registry: QueueRegistry;
   readonly #tickets: OrderTickets;
+  readonly #wait: ReplicaWait | undefined;
   #closing: Promise<void> | undefined;
 
   /** @throws {RangeError} when `defaults.retries` or `defaults.backoffMs` is out of range */
@@ -70,6 +74,7 @@ export class JobQueue {
     if (!Number.isFinite(backoffMs) || backoffMs < 0) throw new RangeError(`JobQueue: defaults.backoffMs must be a number >= 0, got ${backoffMs}`);
     this.#defaults = { retries, backoffMs };
     this.#options = options;
+    this.#wait = options.wait && options.wait.replicas > 0 ? options.wait : undefined;
     this.#redis = sharedRedis(options.redisUrl);
     this.#redis.on('error', (err) => options.log.warn({ err }, 'queue connection error'));
     this.#registry = new QueueRegistry(this.#redis, options.queue.name);
@@ -125,7 +130,27 @@ export class JobQueue {
     } catch (err) {
       throw new QueueError(`cannot enqueue ${jobs.length} jobs: ${(err as Error).message}`, { cause: err });
     }
+    const first = byQueue.keys().next();
+    if (this.#wait && !first.done) await this.#replicated(this.#wait, this.#queue(first.value));
     return jobs.length;
+  }
+
+  /**
+   * Wait until the replicas have the jobs just added (Redis replicates asynchronously: a
+   * primary lost to a failover takes its last writes with it, and the subscriber is about
+   * to move its cursor past these events). Too few replicas is a failure the subscriber
+   * retries with the batch (the jobs already there are not added twice: same job ids).
+   * Every queue's writes went through the one connection, and on a Cluster every queue's
+   * keys share the prefix's slot: one WAIT, on the node of a queue's key, covers them all.
+   */
+  async #replicated(wait: ReplicaWait, queue: Queue<HandlerJobData>): Promise<void> {
+    let acked: number;
+    try {
+      acked = await waitForReplicas(this.#redis, queue.toKey('meta'), wait.replicas, wait.timeoutMs);
+    } catch (err) {
+      throw new QueueError(`enqueued jobs not confirmed by replicas: ${(err as Error).message}`, { cause: err });
+    }
+    if (acked < wait.replicas) throw new QueueError(`enqueued jobs reached ${acked} of ${wait.replicas} replicas within ${wait.timeoutMs} ms`);
   }
 
   /** Resolves when Redis answers a PING. @throws {QueueError} otherwise */

@@ -42,7 +42,7 @@ export class QueueCounter {
   #lastError: Error | undefined;
 
   constructor(redisUrl: string, queue: QueueSettings, timeoutMs = 3000) {
-    this.#redis = sharedRedis(redisUrl, { enableOfflineQueue: false, retryStrategy: () => 1000 });
+    this.#redis = sharedRedis(redisUrl, true);
     // Kept to say why Redis does not answer (a wrong password, a refused connection).
     this.#redis.on('error', (err) => (this.#lastError = err));
     this.#queues = new AllQueues(this.#redis, queue, (err) => (this.#lastError = err));

@@ -18,7 +18,8 @@ import { HandlerWorker } from '../../src/queue/handler-worker.js';
 import { JobQueue } from '../../src/queue/job-queue.js';
 import { jobIdFor } from '../../src/queue/job.js';
 import { entryQueueName } from '../../src/queue/queue-for.js';
-import { redisConnection } from '../../src/queue/connection.js';
+import { queueConnection } from '../../src/queue/connection.js';
+import type { BullConnection } from '../../src/redis/redis-client.js';
 import { readQueueCounts } from '../../src/queue/queue-counts.js';
 import type { ReactorEvent } from '../../src/event/event.js';
 import { silentLogger } from '../../src/logger.js';
@@ -34,6 +35,7 @@ after(async () => {
   await queue?.close();
   await archive?.close();
   await mongo?.close();
+  await link?.close();
 });
 const services = useServices();
 let cfg: TestConfig;
@@ -42,6 +44,8 @@ let archive: MongoArchive;
 let mongo: MongoClient;
 let db: Db;
 let rules: RuleTable;
+/** For the tests' own look at the queues. */
+let link: BullConnection;
 const workers: HandlerWorker[] = [];
 
 // Waits payload.ms, then fails when payload.fail is set (or on the first attempt with payload.fail_first).
@@ -81,6 +85,7 @@ before(async () => {
     extra: { worker: { concurrency: 4, timeout: 20, shutdown_grace: 1, retries: 0, backoff: 0.1 } },
   });
   rules = loadHandlersFile(cfg.settings.handlersFile).rules;
+  link = queueConnection(cfg.settings.redisUrl);
   queue = new JobQueue({ redisUrl: cfg.settings.redisUrl, queue: cfg.settings.queue, log: silentLogger(), defaults: { retries: 0, backoffMs: 100 } });
   await queue.start();
   archive = await MongoArchive.connect({ url: cfg.settings.mongo.url, database: cfg.settings.mongo.database, log: silentLogger() });
@@ -199,7 +204,7 @@ test('entry queues - each entry has its own queue: a stuck handler does not dela
     // The stuck jobs must not hang the next tests' workers: stop this one, drop them.
     for (const w of workers.splice(0)) await w.close();
     const stuckQueue = new Queue(entryQueueName(cfg.queue, 'local:q.stuck', entry('local:q.stuck', 'stuck.run').id), {
-      connection: redisConnection(cfg.settings.redisUrl),
+      connection: link.connection,
       prefix: cfg.settings.queue.prefix,
     });
     await stuckQueue.obliterate({ force: true });
@@ -285,7 +290,7 @@ test('entry queues - the breaker opens after 3 failures, jobs wait instead of fa
   const name = entryQueueName(cfg.queue, spec.key, spec.id);
   const failing = await enqueue(spec, [{ fail: true }, { fail: true }, { fail: true }]);
   await eventually(async () => fired.find((e) => e.event_type === 'breaker.open'), 'reactor:breaker.open fired');
-  const inspect = new Queue(name, { connection: redisConnection(cfg.settings.redisUrl), prefix: cfg.settings.queue.prefix });
+  const inspect = new Queue(name, { connection: link.connection, prefix: cfg.settings.queue.prefix });
   try {
     assert.equal(await inspect.isPaused(), true, 'the queue is paused while the breaker is open');
     const open = fired.find((e) => e.event_type === 'breaker.open')!;
@@ -339,7 +344,7 @@ test('entry queues - a reloaded table takes effect within seconds: a new entry g
   const spec = current.entries.find((e) => e.spec.key === 'local:q.reload')!.spec;
   const added = current.entries.find((e) => e.spec.key === 'local:q.added')!.spec;
   const inspect = new Queue(entryQueueName(cfg.queue, spec.key, spec.id), {
-    connection: redisConnection(cfg.settings.redisUrl),
+    connection: link.connection,
     prefix: cfg.settings.queue.prefix,
   });
   try {

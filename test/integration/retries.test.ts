@@ -4,7 +4,7 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import { MongoClient, type Db } from 'mongodb';
-import { redisConnection } from '../../src/queue/connection.js';
+import { queueConnection } from '../../src/queue/connection.js';
 import { entryQueueName } from '../../src/queue/queue-for.js';
 import { startWorkerDaemon, type WorkerDaemon } from '../../src/daemons/worker-daemon.js';
 import { loadHandlersFile } from '../../src/config/handlers-file.js';
@@ -207,8 +207,9 @@ test('dead letters - retry resets the stall count too, so a job dead as stalled 
   const { jobId } = await enqueue('local:retry.broken');
   await eventually(() => dead.get(jobId), 'job in the dead-letter queue');
   const broken = table.get('local:retry.broken')![0]!;
+  const link = queueConnection(cfg.settings.redisUrl);
   const inspect = new Queue(entryQueueName(cfg.settings.queue.name, broken.key, broken.id), {
-    connection: redisConnection(cfg.settings.redisUrl),
+    connection: link.connection,
     prefix: cfg.settings.queue.prefix,
   });
   try {
@@ -219,5 +220,6 @@ test('dead letters - retry resets the stall count too, so a job dead as stalled 
     assert.equal((await inspect.getJob(jobId))!.stalledCounter, 0);
   } finally {
     await inspect.close();
+    await link.close();
   }
 });

@@ -7,8 +7,9 @@ import { MongoClient, type Db } from 'mongodb';
 import { startWorkerDaemon, type WorkerDaemon } from '../../src/daemons/worker-daemon.js';
 import { loadHandlersFile } from '../../src/config/handlers-file.js';
 import { JobQueue } from '../../src/queue/job-queue.js';
-import { redisConnection } from '../../src/queue/connection.js';
+import { queueConnection } from '../../src/queue/connection.js';
 import { entryQueueName } from '../../src/queue/queue-for.js';
+import type { BullConnection } from '../../src/redis/redis-client.js';
 import type { HandlerSpec } from '../../src/handlers/spec.js';
 import { silentLogger } from '../../src/logger.js';
 import { dropDatabase, useServices } from '../helpers/services.js';
@@ -20,6 +21,7 @@ after(async () => {
   await queue?.close();
   await inspect?.close();
   await inspectShort?.close();
+  await link?.close();
   for (const w of workers) await w.close();
   await mongo?.close();
   if (cfg) await dropDatabase(await services.mongoUrl(), cfg.database);
@@ -30,6 +32,7 @@ let table: Map<string, HandlerSpec[]>;
 let queue: JobQueue;
 let inspect: Queue;
 let inspectShort: Queue;
+let link: BullConnection | undefined;
 let mongo: MongoClient;
 let db: Db;
 const workers: WorkerDaemon[] = [];
@@ -62,17 +65,12 @@ before(async () => {
   const log = silentLogger();
   queue = new JobQueue({ redisUrl: cfg.settings.redisUrl, queue: cfg.settings.queue, log, defaults: { retries: 0, backoffMs: 0 } });
   await queue.start();
+  link = queueConnection(cfg.settings.redisUrl);
   // Each entry's jobs are in its own queue.
   const short = table.get('local:shut.short')![0]!;
-  inspectShort = new Queue(entryQueueName(cfg.settings.queue.name, short.key, short.id), {
-    connection: redisConnection(cfg.settings.redisUrl),
-    prefix: cfg.settings.queue.prefix,
-  });
+  inspectShort = new Queue(entryQueueName(cfg.settings.queue.name, short.key, short.id), { connection: link.connection, prefix: cfg.settings.queue.prefix });
   const slow = table.get('local:shut.slow')![0]!;
-  inspect = new Queue(entryQueueName(cfg.settings.queue.name, slow.key, slow.id), {
-    connection: redisConnection(cfg.settings.redisUrl),
-    prefix: cfg.settings.queue.prefix,
-  });
+  inspect = new Queue(entryQueueName(cfg.settings.queue.name, slow.key, slow.id), { connection: link.connection, prefix: cfg.settings.queue.prefix });
   mongo = new MongoClient(await services.mongoUrl());
   db = mongo.db(cfg.database);
 });

@@ -2,8 +2,9 @@ import { appendFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { JobType } from 'bullmq';
 import { MongoClient, type Db } from 'mongodb';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { AllQueues } from '../../../src/queue/all-queues.js';
+import { sharedRedis } from '../../../src/queue/shared-redis.js';
 import { jobIdFor } from '../../../src/queue/job.js';
 import type { Fired } from './feeder.js';
 import type { Stack } from './stack.js';
@@ -66,7 +67,8 @@ export class Tally {
     this.#client = new MongoClient(mongoUrl, { serverSelectionTimeoutMS: 60_000 });
     this.#db = this.#client.db(stack.cfg.database);
     const q = stack.cfg.settings.queue;
-    this.#redis = new Redis(redisUrl, { maxRetriesPerRequest: null });
+    // Any Redis address (plain, Sentinel, Cluster), read as the daemons read it.
+    this.#redis = sharedRedis(redisUrl);
     this.#redis.on('error', () => undefined);
     // Every handler queue: one per entry (read from the registry at each count), and the two of before.
     this.#queues = new AllQueues(this.#redis, q, () => undefined);
