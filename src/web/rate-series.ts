@@ -21,7 +21,7 @@ export interface MetricsSnapshot {
   runsOk?: number;
   /** `worker_handler_runs_total` with any other status (`error`, `timeout`). */
   runsFailed?: number;
-  /** `queue_jobs` summed over both queues, by state (`failed` is the dead-letter queue). */
+  /** `queue_jobs` summed over every queue, by state (`failed` is the dead-letter queue). */
   queue?: Record<string, number>;
 }
 
