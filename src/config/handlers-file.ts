@@ -11,6 +11,7 @@ import { compilePattern } from '../rules/pattern.js';
 import { RuleTable, type RuleEntry } from '../rules/rule-table.js';
 import { compileCorrelations, compileDebounce, compileIf, compileRegisters, compileThrottle, type RegisterSpec } from '../rules/stateful-specs.js';
 import { compileTemplate } from '../rules/template.js';
+import { compileTarget } from '../rules/target.js';
 
 export interface LoadedHandlers {
   /** Handlers by the key they are written under (`namespace:event_type` or a glob). */
@@ -153,6 +154,20 @@ export function buildHandlers(file: string, raw: unknown, text: string = JSON.st
         rules.debounce = debounce;
         ruleJson['debounce'] = entry.debounce;
       }
+      if (entry.target !== undefined) {
+        if (entry.exclusive === true) {
+          problems.push({
+            file,
+            path: `${at}.target`,
+            message: '"target" and "exclusive" do not go together: a targeted entry runs on its actor\'s own queue, not the one exclusive queue',
+          });
+          return;
+        }
+        const target = collect(() => compileTarget(entry.target!, { file, path: `${at}.target` }));
+        if (!target) return;
+        rules.target = target;
+        ruleJson['target'] = entry.target;
+      }
       if (driver === 'shell' && entry.handler.includes('{{')) {
         const template = collect(() => compileTemplate(entry.handler, { file, path: `${at}.handler` }));
         if (!template) return;
@@ -172,6 +187,7 @@ export function buildHandlers(file: string, raw: unknown, text: string = JSON.st
       if (entry.retries !== undefined) spec.retries = entry.retries;
       if (entry.backoff !== undefined) spec.backoffMs = entry.backoff * 1000;
       if (entry.env !== undefined) spec.env = entry.env;
+      if (entry.target !== undefined) spec.target = entry.target;
       specs.push(spec);
       ruled.push({ spec, keyPattern: pattern, ...rules });
     });

@@ -29,6 +29,8 @@ export interface HandlerSpec {
   backoffMs?: number;
   /** Variables added to the handler's environment; `{"secret": "NAME"}` values come from the secrets directory. */
   env?: EnvEntries;
+  /** `"target"`: the actor it runs on (a name, a `{{path}}` template, or `all`); undefined = any worker. */
+  target?: string;
   /** An output driver's own keys (`webhook`: method, headers, body; `amqp`: url, routing_key...), validated with its schema. */
   options?: Record<string, unknown>;
 }

@@ -6,6 +6,7 @@ import type { Logger } from '../logger.js';
 import type { QueueSettings } from '../config/settings.js';
 import { queueNames, redisConnection } from './connection.js';
 import type { HandlerJobData } from './job.js';
+import { ActorRegistry, actorQueueName } from './actor-registry.js';
 
 export interface DeadLettersOptions {
   redisUrl: string;
@@ -43,7 +44,8 @@ const PAGE = 500;
 
 /**
  * The dead-letter queue: handler jobs that failed their last attempt, which BullMQ keeps
- * in the failed set of the normal and the exclusive queue. Lists, retries and purges
+ * in the failed set of the normal and the exclusive queue (and of each actor's queue:
+ * `"target"` jobs). Lists, retries and purges
  * them for `event-reactor dlq`.
  */
 export class DeadLetters {
@@ -51,6 +53,9 @@ export class DeadLetters {
   readonly #timeoutMs: number;
   readonly #redisUrl: string;
   readonly #handlerKnown: ((key: string, id: string) => boolean) | undefined;
+  /** Actors' queues are added once Redis says which actors there are. */
+  readonly #actors: ActorRegistry;
+  readonly #opts: { queue: QueueSettings; connection: ReturnType<typeof redisConnection> };
   #ready: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
 
@@ -65,6 +70,8 @@ export class DeadLetters {
     const opts = { connection: redisConnection(options.redisUrl), prefix: options.queue.prefix };
     this.#queues = [new Queue<HandlerJobData>(names.normal, opts), new Queue<HandlerJobData>(names.exclusive, opts)];
     for (const q of this.#queues) q.on('error', (err) => options.log.debug({ err, queue: q.name }, 'queue connection error'));
+    this.#actors = new ActorRegistry({ redisUrl: options.redisUrl, queue: options.queue });
+    this.#opts = { queue: options.queue, connection: opts.connection };
   }
 
   /** Every dead job of both queues, most recently failed first. */
@@ -137,7 +144,7 @@ export class DeadLetters {
 
   /** Close the Redis connections. Idempotent. */
   close(): Promise<void> {
-    this.#closing ??= Promise.all(this.#queues.map((q) => q.close())).then(() => undefined);
+    this.#closing ??= Promise.all([...this.#queues.map((q) => q.close()), this.#actors.close()]).then(() => undefined);
     return this.#closing;
   }
 
@@ -171,9 +178,16 @@ export class DeadLetters {
   /** The queues, once Redis answers; a QueueError after `connectTimeoutMs` otherwise. */
   async #connected(): Promise<Queue<HandlerJobData>[]> {
     this.#ready ??= (async () => {
-      const ready = Promise.all(this.#queues.map((q) => q.waitUntilReady()));
+      const ready = Promise.all(this.#queues.map((q) => q.waitUntilReady())).then(() => this.#actors.all());
       if (!(await settlesWithin(ready, this.#timeoutMs))) throw new QueueError(`cannot reach Redis at ${redact(this.#redisUrl)} within ${this.#timeoutMs} ms`);
-      await ready;
+      for (const actor of await ready) {
+        const q = new Queue<HandlerJobData>(actorQueueName(this.#opts.queue.name, actor.name), {
+          connection: this.#opts.connection,
+          prefix: this.#opts.queue.prefix,
+        });
+        q.on('error', () => undefined);
+        this.#queues.push(q);
+      }
     })();
     await this.#ready;
     return this.#queues;

@@ -18,6 +18,7 @@ import type { RuleState } from '../rule-state/rule-state.js';
 import { handlerRegisters } from './handler-registers.js';
 import { afterEarlierCheck, afterRun, beforeRun } from './run-verdict.js';
 import { settlesWithin } from '../lifecycle/settles-within.js';
+import { actorQueueName } from './actor-registry.js';
 
 /** How long a shutdown waits for the record of an aborted run before going on without it. */
 const SHUTDOWN_WRITE_WAIT_MS = 2000;
@@ -42,6 +43,8 @@ export interface HandlerWorkerOptions {
   state?: Pick<RuleState, 'isLatest' | 'read' | 'add'>;
   log: Logger;
   registry: Registry;
+  /** `--actor`: also take the jobs targeted at this actor name (its own queue, see actor-registry.ts). */
+  actor?: string | undefined;
 }
 
 /** Longest handler command kept as a metric label. */
@@ -97,6 +100,10 @@ export class HandlerWorker {
     this.#workers = [
       new Worker<HandlerJobData>(names.normal, processor, { ...common, concurrency: options.settings.concurrency }),
       new Worker<HandlerJobData>(names.exclusive, processor, { ...common, concurrency: 1 }),
+      // An actor's own queue: its jobs run here only (handler slots are the normal queue's).
+      ...(options.actor === undefined
+        ? []
+        : [new Worker<HandlerJobData>(actorQueueName(options.queue.name, options.actor), processor, { ...common, concurrency: options.settings.concurrency })]),
     ];
     for (const w of this.#workers) {
       w.on('error', (err) => options.log.warn({ err, queue: w.name }, 'worker error'));
@@ -218,6 +225,7 @@ export class HandlerWorker {
       this.#running.delete(controller);
       releaseSlot();
     }
+    if (job.data.actor !== undefined) result.actor = job.data.actor;
     const reason: unknown = controller.signal.reason;
     const verdict = afterRun({
       status: result.status,
@@ -277,6 +285,8 @@ export class HandlerWorker {
         refusal: `handler ${JSON.stringify(data.handler.command)} (id ${data.handler.id}) under key ${data.handler.key} is not in this worker's event-handlers.json (table ${table.hash}): removed or changed after the job was queued, or this worker's file differs from the subscriber's`,
       };
     }
+    // The subscriber could not tell which actor the event is for: dead, naming why.
+    if (data.targetRefusal !== undefined) return { spec: entry.spec, refusal: data.targetRefusal };
     if (!entry.template) return { spec: entry.spec };
     const r = entry.template.render(data.event);
     return r.ok ? { spec: entry.spec, argv: r.argv } : { spec: entry.spec, refusal: r.message };

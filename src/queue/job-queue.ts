@@ -4,7 +4,9 @@ import type { Logger } from '../logger.js';
 import type { QueueSettings } from '../config/settings.js';
 import { BACKOFF_TYPE } from './backoff.js';
 import { queueNames, redisConnection, redisRoundTrip } from './connection.js';
-import { jobIdFor, type HandlerJobData } from './job.js';
+import { jobIdOf, type HandlerJobData } from './job.js';
+import { ActorQueues } from './actor-queues.js';
+import { ActorRegistry } from './actor-registry.js';
 
 /** Retry policy for handlers that set none of their own (config.json `worker.retries` / `worker.backoff`). */
 export interface RetryDefaults {
@@ -33,7 +35,7 @@ const KEEP_COMPLETED = { age: 24 * 3600, count: 200_000 };
  */
 export function jobOptions(data: HandlerJobData, defaults: RetryDefaults): JobsOptions {
   return {
-    jobId: jobIdFor(data.event.id, data.handler.id),
+    jobId: jobIdOf(data),
     attempts: 1 + (data.handler.retries ?? defaults.retries),
     backoff: { type: BACKOFF_TYPE, delay: data.handler.backoffMs ?? defaults.backoffMs },
     removeOnComplete: KEEP_COMPLETED,
@@ -48,6 +50,8 @@ export class JobQueue {
   readonly #normal: Queue<HandlerJobData>;
   readonly #exclusive: Queue<HandlerJobData>;
   readonly #defaults: RetryDefaults;
+  /** Targeted jobs (`data.actor`) go to their actor's queue. */
+  readonly #actors: ActorQueues;
   #closing: Promise<void> | undefined;
 
   /** @throws {RangeError} when `defaults.retries` or `defaults.backoffMs` is out of range */
@@ -60,6 +64,11 @@ export class JobQueue {
     const opts = { connection: redisConnection(options.redisUrl), prefix: options.queue.prefix };
     this.#normal = new Queue<HandlerJobData>(names.normal, opts);
     this.#exclusive = new Queue<HandlerJobData>(names.exclusive, opts);
+    this.#actors = new ActorQueues({
+      redisUrl: options.redisUrl,
+      queue: options.queue,
+      registry: new ActorRegistry({ redisUrl: options.redisUrl, queue: options.queue }),
+    });
     for (const q of [this.#normal, this.#exclusive]) {
       q.on('error', (err) => options.log.warn({ err, queue: q.name }, 'queue connection error'));
     }
@@ -79,12 +88,17 @@ export class JobQueue {
     type BulkJob = Parameters<Queue<HandlerJobData>['addBulk']>[0][number];
     const normal: BulkJob[] = [];
     const exclusive: BulkJob[] = [];
+    const targeted: BulkJob[] = [];
     for (const data of jobs) {
       const job = { name: data.handler.key, data, opts: jobOptions(data, this.#defaults) };
-      (data.handler.exclusive ? exclusive : normal).push(job);
+      (data.actor !== undefined ? targeted : data.handler.exclusive ? exclusive : normal).push(job);
     }
     try {
-      await Promise.all([normal.length > 0 ? this.#normal.addBulk(normal) : undefined, exclusive.length > 0 ? this.#exclusive.addBulk(exclusive) : undefined]);
+      await Promise.all([
+        normal.length > 0 ? this.#normal.addBulk(normal) : undefined,
+        exclusive.length > 0 ? this.#exclusive.addBulk(exclusive) : undefined,
+        this.#actors.addBulk(targeted),
+      ]);
     } catch (err) {
       throw new QueueError(`cannot enqueue ${jobs.length} jobs: ${(err as Error).message}`, { cause: err });
     }
@@ -102,7 +116,7 @@ export class JobQueue {
 
   /** Close the Redis connections. Idempotent. */
   close(): Promise<void> {
-    this.#closing ??= Promise.all([this.#normal.close(), this.#exclusive.close()]).then(() => undefined);
+    this.#closing ??= Promise.all([this.#normal.close(), this.#exclusive.close(), this.#actors.close()]).then(() => undefined);
     return this.#closing;
   }
 }

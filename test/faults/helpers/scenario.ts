@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Feeder, type FeederOptions } from './feeder.js';
-import { RestartableServer } from './servers.js';
+import { RestartableServer, type ListenOptions } from './servers.js';
 import { Stack, type StackOptions } from './stack.js';
 import { report, Tally, type SettleOptions, type Summary } from './tally.js';
 
@@ -21,8 +21,10 @@ export const FAULT_OUTAGE_S = envNumber('FAULT_OUTAGE_S', 30);
 /** Input rate in events per second (`FAULT_RATE`, default 500). */
 export const FAULT_RATE = envNumber('FAULT_RATE', 500);
 
-export interface ScenarioOptions {
+export interface ScenarioOptions extends ListenOptions {
   stack?: Omit<StackOptions, 'redisUrl' | 'mongoUrl'>;
+  /** How workers are started, knowing the servers (a worker on another host reaches them at another address). */
+  workerCommand?: (servers: { redis: RestartableServer; mongo: RestartableServer }) => StackOptions['workerCommand'];
   feeder?: Partial<Omit<FeederOptions, 'reqUri' | 'pullUri' | 'prefix'>>;
 }
 
@@ -58,8 +60,10 @@ export class Scenario {
 
   /** Start the servers and the daemons; the feeder is ready but not yet firing. */
   static async start(name: string, o: ScenarioOptions = {}): Promise<Scenario> {
-    const [redis, mongo] = await Promise.all([RestartableServer.redis(), RestartableServer.mongo()]);
-    const stack = await Stack.create({ redisUrl: redis.url, mongoUrl: mongo.url, ...o.stack });
+    const listen = { listenAll: o.listenAll ?? false };
+    const [redis, mongo] = await Promise.all([RestartableServer.redis(listen), RestartableServer.mongo(listen)]);
+    const workerCommand = o.workerCommand?.({ redis, mongo });
+    const stack = await Stack.create({ redisUrl: redis.url, mongoUrl: mongo.url, ...o.stack, ...(workerCommand ? { workerCommand } : {}) });
     const { ports } = stack.cfg;
     const feeder = new Feeder({
       prefix: name,
