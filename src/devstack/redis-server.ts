@@ -87,7 +87,22 @@ export function redisArgs(port: number, dir: string, options: { durable?: boolea
     writeFileSync(file, `requirepass "${options.password}"\n`, { mode: 0o600 });
     config.push(file);
   }
-  return [...config, '--port', String(port), '--bind', options.bind ?? '127.0.0.1', '--protected-mode', 'yes', '--save', '', ...persistence, '--daemonize', 'no', '--dir', dir];
+  return [
+    ...config,
+    '--port',
+    String(port),
+    '--bind',
+    options.bind ?? '127.0.0.1',
+    '--protected-mode',
+    'yes',
+    '--save',
+    '',
+    ...persistence,
+    '--daemonize',
+    'no',
+    '--dir',
+    dir,
+  ];
 }
 
 /**

@@ -252,7 +252,7 @@ export class HandlerWorker {
       // run must not hold the job until the hard deadline kills the worker.
       return this.#requeue(job, token, log, () => this.#writeBounded(result, log));
     }
-    await this.#store(job, result);
+    await this.#store(job, result, token);
     if (verdict === 'ok') {
       log.info({ status: result.status, durationMs: result.duration_ms }, 'handler finished');
       return;
@@ -305,13 +305,22 @@ export class HandlerWorker {
    * handler is done, before its result is stored. A job taken while every slot is busy
    * waits for one; that happens only while results wait, so briefly.
    */
-  async #store(job: Job<HandlerJobData>, result: HandlerResult): Promise<void> {
+  async #store(job: Job<HandlerJobData>, result: HandlerResult, token: string | undefined): Promise<void> {
     const normal = this.#workers[0]!;
-    if (job.queueName !== normal.name) return this.#options.results.write(result);
+    // Sent again after a failure only while this worker still holds the job (see ResultWriter.write).
+    const stillOurs = async (): Promise<boolean> => {
+      const ours = token !== undefined && (await job.extendLock(token, this.#options.settings.lockDurationMs)) === 1;
+      if (!ours) this.#options.log.warn({ jobId: job.id, resultId: result._id }, 'result not archived: the job was taken over while it waited (its other run stores its own)');
+      return ours;
+    };
+    if (job.queueName !== normal.name) {
+      await this.#options.results.write(result, stillOurs);
+      return;
+    }
     this.#storing++;
     this.#resize(normal);
     try {
-      await this.#options.results.write(result);
+      await this.#options.results.write(result, stillOurs);
     } finally {
       this.#storing--;
       this.#resize(normal);
