@@ -310,7 +310,11 @@ export class HandlerWorker {
     // Sent again after a failure only while this worker still holds the job (see ResultWriter.write).
     const stillOurs = async (): Promise<boolean> => {
       const ours = token !== undefined && (await job.extendLock(token, this.#options.settings.lockDurationMs)) === 1;
-      if (!ours) this.#options.log.warn({ jobId: job.id, resultId: result._id }, 'result not archived: the job was taken over while it waited (its other run stores its own)');
+      if (!ours)
+        this.#options.log.warn(
+          { jobId: job.id, resultId: result._id },
+          'result not archived: the job was taken over while it waited (its other run stores its own)',
+        );
       return ours;
     };
     if (job.queueName !== normal.name) {
