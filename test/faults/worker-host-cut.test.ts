@@ -11,8 +11,11 @@ after(async () => {
   host?.destroySync();
 });
 
-/** Handlers take this long, so the cut-off worker always has jobs running. */
-const NAP_MS = 20;
+/**
+ * Handlers take this long: the cut-off worker always has jobs running, and the two workers
+ * (8 at a time each) are slower than the input, so jobs still wait when the link is back.
+ */
+const NAP_MS = 50;
 
 test(
   'faults - a worker host cut off for 30 s (its veth link down): its jobs run on the other worker, each result archived once',
