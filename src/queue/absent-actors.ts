@@ -87,11 +87,6 @@ export class AbsentActors {
     this.#timer.unref();
   }
 
-  /** Actors being watched now (not live, jobs queued). */
-  get watching(): string[] {
-    return [...this.#watchers.keys()];
-  }
-
   async #sweep(): Promise<void> {
     for (const actor of await this.#o.registry.all()) {
       if (actor.name === this.#o.self || this.#closing) continue;

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { MongoClient, type Document } from 'mongodb';
 import { NOT_BUILT, ROOT, runBin } from '../helpers/bins.js';
@@ -79,6 +80,9 @@ after(async () => {
   for (const h of hosts) h.destroySync();
   await client?.close();
   await Promise.all([redis?.destroy(), mongo?.destroy()]);
+  // The daemons' logs are in it: TEST_KEEP_LOGS=1 keeps them.
+  if (cfg && !process.env['TEST_KEEP_LOGS']) rmSync(cfg.dir, { recursive: true, force: true });
+  else if (cfg) process.stderr.write(`actors: daemon logs kept in ${cfg.dir}\n`);
 });
 
 async function fire(eventType: string, payload: Record<string, unknown>): Promise<string> {
