@@ -15,7 +15,7 @@ import { printJson, printTable } from './lib/report.js';
 import { fmtInt, round } from './lib/stats.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const BENCHES = ['router-throughput', 'e2e', 'router-rss', 'matcher', 'sub-rules'] as const;
+const BENCHES = ['router-throughput', 'e2e', 'router-rss', 'matcher', 'sub-rules', 'topology'] as const;
 
 interface Outcome {
   name: string;
@@ -70,6 +70,8 @@ function headline(o: Outcome): string {
       return `${fmtInt(Number(f['matcher_events_per_cpu_s']))} events per CPU-s vs naive ${fmtInt(Number(f['naive_events_per_cpu_s']))} = ${Number(f['ratio'])}x`;
     case 'sub-rules':
       return `subscriber with ${Number(f['entries'])} entries vs 1: ${Number(f['ratio'])} (${Number(f['skips_ratio'])} with 10 skipped decisions per event)`;
+    case 'topology':
+      return `2 routers + 2 subs vs 1 + 1: split ${Number(f['split_ratio'])} in events/s, ${Number(f['split_cpu_ratio'])} in CPU/event; shared ${Number(f['shared_ratio'])}, ${Number(f['shared_cpu_ratio'])}`;
     default:
       return '';
   }

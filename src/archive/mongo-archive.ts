@@ -19,7 +19,7 @@ import type {
 import { eventDetail, eventsToReplay, listEvents, listResults } from './mongo-queries.js';
 import { finalResults } from './final-results.js';
 import { applyRetention, prune, type PruneReport, type RetentionMode } from './retention.js';
-import type { Retention } from '../config/settings.js';
+import type { MongoReadPreference, MongoSettings, Retention } from '../config/settings.js';
 import type { HandlerResult } from '../handlers/result.js';
 import { redact } from '../redact.js';
 
@@ -45,6 +45,10 @@ export interface MongoArchiveOptions {
   ensureIndexes?: boolean;
   /** Archive retention, applied with the indexes (TTL indexes where the server has them). */
   retention?: Retention;
+  /** Write concern of every write (`mongodb.write_concern`); wins over the connection string's. Unset: the connection string's. */
+  writeConcern?: MongoSettings['writeConcern'];
+  /** Read preference (`mongodb.read_preference`); wins over the connection string's. Unset: the connection string's, else primary. */
+  readPreference?: MongoReadPreference | undefined;
 }
 
 /** Indexes of `events` besides `_id` (the bench's insert baseline builds the same). */
@@ -107,6 +111,9 @@ export class MongoArchive implements Archive, ArchiveReader {
     const client = new MongoClient(options.url, {
       serverSelectionTimeoutMS: options.serverSelectionTimeoutMS ?? 10_000,
       appName: 'event-reactor',
+      // Options given here win over the same options in the connection string.
+      ...(options.writeConcern ? { writeConcern: options.writeConcern } : {}),
+      ...(options.readPreference ? { readPreference: options.readPreference } : {}),
     });
     try {
       await client.connect();

@@ -49,8 +49,7 @@ export function configureDlqCommand(cmd: Command, result: { code: number }): Com
         if (!job) return notFound(jobId, settings);
         const { MongoArchive } = await import('../archive/mongo-archive.js');
         const archive = await MongoArchive.connect({
-          url: settings.mongo.url,
-          database: settings.mongo.database,
+          ...settings.mongo,
           log,
           serverSelectionTimeoutMS: 5000,
           ensureIndexes: false,

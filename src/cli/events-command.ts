@@ -118,8 +118,7 @@ export async function withArchive(flags: DaemonFlags, run: (archive: Reader, set
     const { MongoArchive } = await import('../archive/mongo-archive.js');
     const { silentLogger } = await import('../logger.js');
     archive = await MongoArchive.connect({
-      url: settings.mongo.url,
-      database: settings.mongo.database,
+      ...settings.mongo,
       log: silentLogger(),
       serverSelectionTimeoutMS: 5000,
       ensureIndexes: false,

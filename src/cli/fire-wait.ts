@@ -26,8 +26,7 @@ export class FireWait {
     const { MongoArchive } = await import('../archive/mongo-archive.js');
     const { silentLogger } = await import('../logger.js');
     const archive = await MongoArchive.connect({
-      url: settings.mongo.url,
-      database: settings.mongo.database,
+      ...settings.mongo,
       log: silentLogger(),
       serverSelectionTimeoutMS: 5000,
       ensureIndexes: false,

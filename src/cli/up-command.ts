@@ -84,8 +84,7 @@ async function demo(running: RunningDaemons, settings: ReactorSettings, log: Log
   const { loadHandlersFile } = await import('../config/handlers-file.js');
   const router = running.daemons.find((d): d is RouterDaemon => d.name === 'router');
   const archive = await MongoArchive.connect({
-    url: settings.mongo.url,
-    database: settings.mongo.database,
+    ...settings.mongo,
     log: log.child({}, { level: 'warn' }),
     ensureIndexes: false,
   });

@@ -10,6 +10,7 @@ import { unknownKeys } from './unknown-keys.js';
 import { parseListenAddress, type ListenAddress } from '../http/listen-address.js';
 import type { ReactorSettings } from './settings.js';
 import { isInputHandler, parseInputFeeder, type InputSpec } from './inputs.js';
+import { hashTagged, isClusterAddress, parseRedisAddress } from '../redis/redis-address.js';
 
 /** Values that win over config.json (from command-line flags). */
 export interface ConfigOverrides {
@@ -169,6 +170,15 @@ export function buildSettings(file: string, raw: unknown, env: NodeJS.ProcessEnv
   const logLevel = toPinoLevel(levelName);
   if (!logLevel) problems.push({ file, path: 'logging.loglevel', message: `unknown level "${levelName}" (use DEBUG, INFO, WARNING, ERROR or CRITICAL)` });
 
+  const redisUrl = overrides.redisUrl ?? (env['REDIS_URL'] || undefined) ?? cfg.redis.url;
+  if (redisUrl !== cfg.redis.url) {
+    try {
+      parseRedisAddress(redisUrl);
+    } catch (err) {
+      problems.push({ file, path: 'redis.url', message: `${overrides.redisUrl !== undefined ? '--redis-url' : 'REDIS_URL'}: ${(err as Error).message}` });
+    }
+  }
+
   if (problems.length > 0 || !pub || !logLevel) throw new ConfigError(problems);
 
   const httpAddress = (part: 'router' | 'sub' | 'worker' | 'inputs' | 'web'): ListenAddress =>
@@ -237,11 +247,15 @@ export function buildSettings(file: string, raw: unknown, env: NodeJS.ProcessEnv
       routerTimeoutMs: cfg.feeds.router_timeout * 1000,
       list: inputs,
     },
-    queue: { name: queue.name, prefix: queue.prefix },
-    redisUrl: overrides.redisUrl ?? (env['REDIS_URL'] || undefined) ?? cfg.redis.url,
+    // A cluster runs a script only on keys of one slot: BullMQ's keys share their prefix's tag.
+    queue: { name: queue.name, prefix: isClusterAddress(redisUrl) ? hashTagged(queue.prefix) : queue.prefix },
+    redisUrl,
+    redisWait: { replicas: cfg.redis.wait_replicas, timeoutMs: cfg.redis.wait_timeout_ms },
     mongo: {
       url: overrides.mongoUrl ?? (env['MONGO_URL'] || undefined) ?? cfg.mongodb.url,
       database: cfg.mongodb.database,
+      writeConcern: writeConcern(cfg.mongodb.write_concern),
+      readPreference: cfg.mongodb.read_preference,
     },
     handlersDir: overrides.handlersDir ? resolve(overrides.handlersDir) : resolveFrom(file, cfg.event_handlers_dir),
     handlersFile: overrides.handlersFile ? resolve(overrides.handlersFile) : resolveFrom(file, cfg.event_handlers),
@@ -263,6 +277,17 @@ export function buildSettings(file: string, raw: unknown, env: NodeJS.ProcessEnv
     web: { tokenFile: cfg.web.token_file === undefined ? undefined : resolveFrom(file, cfg.web.token_file) },
   };
   return { settings, warnings };
+}
+
+/** `mongodb.write_concern` in the driver's words; undefined when unset or empty. */
+function writeConcern(wc: ConfigFile['mongodb']['write_concern']): ReactorSettings['mongo']['writeConcern'] {
+  if (!wc) return undefined;
+  const out = {
+    ...(wc.w !== undefined ? { w: wc.w } : {}),
+    ...(wc.j !== undefined ? { journal: wc.j } : {}),
+    ...(wc.wtimeout_ms !== undefined ? { wtimeoutMS: wc.wtimeout_ms } : {}),
+  };
+  return Object.keys(out).length > 0 ? out : undefined;
 }
 
 function pathOf(dotted: string): PropertyKey[] {

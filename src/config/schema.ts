@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { DEFAULT_MAX_EVENT_BYTES, DEFAULT_MAX_HOPS } from '../event/event.js';
+import { parseRedisAddress } from '../redis/redis-address.js';
 
 /**
  * The shape of config.json: EventReactor's file (`aggregator`, `feeds.feeders[]`,
@@ -20,6 +21,15 @@ const listenAddress = z
   .string()
   .regex(/^(\[[^\]]+\]|[^:[\]]*):\d{1,5}$/, 'must be host:port, e.g. 127.0.0.1:9470 (port 0 picks a free one)')
   .refine((a) => Number(a.slice(a.lastIndexOf(':') + 1)) <= 65_535, 'port must be at most 65535');
+
+/** A Redis address that redis-address.ts can read. */
+function redisAddressCheck(url: string, ctx: z.RefinementCtx): void {
+  try {
+    parseRedisAddress(url);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message });
+  }
+}
 
 /** A ZeroMQ endpoint as EventReactor writes it: protocol + listen_address + port. */
 const endpointFields = {
@@ -113,12 +123,48 @@ export const configFileSchema = z.looseObject({
         .min(1)
         .regex(/^[^/\\. "$*<>:|?]+$/, 'must be a valid MongoDB database name')
         .default('event_reactor'),
+      /**
+       * Write concern of every archive write, for replica sets: `w` (a number of members,
+       * at least 1, or `"majority"`), `j` (wait for the journal),
+       * `wtimeout_ms`. Unset: the connection string's (`w=`, `journal=`, `wtimeoutMS=`),
+       * else the server's default. Set, it wins over the connection string's.
+       */
+      write_concern: z
+        .looseObject({
+          w: z
+            .union([
+              z.number().int().min(1, 'must be at least 1: the archive must know an event is stored (w: 0 would not report a failed write)').max(50),
+              z.literal('majority'),
+            ])
+            .optional(),
+          j: z.boolean().optional(),
+          wtimeout_ms: z.number().int().min(0).max(3_600_000).optional(),
+        })
+        .optional(),
+      /**
+       * Read preference of the reading commands (`events`, `results`, `status`, `dlq`,
+       * the web console): `primary`, `primaryPreferred`, `secondary`, `secondaryPreferred` or
+       * `nearest`. The daemons always read the primary (their reads decide whether a handler
+       * runs again). Unset: the connection string's `readPreference`, else `primary`.
+       */
+      read_preference: z.enum(['primary', 'primaryPreferred', 'secondary', 'secondaryPreferred', 'nearest']).optional(),
     })
     .prefault({}),
   redis: z
     .looseObject({
-      /** Redis URL (BullMQ); env `REDIS_URL` and `--redis-url` override. */
-      url: z.string().min(1).default('redis://127.0.0.1:6379'),
+      /**
+       * Where Redis is: `redis://` or `rediss://` (one server), `redis+sentinel://host:port[,...]/<master>[/db]`
+       * or `redis+cluster://host:port[,...]` (src/redis/redis-address.ts); env `REDIS_URL` and `--redis-url` override.
+       */
+      url: z.string().min(1).default('redis://127.0.0.1:6379').superRefine(redisAddressCheck),
+      /**
+       * Replicas that must have the router's journal writes and the subscriber's enqueued
+       * jobs before the router acknowledges an event and the subscriber moves its cursor
+       * (Redis `WAIT`): with 1, a failover to a replica loses nothing acknowledged. Default 0 (no wait).
+       */
+      wait_replicas: z.number().int().min(0).max(16).default(0),
+      /** How long a write waits for those replicas, in ms; fewer in time is a failed write, held and retried. */
+      wait_timeout_ms: positiveInt.max(60_000).default(1000),
     })
     .prefault({}),
   /** Directory of handler scripts and tsfunc modules, relative to config.json's directory. */
@@ -280,7 +326,7 @@ export const configFileSchema = z.looseObject({
         .min(1)
         .regex(/^[^:]+$/, 'must not contain ":"')
         .default('event-reactor'),
-      /** BullMQ key prefix in Redis. */
+      /** BullMQ key prefix in Redis; with Redis Cluster, one without a hash tag is wrapped in one (`{bull}`). */
       prefix: z.string().min(1).default('bull'),
     })
     .prefault({}),

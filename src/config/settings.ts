@@ -11,8 +11,11 @@ export interface ReactorSettings {
   sub: SubSettings;
   worker: WorkerSettings;
   queue: QueueSettings;
+  /** The Redis address: `redis://`, `rediss://`, `redis+sentinel://` or `redis+cluster://` (redis/redis-address.ts). */
   redisUrl: string;
-  mongo: { url: string; database: string };
+  /** `redis.wait_replicas` / `redis.wait_timeout_ms`: replicas the journal and the subscriber's enqueues wait for. */
+  redisWait: ReplicaWait;
+  mongo: MongoSettings;
   /** How long the archive keeps events and results, in days; undefined keeps them forever. */
   retention: Retention;
   /** Absolute path of the handler directory. */
@@ -125,6 +128,24 @@ export interface InputsSettings {
   /** Every input but ZMQInput, validated, in config order. */
   list: InputSpec[];
 }
+
+/** Replicas a write waits for (Redis `WAIT`) before it counts as done; 0 waits for none. */
+export interface ReplicaWait {
+  replicas: number;
+  timeoutMs: number;
+}
+
+/** The archive's MongoDB. */
+export interface MongoSettings {
+  url: string;
+  database: string;
+  /** `mongodb.write_concern`; undefined leaves the connection string's (or the server's default). */
+  writeConcern?: { w?: number | 'majority'; journal?: boolean; wtimeoutMS?: number } | undefined;
+  /** `mongodb.read_preference`, for reading commands (CLI, web console, status); the daemons read the primary. */
+  readPreference?: MongoReadPreference | undefined;
+}
+
+export type MongoReadPreference = 'primary' | 'primaryPreferred' | 'secondary' | 'secondaryPreferred' | 'nearest';
 
 export interface QueueSettings {
   name: string;

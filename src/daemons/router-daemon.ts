@@ -25,7 +25,14 @@ async function openJournal(settings: ReactorSettings, log: Logger, closers: Clos
   const s = settings.router;
   // Loaded only for this journal: ioredis alone is about 23 MiB of resident memory.
   const { RedisJournal } = await import('../router/redis-journal.js');
-  const journal = new RedisJournal({ redisUrl: settings.redisUrl, name: s.name, maxEvents: s.replayMaxEvents, maxBytes: s.replayMaxBytes });
+  const journal = new RedisJournal({
+    redisUrl: settings.redisUrl,
+    name: s.name,
+    maxEvents: s.replayMaxEvents,
+    maxBytes: s.replayMaxBytes,
+    waitReplicas: settings.redisWait.replicas,
+    waitTimeoutMs: settings.redisWait.timeoutMs,
+  });
   closers.push('journal', () => journal.close());
   await journal.start();
   const extent = await journal.extent();

@@ -128,8 +128,7 @@ async function archiveStatus(s: ReactorSettings): Promise<StatusReport['archive'
   let archive;
   try {
     archive = await MongoArchive.connect({
-      url: s.mongo.url,
-      database: s.mongo.database,
+      ...s.mongo,
       log: silentLogger(),
       serverSelectionTimeoutMS: 3000,
       ensureIndexes: false,

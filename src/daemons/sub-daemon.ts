@@ -38,13 +38,14 @@ export async function startSubDaemon(settings: ReactorSettings, log: Logger): Pr
   try {
     handlers.start();
     closers.push('handler table watch', () => handlers.close());
-    const archive = await MongoArchive.connect({ url: settings.mongo.url, database: settings.mongo.database, log: slog, retention: settings.retention });
+    const archive = await MongoArchive.connect({ ...settings.mongo, readPreference: 'primary', log: slog, retention: settings.retention });
     closers.push('archive', () => archive.close());
     const queue = new JobQueue({
       redisUrl: settings.redisUrl,
       queue: settings.queue,
       log: slog,
       defaults: { retries: settings.worker.retries, backoffMs: settings.worker.backoffMs },
+      wait: settings.redisWait,
     });
     closers.push('queue', () => queue.close());
     await queue.start();

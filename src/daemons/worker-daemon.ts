@@ -42,7 +42,7 @@ export async function startWorkerDaemon(settings: ReactorSettings, log: Logger):
   const wlog = log.child({ component: 'worker' });
   const closers = new CloserStack(wlog);
   try {
-    const archive = await MongoArchive.connect({ url: settings.mongo.url, database: settings.mongo.database, log: wlog, retention: settings.retention });
+    const archive = await MongoArchive.connect({ ...settings.mongo, readPreference: 'primary', log: wlog, retention: settings.retention });
     closers.push('archive', () => archive.close());
     const routerUri = settings.worker.routerUri;
     const client = routerUri ? new RouterClient({ uri: routerUri, timeoutMs: 10_000, retries: 2, curve: clientKeysFor(settings.security) }) : undefined;

@@ -37,8 +37,8 @@ export class TimerInput implements Input {
   }
 
   async start(): Promise<void> {
-    const { Redis } = await import('ioredis');
-    const redis = new Redis(this.#ctx.settings.redisUrl, { maxRetriesPerRequest: 1, connectionName: 'event-reactor-inputs', lazyConnect: true });
+    const { createRedis } = await import('../redis/redis-client.js');
+    const redis = createRedis(this.#ctx.settings.redisUrl, { maxRetriesPerRequest: 1, connectionName: 'event-reactor-inputs', lazyConnect: true });
     redis.on('error', () => undefined);
     this.#redis = redis;
     this.#loops = this.#config.schedules.map((s) => this.#run(s));

@@ -1,5 +1,4 @@
 import { DelayedError, Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
-import { Redis } from 'ioredis';
 import type { Counter, Registry } from 'prom-client';
 import { NoActorError, coerceError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -8,7 +7,8 @@ import type { QueueSettings } from '../config/settings.js';
 import type { ResultWriter } from '../archive/result-writer.js';
 import { describeRun, resultId } from '../handlers/run-job.js';
 import { actorQueueName, type ActorRegistry } from './actor-registry.js';
-import { redisConnection } from './connection.js';
+import { queueConnection } from './connection.js';
+import type { BullConnection } from '../redis/redis-client.js';
 import type { HandlerJobData } from './job.js';
 
 export interface AbsentActorsOptions {
@@ -53,7 +53,8 @@ const PENDING_STATES = ['waiting', 'delayed', 'prioritized', 'active'] as const;
 export class AbsentActors {
   readonly #o: AbsentActorsOptions;
   readonly #watchers = new Map<string, Worker<HandlerJobData>>();
-  readonly #counting: Redis;
+  /** One connection for the counting queues and the watchers (a Worker makes its own from it). */
+  readonly #link: BullConnection;
   readonly #queues = new Map<string, Queue<HandlerJobData>>();
   readonly #m: { noActor: Counter<'driver'>; dead: Counter<'driver'> | undefined };
   #timer: NodeJS.Timeout | undefined;
@@ -62,8 +63,7 @@ export class AbsentActors {
 
   constructor(options: AbsentActorsOptions) {
     this.#o = options;
-    this.#counting = new Redis(options.redisUrl, { maxRetriesPerRequest: null, connectionName: 'event-reactor-absent-actors' });
-    this.#counting.on('error', () => undefined);
+    this.#link = queueConnection(options.redisUrl);
     this.#m = {
       noActor: counter(options.metrics, 'worker_jobs_no_actor_total', 'Targeted jobs dead-lettered: no live actor took them within worker.actor_wait', [
         'driver',
@@ -105,7 +105,7 @@ export class AbsentActors {
   #queueOf(actor: string): Queue<HandlerJobData> {
     let q = this.#queues.get(actor);
     if (!q) {
-      q = new Queue<HandlerJobData>(actorQueueName(this.#o.queue.name, actor), { connection: this.#counting, prefix: this.#o.queue.prefix });
+      q = new Queue<HandlerJobData>(actorQueueName(this.#o.queue.name, actor), { connection: this.#link.connection, prefix: this.#o.queue.prefix });
       q.on('error', () => undefined);
       this.#queues.set(actor, q);
     }
@@ -114,7 +114,7 @@ export class AbsentActors {
 
   #watch(actor: string): void {
     const w = new Worker<HandlerJobData>(actorQueueName(this.#o.queue.name, actor), (job, token) => this.#process(actor, job, token), {
-      connection: redisConnection(this.#o.redisUrl),
+      connection: this.#link.connection,
       prefix: this.#o.queue.prefix,
       concurrency: 4,
       lockDuration: this.#o.lockDurationMs,
@@ -182,7 +182,7 @@ export class AbsentActors {
       await Promise.allSettled([...this.#watchers.values()].map((w) => w.close()));
       this.#watchers.clear();
       await Promise.allSettled([...this.#queues.values()].map((q) => q.close()));
-      await this.#counting.quit().catch(() => this.#counting.disconnect());
+      await this.#link.close();
     })();
     return this.#closing;
   }

@@ -4,7 +4,8 @@ import type { QueueSettings } from '../config/settings.js';
 import { coerceError } from '../errors.js';
 import { settlesWithin } from '../lifecycle/settles-within.js';
 import { HEARTBEAT_MS, actorQueueName, type ActorRegistry } from './actor-registry.js';
-import { redisConnection } from './connection.js';
+import { queueConnection } from './connection.js';
+import type { BullConnection } from '../redis/redis-client.js';
 import type { HandlerJobData } from './job.js';
 
 export interface ActorHeartbeatOptions {
@@ -30,6 +31,7 @@ const LEAVE_WAIT_MS = 2000;
 export class ActorHeartbeat {
   readonly #o: ActorHeartbeatOptions;
   readonly #queue: Queue<HandlerJobData>;
+  readonly #link: BullConnection;
   #timer: NodeJS.Timeout | undefined;
   #beating: Promise<void> | undefined;
   #failing = false;
@@ -37,8 +39,9 @@ export class ActorHeartbeat {
 
   constructor(options: ActorHeartbeatOptions) {
     this.#o = options;
+    this.#link = queueConnection(options.redisUrl);
     this.#queue = new Queue<HandlerJobData>(actorQueueName(options.queue.name, options.name), {
-      connection: redisConnection(options.redisUrl),
+      connection: this.#link.connection,
       prefix: options.queue.prefix,
     });
     this.#queue.on('error', (err) => options.log.debug({ err }, 'actor queue connection error'));
@@ -86,6 +89,7 @@ export class ActorHeartbeat {
       if (!(await settlesWithin(leaving, LEAVE_WAIT_MS)))
         this.#o.log.warn({ actor: this.#o.name }, 'actor registry unreachable at close; the actor stops being live once its heartbeat is old');
       await this.#queue.close().catch(() => undefined);
+      await this.#link.close();
     })();
     return this.#closing;
   }

@@ -1,5 +1,6 @@
 import { Queue, type JobsOptions } from 'bullmq';
-import { Redis } from 'ioredis';
+import { queueConnection } from './connection.js';
+import type { BullConnection } from '../redis/redis-client.js';
 import type { QueueSettings } from '../config/settings.js';
 import { actorQueueName, type ActorRegistry } from './actor-registry.js';
 import type { HandlerJobData } from './job.js';
@@ -20,7 +21,7 @@ export interface BulkJob {
 export class ActorQueues {
   readonly #queue: QueueSettings;
   readonly #redisUrl: string;
-  #conn: Redis | undefined;
+  #link: BullConnection | undefined;
   readonly #registry: ActorRegistry;
   readonly #queues = new Map<string, Queue<HandlerJobData>>();
   #closing: Promise<void> | undefined;
@@ -48,11 +49,8 @@ export class ActorQueues {
   #queueOf(actor: string): Queue<HandlerJobData> {
     let q = this.#queues.get(actor);
     if (!q) {
-      if (!this.#conn) {
-        this.#conn = new Redis(this.#redisUrl, { maxRetriesPerRequest: null, connectionName: 'event-reactor' });
-        this.#conn.on('error', () => undefined);
-      }
-      q = new Queue<HandlerJobData>(actorQueueName(this.#queue.name, actor), { connection: this.#conn, prefix: this.#queue.prefix });
+      this.#link ??= queueConnection(this.#redisUrl);
+      q = new Queue<HandlerJobData>(actorQueueName(this.#queue.name, actor), { connection: this.#link.connection, prefix: this.#queue.prefix });
       q.on('error', () => undefined);
       this.#queues.set(actor, q);
     }
@@ -61,12 +59,7 @@ export class ActorQueues {
 
   /** Close the queues and the registry. Idempotent. */
   close(): Promise<void> {
-    this.#closing ??= Promise.allSettled([...[...this.#queues.values()].map((q) => q.close()), this.#registry.close()])
-      .then(() => this.#conn?.quit())
-      .then(
-        () => undefined,
-        () => this.#conn?.disconnect(),
-      );
+    this.#closing ??= Promise.allSettled([...[...this.#queues.values()].map((q) => q.close()), this.#registry.close()]).then(() => this.#link?.close());
     return this.#closing;
   }
 }

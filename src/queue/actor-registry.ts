@@ -1,4 +1,5 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { createRedis } from '../redis/redis-client.js';
 import { QueueError } from '../errors.js';
 import { redact } from '../redact.js';
 import type { QueueSettings } from '../config/settings.js';
@@ -36,8 +37,8 @@ return {now, redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES'), redis.call('SME
 
 /**
  * Who the actors are, in Redis: a sorted set of actor names scored by their last heartbeat
- * (`er:actors:<queue>`), and the set of every name a job was ever targeted at
- * (`er:actors:<queue>:targets`), so that jobs waiting for an actor that never came are
+ * (`er:actors:{<queue>}`), and the set of every name a job was ever targeted at
+ * (`er:actors:{<queue>}:targets`), so that jobs waiting for an actor that never came are
  * found too. Actor workers beat; the subscriber reads the live ones for `"target": "all"`;
  * every worker reads both to find jobs no live actor will take; `status` lists them.
  */
@@ -52,7 +53,7 @@ export class ActorRegistry {
   /** `failFast`: commands fail at once while Redis is away (for `status`), instead of waiting for it. */
   constructor(options: { redisUrl: string; queue: QueueSettings; failFast?: boolean }) {
     this.#url = options.redisUrl;
-    this.#redis = new Redis(options.redisUrl, {
+    this.#redis = createRedis(options.redisUrl, {
       connectionName: 'event-reactor-actors',
       // Connects on its first command: a JobQueue that never targets an actor opens nothing.
       lazyConnect: true,
@@ -60,7 +61,8 @@ export class ActorRegistry {
     });
     // Reported by the calls that fail; a connection event is no reason to crash.
     this.#redis.on('error', () => undefined);
-    this.#key = `er:actors:${options.queue.name}`;
+    // Both keys in one script: a hash tag keeps them in one Redis Cluster slot.
+    this.#key = `er:actors:{${options.queue.name}}`;
     this.#targets = `${this.#key}:targets`;
   }
 

@@ -1,8 +1,12 @@
-import type { ConnectionOptions } from 'bullmq';
+import { bullConnection, type BullConnection } from '../redis/redis-client.js';
 
-/** BullMQ connection options for a Redis URL. Workers need `maxRetriesPerRequest: null`. */
-export function redisConnection(url: string): ConnectionOptions {
-  return { url, maxRetriesPerRequest: null, enableOfflineQueue: true, connectionName: 'event-reactor' };
+/**
+ * The BullMQ connection for a Redis address (plain, Sentinel or Cluster: redis/redis-address.ts),
+ * with what closes it once the queues or workers using it are closed. (Not BullMQ options:
+ * pass `.connection` to a Queue or Worker, and call `.close()` after closing them.)
+ */
+export function queueConnection(url: string, failFast = false): BullConnection {
+  return bullConnection(url, 'event-reactor', failFast);
 }
 
 /** Queue names: handlers with `exclusive: true` go to their own queue, run one at a time. */

@@ -4,7 +4,8 @@ import { redact } from '../redact.js';
 import { settlesWithin } from '../lifecycle/settles-within.js';
 import type { Logger } from '../logger.js';
 import type { QueueSettings } from '../config/settings.js';
-import { queueNames, redisConnection } from './connection.js';
+import { queueNames, queueConnection } from './connection.js';
+import type { BullConnection } from '../redis/redis-client.js';
 import type { HandlerJobData } from './job.js';
 import { ActorRegistry, actorQueueName } from './actor-registry.js';
 
@@ -55,9 +56,10 @@ export class DeadLetters {
   readonly #handlerKnown: ((key: string, id: string) => boolean) | undefined;
   /** Actors' queues are added once Redis says which actors there are. */
   readonly #actors: ActorRegistry;
-  readonly #opts: { queue: QueueSettings; connection: ReturnType<typeof redisConnection> };
+  readonly #opts: { queue: QueueSettings; connection: BullConnection['connection'] };
   #ready: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
+  readonly #link: BullConnection;
 
   /** @throws {RangeError} when `connectTimeoutMs` is not a positive number */
   constructor(options: DeadLettersOptions) {
@@ -67,7 +69,8 @@ export class DeadLetters {
     this.#redisUrl = options.redisUrl;
     this.#handlerKnown = options.handlerKnown;
     const names = queueNames(options.queue.name);
-    const opts = { connection: redisConnection(options.redisUrl), prefix: options.queue.prefix };
+    this.#link = queueConnection(options.redisUrl);
+    const opts = { connection: this.#link.connection, prefix: options.queue.prefix };
     this.#queues = [new Queue<HandlerJobData>(names.normal, opts), new Queue<HandlerJobData>(names.exclusive, opts)];
     for (const q of this.#queues) q.on('error', (err) => options.log.debug({ err, queue: q.name }, 'queue connection error'));
     this.#actors = new ActorRegistry({ redisUrl: options.redisUrl, queue: options.queue });
@@ -144,7 +147,7 @@ export class DeadLetters {
 
   /** Close the Redis connections. Idempotent. */
   close(): Promise<void> {
-    this.#closing ??= Promise.all([...this.#queues.map((q) => q.close()), this.#actors.close()]).then(() => undefined);
+    this.#closing ??= Promise.all([...this.#queues.map((q) => q.close()), this.#actors.close()]).then(() => this.#link.close());
     return this.#closing;
   }
 

@@ -11,7 +11,8 @@ import { describeRun, resultId, runHandler } from '../handlers/run-job.js';
 import type { HandlerSpec } from '../handlers/spec.js';
 import type { HandlerEnvironment } from '../handlers/handler-env.js';
 import { jitterBackoffStrategy } from './backoff.js';
-import { queueNames, redisConnection, redisRoundTrip } from './connection.js';
+import { queueNames, queueConnection, redisRoundTrip } from './connection.js';
+import type { BullConnection } from '../redis/redis-client.js';
 import type { HandlerJobData } from './job.js';
 import type { RuleTable } from '../rules/rule-table.js';
 import type { RuleState } from '../rule-state/rule-state.js';
@@ -80,13 +81,15 @@ export class HandlerWorker {
   /** Jobs of the normal queue whose handler has run and whose result is being stored. */
   #storing = 0;
   #closing: Promise<void> | undefined;
+  readonly #link: BullConnection;
 
   constructor(options: HandlerWorkerOptions) {
     this.#options = options;
     this.#slots = options.settings.concurrency;
     const names = queueNames(options.queue.name);
+    this.#link = queueConnection(options.redisUrl);
     const common = {
-      connection: redisConnection(options.redisUrl),
+      connection: this.#link.connection,
       prefix: options.queue.prefix,
       autorun: false,
       lockDuration: options.settings.lockDurationMs,
@@ -433,10 +436,12 @@ export class HandlerWorker {
    * Resolves once every job has been dealt with and the connections are closed. Idempotent.
    */
   close(): Promise<void> {
-    this.#closing ??= this.#shutdown().then(
-      () => this.#options.log.info('worker closed'),
-      (err: unknown) => this.#options.log.error({ err: coerceError(err) }, 'worker close failed'),
-    );
+    this.#closing ??= this.#shutdown()
+      .then(
+        () => this.#options.log.info('worker closed'),
+        (err: unknown) => this.#options.log.error({ err: coerceError(err) }, 'worker close failed'),
+      )
+      .then(() => this.#link.close());
     return this.#closing;
   }
 

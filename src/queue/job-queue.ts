@@ -1,9 +1,11 @@
 import { Queue, type JobsOptions } from 'bullmq';
 import { QueueError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { QueueSettings } from '../config/settings.js';
 import { BACKOFF_TYPE } from './backoff.js';
-import { queueNames, redisConnection, redisRoundTrip } from './connection.js';
+import { queueNames, queueConnection, redisRoundTrip } from './connection.js';
+import { waitForReplicas, type BullConnection } from '../redis/redis-client.js';
+import type { Redis } from 'ioredis';
+import type { QueueSettings, ReplicaWait } from '../config/settings.js';
 import { jobIdOf, type HandlerJobData } from './job.js';
 import { ActorQueues } from './actor-queues.js';
 import { ActorRegistry } from './actor-registry.js';
@@ -22,6 +24,8 @@ export interface JobQueueOptions {
   log: Logger;
   /** Used for handlers without `retries` / `backoff` in event-handlers.json. */
   defaults: RetryDefaults;
+  /** Replicas that must have each enqueued batch before addBulk resolves (`redis.wait_replicas`); default none. */
+  wait?: ReplicaWait;
 }
 
 /** Completed jobs are kept this long so a duplicate event within it is not run again. */
@@ -53,6 +57,8 @@ export class JobQueue {
   /** Targeted jobs (`data.actor`) go to their actor's queue. */
   readonly #actors: ActorQueues;
   #closing: Promise<void> | undefined;
+  readonly #link: BullConnection;
+  readonly #wait: ReplicaWait | undefined;
 
   /** @throws {RangeError} when `defaults.retries` or `defaults.backoffMs` is out of range */
   constructor(options: JobQueueOptions) {
@@ -60,8 +66,10 @@ export class JobQueue {
     if (!Number.isInteger(retries) || retries < 0) throw new RangeError(`JobQueue: defaults.retries must be a whole number >= 0, got ${retries}`);
     if (!Number.isFinite(backoffMs) || backoffMs < 0) throw new RangeError(`JobQueue: defaults.backoffMs must be a number >= 0, got ${backoffMs}`);
     this.#defaults = { retries, backoffMs };
+    this.#wait = options.wait && options.wait.replicas > 0 ? options.wait : undefined;
     const names = queueNames(options.queue.name);
-    const opts = { connection: redisConnection(options.redisUrl), prefix: options.queue.prefix };
+    this.#link = queueConnection(options.redisUrl);
+    const opts = { connection: this.#link.connection, prefix: options.queue.prefix };
     this.#normal = new Queue<HandlerJobData>(names.normal, opts);
     this.#exclusive = new Queue<HandlerJobData>(names.exclusive, opts);
     this.#actors = new ActorQueues({
@@ -102,7 +110,28 @@ export class JobQueue {
     } catch (err) {
       throw new QueueError(`cannot enqueue ${jobs.length} jobs: ${(err as Error).message}`, { cause: err });
     }
+    if (this.#wait) await this.#replicated(this.#wait, [normal.length > 0 ? this.#normal : undefined, exclusive.length > 0 ? this.#exclusive : undefined]);
     return jobs.length;
+  }
+
+  /**
+   * Wait until the replicas have the jobs just added (Redis replicates asynchronously: a
+   * primary lost to a failover takes its last writes with it, and the subscriber is about
+   * to move its cursor past these events). Too few replicas is a failure the subscriber
+   * retries with the batch (the jobs already there are not added twice: same job ids).
+   */
+  async #replicated(wait: ReplicaWait, queues: (Queue<HandlerJobData> | undefined)[]): Promise<void> {
+    for (const q of queues) {
+      if (!q) continue;
+      const client = (await q.getBackend().client) as unknown as Redis;
+      let acked: number;
+      try {
+        acked = await waitForReplicas(client, q.toKey('meta'), wait.replicas, wait.timeoutMs);
+      } catch (err) {
+        throw new QueueError(`enqueued jobs not confirmed by replicas: ${(err as Error).message}`, { cause: err });
+      }
+      if (acked < wait.replicas) throw new QueueError(`enqueued jobs reached ${acked} of ${wait.replicas} replicas within ${wait.timeoutMs} ms`);
+    }
   }
 
   /** Resolves when Redis answers a PING. @throws {QueueError} otherwise */
@@ -116,7 +145,7 @@ export class JobQueue {
 
   /** Close the Redis connections. Idempotent. */
   close(): Promise<void> {
-    this.#closing ??= Promise.all([this.#normal.close(), this.#exclusive.close(), this.#actors.close()]).then(() => undefined);
+    this.#closing ??= Promise.all([this.#normal.close(), this.#exclusive.close(), this.#actors.close()]).then(() => this.#link.close());
     return this.#closing;
   }
 }

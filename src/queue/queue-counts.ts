@@ -3,7 +3,8 @@ import { QueueError } from '../errors.js';
 import { settlesWithin } from '../lifecycle/settles-within.js';
 import { redact } from '../redact.js';
 import type { QueueSettings } from '../config/settings.js';
-import { queueNames, redisConnection } from './connection.js';
+import { queueNames, queueConnection } from './connection.js';
+import type { BullConnection } from '../redis/redis-client.js';
 
 /** Job states counted by {@link QueueCounter}. */
 export const JOB_STATES = ['waiting', 'active', 'delayed', 'failed', 'completed'] as const;
@@ -21,12 +22,13 @@ export class QueueCounter {
   readonly #redisUrl: string;
   readonly #timeoutMs: number;
   #closing: Promise<void> | undefined;
+  readonly #link: BullConnection;
   #lastError: Error | undefined;
 
   constructor(redisUrl: string, queue: QueueSettings, timeoutMs = 3000) {
     const names = queueNames(queue.name);
-    const connection = { ...redisConnection(redisUrl), enableOfflineQueue: false, retryStrategy: () => 1000 };
-    this.#queues = [names.normal, names.exclusive].map((n) => new Queue(n, { connection, prefix: queue.prefix }));
+    this.#link = queueConnection(redisUrl, true);
+    this.#queues = [names.normal, names.exclusive].map((n) => new Queue(n, { connection: this.#link.connection, prefix: queue.prefix }));
     // Kept to say why Redis does not answer (a wrong password, a refused connection).
     for (const q of this.#queues) q.on('error', (err) => (this.#lastError = err));
     this.#redisUrl = redisUrl;
@@ -52,7 +54,7 @@ export class QueueCounter {
   }
 
   close(): Promise<void> {
-    this.#closing ??= Promise.allSettled(this.#queues.map((q) => q.close())).then(() => undefined);
+    this.#closing ??= Promise.allSettled(this.#queues.map((q) => q.close())).then(() => this.#link.close());
     return this.#closing;
   }
 }

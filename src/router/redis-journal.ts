@@ -1,4 +1,5 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { createRedis, waitForReplicas } from '../redis/redis-client.js';
 import { JournalError } from '../errors.js';
 import { redact } from '../redact.js';
 
@@ -21,6 +22,13 @@ export interface RedisJournalOptions {
   maxEvents: number;
   /** ...and about this many bytes of event JSON (the count is lowered by the average size). */
   maxBytes: number;
+  /**
+   * Replicas that must have each batch before it counts as written (Redis `WAIT`); 0
+   * (the default) does not wait. See {@link RedisJournal.append}.
+   */
+  waitReplicas?: number;
+  /** How long to wait for them, in ms (default 1000). */
+  waitTimeoutMs?: number;
 }
 
 /** What a read of the journal gives. */
@@ -61,13 +69,15 @@ export class RedisJournal {
   readonly #maxEvents: number;
   readonly #maxBytes: number;
   readonly #url: string;
+  readonly #waitReplicas: number;
+  readonly #waitTimeoutMs: number;
   /** Running average size of an event, for the byte bound. */
   #avgBytes = 1024;
   #closing: Promise<void> | undefined;
 
   constructor(options: RedisJournalOptions) {
     const connect = (role: string): Redis => {
-      const redis = new Redis(options.redisUrl, {
+      const redis = createRedis(options.redisUrl, {
         maxRetriesPerRequest: 1,
         connectionName: `event-reactor-journal${role}:${options.name}`,
         lazyConnect: true,
@@ -83,6 +93,8 @@ export class RedisJournal {
     this.#maxEvents = options.maxEvents;
     this.#maxBytes = options.maxBytes;
     this.#url = options.redisUrl;
+    this.#waitReplicas = options.waitReplicas ?? 0;
+    this.#waitTimeoutMs = options.waitTimeoutMs ?? 1000;
   }
 
   get key(): string {
@@ -104,7 +116,12 @@ export class RedisJournal {
   }
 
   /**
-   * Add a batch, in order, in one round trip; resolves once Redis has every entry.
+   * Add a batch, in order, in one round trip; resolves once Redis has every entry, and
+   * with `waitReplicas` once that many replicas have it too: Redis replicates
+   * asynchronously, so a primary that dies (and is replaced by a replica, under Sentinel)
+   * can take its last writes with it; waiting makes an acknowledged event survive that.
+   * Fewer replicas within `waitTimeoutMs` is a failure: the caller holds the batch and
+   * retries (the entries already there are refused as duplicates; the wait is asked again).
    *
    * @throws {JournalError} when Redis refuses or is unreachable (the caller holds the batch and retries)
    */
@@ -133,6 +150,16 @@ export class RedisJournal {
     // already there: XADD refuses it, which is what a retry wants.
     if (failed?.[0] && !/equal or smaller than the target stream top item/.test(failed[0].message)) {
       throw new JournalError(`journal write failed: ${failed[0].message}`, { cause: failed[0] });
+    }
+    if (this.#waitReplicas > 0) {
+      let acked: number;
+      try {
+        acked = await waitForReplicas(this.#redis, this.#epochsKey, this.#waitReplicas, this.#waitTimeoutMs);
+      } catch (err) {
+        throw new JournalError(`journal write not confirmed by replicas: ${(err as Error).message}`, { cause: err });
+      }
+      if (acked < this.#waitReplicas)
+        throw new JournalError(`journal write reached ${acked} of ${this.#waitReplicas} replicas within ${this.#waitTimeoutMs} ms`);
     }
   }
 

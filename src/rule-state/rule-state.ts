@@ -1,4 +1,5 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { createRedis } from '../redis/redis-client.js';
 import type { ReactorEvent } from '../event/event.js';
 import { lookup } from '../rules/event-path.js';
 import type { StatefulDecision } from '../rules/explain.js';
@@ -54,7 +55,7 @@ export class RuleState {
   #closing: Promise<void> | undefined;
 
   constructor(options: RuleStateOptions) {
-    this.#redis = new Redis(options.redisUrl, { maxRetriesPerRequest: null, connectionName: 'event-reactor-rules', lazyConnect: true }) as ScriptedRedis;
+    this.#redis = createRedis(options.redisUrl, { maxRetriesPerRequest: null, connectionName: 'event-reactor-rules', lazyConnect: true }) as ScriptedRedis;
     this.#redis.on('error', () => undefined); // commands report their own failures
     this.#redis.defineCommand('erRegister', { numberOfKeys: 1, lua: REGISTER_ADD });
     this.#redis.defineCommand('erThrottle', { numberOfKeys: 1, lua: THROTTLE });
@@ -195,7 +196,9 @@ export class RuleState {
       const index = c.keys.findIndex((k) => k.test(key));
       if (index < 0) continue;
       const group = groupOf(c.by, event);
-      const base = `${this.#prefix}:cor:${c.name}:${group}`;
+      // The script takes both keys: a hash tag keeps them in one Redis Cluster slot (both
+      // begin with `base`, which holds a `{`...`}`, so their first tag is the same).
+      const base = `${this.#prefix}:cor:{${c.name}:${group}}`;
       const r = await this.#redis.erCorrelate(base, `${base}:fired`, event.id, index, this.#now(), Math.round(c.withinS * 1000), c.keys.length, c.mode);
       if (r[0] === 1) done.push({ spec: c, group, ids: r.slice(1).map(String) });
     }

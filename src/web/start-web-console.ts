@@ -46,8 +46,7 @@ export async function startWebConsole(settings: ReactorSettings, log: Logger, op
   try {
     const { MongoArchive } = await import('../archive/mongo-archive.js');
     const archive = await MongoArchive.connect({
-      url: settings.mongo.url,
-      database: settings.mongo.database,
+      ...settings.mongo,
       log: wlog,
       serverSelectionTimeoutMS: 5000,
       ensureIndexes: false,

@@ -4,7 +4,7 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import { MongoClient, type Db } from 'mongodb';
-import { queueNames, redisConnection } from '../../src/queue/connection.js';
+import { queueNames, queueConnection } from '../../src/queue/connection.js';
 import { startWorkerDaemon, type WorkerDaemon } from '../../src/daemons/worker-daemon.js';
 import { loadHandlersFile } from '../../src/config/handlers-file.js';
 import { JobQueue } from '../../src/queue/job-queue.js';
@@ -201,8 +201,9 @@ test('dead letters - purge removes a dead job from Redis and keeps its results',
 test('dead letters - retry resets the stall count too, so a job dead as stalled gets its full allowance again', async () => {
   const { jobId } = await enqueue('local:retry.broken');
   await eventually(() => dead.get(jobId), 'job in the dead-letter queue');
+  const link = queueConnection(cfg.settings.redisUrl);
   const inspect = new Queue(queueNames(cfg.settings.queue.name).normal, {
-    connection: redisConnection(cfg.settings.redisUrl),
+    connection: link.connection,
     prefix: cfg.settings.queue.prefix,
   });
   try {
@@ -213,5 +214,6 @@ test('dead letters - retry resets the stall count too, so a job dead as stalled 
     assert.equal((await inspect.getJob(jobId))!.stalledCounter, 0);
   } finally {
     await inspect.close();
+    await link.close();
   }
 });

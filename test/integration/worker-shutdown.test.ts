@@ -7,7 +7,8 @@ import { MongoClient, type Db } from 'mongodb';
 import { startWorkerDaemon, type WorkerDaemon } from '../../src/daemons/worker-daemon.js';
 import { loadHandlersFile } from '../../src/config/handlers-file.js';
 import { JobQueue } from '../../src/queue/job-queue.js';
-import { queueNames, redisConnection } from '../../src/queue/connection.js';
+import { queueNames, queueConnection } from '../../src/queue/connection.js';
+import type { BullConnection } from '../../src/redis/redis-client.js';
 import type { HandlerSpec } from '../../src/handlers/spec.js';
 import { silentLogger } from '../../src/logger.js';
 import { dropDatabase, useServices } from '../helpers/services.js';
@@ -18,6 +19,7 @@ import { eventually, writeTestConfig, type TestConfig } from '../helpers/config.
 after(async () => {
   await queue?.close();
   await inspect?.close();
+  await link?.close();
   for (const w of workers) await w.close();
   await mongo?.close();
   if (cfg) await dropDatabase(await services.mongoUrl(), cfg.database);
@@ -27,6 +29,7 @@ let cfg: TestConfig;
 let table: Map<string, HandlerSpec[]>;
 let queue: JobQueue;
 let inspect: Queue;
+let link: BullConnection | undefined;
 let mongo: MongoClient;
 let db: Db;
 const workers: WorkerDaemon[] = [];
@@ -59,7 +62,8 @@ before(async () => {
   const log = silentLogger();
   queue = new JobQueue({ redisUrl: cfg.settings.redisUrl, queue: cfg.settings.queue, log, defaults: { retries: 0, backoffMs: 0 } });
   await queue.start();
-  inspect = new Queue(queueNames(cfg.settings.queue.name).normal, { connection: redisConnection(cfg.settings.redisUrl), prefix: cfg.settings.queue.prefix });
+  link = queueConnection(cfg.settings.redisUrl);
+  inspect = new Queue(queueNames(cfg.settings.queue.name).normal, { connection: link.connection, prefix: cfg.settings.queue.prefix });
   mongo = new MongoClient(await services.mongoUrl());
   db = mongo.db(cfg.database);
 });

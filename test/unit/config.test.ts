@@ -162,3 +162,54 @@ test('config - subscriber.routers: each followed with a cursor of its own; two r
     JSON.stringify(problems),
   );
 });
+
+test('config - redis.url takes Sentinel and Cluster addresses; with a cluster the queue prefix gets a hash tag', () => {
+  const sentinel = buildSettings('<test>', { redis: { url: 'redis+sentinel://s1:26379,s2:26379/er' } }, {}, {}).settings;
+  assert.equal(sentinel.redisUrl, 'redis+sentinel://s1:26379,s2:26379/er');
+  assert.equal(sentinel.queue.prefix, 'bull');
+  const cluster = buildSettings('<test>', { redis: { url: 'redis+cluster://n1:7000' } }, {}, {}).settings;
+  assert.equal(cluster.queue.prefix, '{bull}');
+  const tagged = buildSettings('<test>', { queue: { prefix: '{jobs}' } }, { REDIS_URL: 'redis+cluster://n1:7000' }, {}).settings;
+  assert.equal(tagged.queue.prefix, '{jobs}');
+  assert.deepEqual(cluster.redisWait, { replicas: 0, timeoutMs: 1000 });
+});
+
+test('config - a malformed Redis address is refused with its key path, from the file, REDIS_URL or --redis-url', () => {
+  const fromFile = problemsOf(() => buildSettings('<test>', { redis: { url: 'redis+sentinel://s1:26379' } }, {}, {}));
+  assert.deepEqual(
+    fromFile.map((p) => p.path),
+    ['redis.url'],
+  );
+  assert.match(fromFile[0]!.message, /master name/);
+  const fromEnv = problemsOf(() => buildSettings('<test>', {}, { REDIS_URL: 'redis+cluster://n1' }, {}));
+  assert.match(fromEnv[0]!.message, /^REDIS_URL: "n1" is not host:port/);
+  const fromFlag = problemsOf(() => buildSettings('<test>', {}, {}, { redisUrl: 'tcp://x' }));
+  assert.match(fromFlag[0]!.message, /^--redis-url: /);
+});
+
+test('config - redis.wait_replicas and wait_timeout_ms set the replicas writes wait for', () => {
+  const { settings } = buildSettings('<test>', { redis: { wait_replicas: 1, wait_timeout_ms: 500 } }, {}, {});
+  assert.deepEqual(settings.redisWait, { replicas: 1, timeoutMs: 500 });
+  const problems = problemsOf(() => buildSettings('<test>', { redis: { wait_replicas: -1 } }, {}, {}));
+  assert.deepEqual(
+    problems.map((p) => p.path),
+    ['redis.wait_replicas'],
+  );
+});
+
+test('config - mongodb.write_concern and read_preference reach the archive settings in the driver words; bad values refused with their key path', () => {
+  const { settings } = buildSettings(
+    '<test>',
+    { mongodb: { write_concern: { w: 'majority', j: true, wtimeout_ms: 5000 }, read_preference: 'secondaryPreferred' } },
+    {},
+    {},
+  );
+  assert.deepEqual(settings.mongo.writeConcern, { w: 'majority', journal: true, wtimeoutMS: 5000 });
+  assert.equal(settings.mongo.readPreference, 'secondaryPreferred');
+  const unset = buildSettings('<test>', {}, {}, {}).settings;
+  assert.equal(unset.mongo.writeConcern, undefined);
+  assert.equal(unset.mongo.readPreference, undefined);
+  const problems = problemsOf(() => buildSettings('<test>', { mongodb: { write_concern: { w: 0 }, read_preference: 'secondaryOnly' } }, {}, {}));
+  assert.deepEqual(problems.map((p) => p.path).sort(), ['mongodb.read_preference', 'mongodb.write_concern.w']);
+  assert.match(problems.find((p) => p.path === 'mongodb.write_concern.w')!.message, /at least 1/);
+});

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as zmq from 'zeromq';
+import { splitEndpoints } from '../../../src/wire/endpoints.js';
 import { RouterClient } from '../../../src/wire/router-client.js';
 import { runBin } from '../../helpers/bins.js';
 import { EVENT_TYPE, SHELL_EVENT_TYPE } from './stack.js';
@@ -38,7 +39,9 @@ export interface FeederOptions {
   prefix: string;
   total: number;
   ratePerSec: number;
+  /** REP endpoint; several comma-separated: each REQ client fails over between them. */
   reqUri: string;
+  /** PULL endpoint; several comma-separated: the PUSH sockets connect to each (ZeroMQ balances). */
   pullUri: string;
   /** REQ clients sending in parallel; default 4. */
   reqClients?: number;
@@ -84,7 +87,7 @@ export class Feeder {
       () => new RouterClient({ uri: this.#o.reqUri, timeoutMs: this.#o.reqTimeoutMs, retries: this.#o.reqRetries }),
     );
     this.#push = new zmq.Push({ linger: 10_000 });
-    this.#push.connect(this.#o.pullUri);
+    for (const uri of splitEndpoints(this.#o.pullUri)) this.#push.connect(uri);
   }
 
   /** Events handed to a socket so far. */
@@ -113,7 +116,7 @@ export class Feeder {
    */
   async pushMeasured(count: number, o: MeasuredPushOptions): Promise<void> {
     const sock = new zmq.Push({ linger: 30_000 });
-    sock.connect(this.#o.pullUri);
+    for (const uri of splitEndpoints(this.#o.pullUri)) sock.connect(uri);
     const t0 = Date.now();
     try {
       for (let i = 0; i < count && !o.until?.(); i++) {

@@ -21,20 +21,34 @@ export const FAULT_OUTAGE_S = envNumber('FAULT_OUTAGE_S', 30);
 /** Input rate in events per second (`FAULT_RATE`, default 500). */
 export const FAULT_RATE = envNumber('FAULT_RATE', 500);
 
-export interface ScenarioOptions extends ListenOptions {
+/** The Redis of a scenario: a {@link RestartableServer}, or another topology (Sentinel) with its address. */
+export interface ScenarioRedis {
+  url: string;
+  destroy(): Promise<void>;
+}
+
+export interface ScenarioOptions<R extends ScenarioRedis = RestartableServer> extends ListenOptions {
+  /** Start the scenario's Redis; default one durable server ({@link RestartableServer.redis}). */
+  redis?: () => Promise<R>;
   stack?: Omit<StackOptions, 'redisUrl' | 'mongoUrl'>;
   /** How workers are started, knowing the servers (a worker on another host reaches them at another address). */
-  workerCommand?: (servers: { redis: RestartableServer; mongo: RestartableServer }) => StackOptions['workerCommand'];
+  workerCommand?: (servers: { redis: R; mongo: RestartableServer }) => StackOptions['workerCommand'];
   feeder?: Partial<Omit<FeederOptions, 'reqUri' | 'pullUri' | 'prefix'>>;
+  /**
+   * Called once the stack's config is written, before its daemons start: lays out more
+   * daemons (several routers and subscribers, see topology.ts) and gives the feeder's
+   * endpoints. Default: the stack's one router.
+   */
+  prepare?: (stack: Stack) => Promise<Pick<FeederOptions, 'reqUri' | 'pullUri'>>;
 }
 
 /**
  * One fault scenario: its own Redis and MongoDB (restartable, on free ports), the three
  * daemons as built bins, a feeder, and a tally read straight from the stores.
  */
-export class Scenario {
+export class Scenario<R extends ScenarioRedis = RestartableServer> {
   readonly name: string;
-  readonly redis: RestartableServer;
+  readonly redis: R;
   readonly mongo: RestartableServer;
   readonly stack: Stack;
   readonly feeder: Feeder;
@@ -46,7 +60,7 @@ export class Scenario {
   #closed: Promise<void> | undefined;
   #passed = false;
 
-  private constructor(name: string, redis: RestartableServer, mongo: RestartableServer, stack: Stack, feeder: Feeder) {
+  private constructor(name: string, redis: R, mongo: RestartableServer, stack: Stack, feeder: Feeder) {
     this.name = name;
     this.redis = redis;
     this.mongo = mongo;
@@ -59,18 +73,19 @@ export class Scenario {
   }
 
   /** Start the servers and the daemons; the feeder is ready but not yet firing. */
-  static async start(name: string, o: ScenarioOptions = {}): Promise<Scenario> {
+  static async start<R extends ScenarioRedis = RestartableServer>(name: string, o: ScenarioOptions<R> = {}): Promise<Scenario<R>> {
     const listen = { listenAll: o.listenAll ?? false };
-    const [redis, mongo] = await Promise.all([RestartableServer.redis(listen), RestartableServer.mongo(listen)]);
+    const startRedis = o.redis ?? ((() => RestartableServer.redis(listen)) as unknown as () => Promise<R>);
+    const [redis, mongo] = await Promise.all([startRedis(), RestartableServer.mongo(listen)]);
     const workerCommand = o.workerCommand?.({ redis, mongo });
     const stack = await Stack.create({ redisUrl: redis.url, mongoUrl: mongo.url, ...o.stack, ...(workerCommand ? { workerCommand } : {}) });
     const { ports } = stack.cfg;
+    const endpoints = (await o.prepare?.(stack)) ?? { reqUri: `tcp://127.0.0.1:${ports.rep}`, pullUri: `tcp://127.0.0.1:${ports.pull}` };
     const feeder = new Feeder({
       prefix: name,
       total: FAULT_EVENTS,
       ratePerSec: FAULT_RATE,
-      reqUri: `tcp://127.0.0.1:${ports.rep}`,
-      pullUri: `tcp://127.0.0.1:${ports.pull}`,
+      ...endpoints,
       ...o.feeder,
     });
     const s = new Scenario(name, redis, mongo, stack, feeder);

@@ -2,7 +2,8 @@ import { appendFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue, type JobType } from 'bullmq';
 import { MongoClient, type Db } from 'mongodb';
-import { queueNames } from '../../../src/queue/connection.js';
+import { queueNames, queueConnection } from '../../../src/queue/connection.js';
+import type { BullConnection } from '../../../src/redis/redis-client.js';
 import { jobIdFor } from '../../../src/queue/job.js';
 import type { Fired } from './feeder.js';
 import type { Stack } from './stack.js';
@@ -58,6 +59,7 @@ export class Tally {
   readonly #db: Db;
   readonly #queues: Queue[];
   readonly #stack: Stack;
+  readonly #link: BullConnection;
 
   constructor(stack: Stack, mongoUrl: string, redisUrl: string) {
     this.#stack = stack;
@@ -65,8 +67,9 @@ export class Tally {
     this.#db = this.#client.db(stack.cfg.database);
     const q = stack.cfg.settings.queue;
     const names = queueNames(q.name);
-    const connection = { url: redisUrl, maxRetriesPerRequest: null };
-    this.#queues = [names.normal, names.exclusive].map((n) => new Queue(n, { connection, prefix: q.prefix }));
+    // Any Redis address (plain, Sentinel, Cluster), read as the daemons read it.
+    this.#link = queueConnection(redisUrl);
+    this.#queues = [names.normal, names.exclusive].map((n) => new Queue(n, { connection: this.#link.connection, prefix: q.prefix }));
     for (const queue of this.#queues) queue.on('error', () => undefined);
   }
 
@@ -247,6 +250,7 @@ export class Tally {
 
   async close(): Promise<void> {
     await Promise.all(this.#queues.map((q) => q.close().catch(() => undefined)));
+    await this.#link.close();
     await this.#client.close();
   }
 }
