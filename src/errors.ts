@@ -21,6 +21,7 @@ export type ErrorCode =
   | 'ERR_CLOSED'
   | 'ERR_SHUTDOWN'
   | 'ERR_STALLED'
+  | 'ERR_NO_ACTOR'
   | 'ERR_INTERNAL';
 
 export class ReactorError extends Error {
@@ -188,6 +189,23 @@ export class JobStalledError extends ReactorError {
   constructor(stalls: number, reason: string, options?: { cause?: unknown }) {
     super('ERR_STALLED', `${reason}: the worker running it stopped ${stalls} times (killed, crashed, or cut off from Redis); not run again`, options);
     this.stalls = stalls;
+  }
+}
+
+/**
+ * A job targeted at an actor (`"target"` in event-handlers.json) that no live actor of
+ * that name took within `worker.actor_wait`: dead-lettered, not run anywhere else.
+ */
+export class NoActorError extends ReactorError {
+  /** The actor the job was for. */
+  readonly actor: string;
+  /** How long the job waited for it, in ms. */
+  readonly waitedMs: number;
+
+  constructor(actor: string, waitedMs: number, options?: { cause?: unknown }) {
+    super('ERR_NO_ACTOR', `no live actor "${actor}" took the job within ${Math.round(waitedMs / 1000)} s (worker.actor_wait); not run`, options);
+    this.actor = actor;
+    this.waitedMs = waitedMs;
   }
 }
 

@@ -64,6 +64,10 @@ export const EVENT_INDEXES: readonly IndexDescription[] = [
  * (newest first, no other filter: without it MongoDB reads every result and sorts them);
  * `handler_id_start` lets `results ls --handler`'s `$or` (command, id or key) use an index
  * for every branch, as MongoDB needs to use one for any (bench/archive-queries.ts).
+ * `one_ok_per_job`: an ok result carries `ok_job` (its job id), unique, so a job has one
+ * ok result whatever its runs do: a run cut off from the network whose result reaches
+ * the server after another run of the job stored its own is refused as a duplicate
+ * (sparse: other results, and results stored before this index, have no `ok_job`).
  */
 export const RESULT_INDEXES: readonly IndexDescription[] = [
   { key: { event_id: 1 }, name: 'event_id' },
@@ -73,6 +77,7 @@ export const RESULT_INDEXES: readonly IndexDescription[] = [
   { key: { handler_id: 1, start: -1 }, name: 'handler_id_start' },
   { key: { start: -1 }, name: 'start' },
   { key: { dead: 1, start: -1 }, name: 'dead_start', sparse: true },
+  { key: { ok_job: 1 }, name: 'one_ok_per_job', unique: true, sparse: true },
 ];
 
 const KNOWN_EVENT_FIELDS = new Set(['id', 'namespace', 'event_type', 'payload', 'timestamp', 'trace_id', 'parent_event', 'seq', 'epoch']);
@@ -237,11 +242,14 @@ export class MongoArchive implements Archive, ArchiveReader {
 
   async insertResults(results: readonly HandlerResult[]): Promise<void> {
     if (results.length === 0) return;
-    const { rejected } = await this.#insert(this.results as unknown as Collection<Document>, results as unknown as Document[]);
+    const docs = results.map((r) => (r.status === 'ok' ? { ...r, ok_job: r.job_id } : r)) as unknown as Document[];
+    const { rejected, duplicates } = await this.#insert(this.results as unknown as Collection<Document>, docs);
+    if (duplicates > 0)
+      this.#log.info({ duplicates }, 'results already archived: the same run written again, or an ok result of a job that already has one (one_ok_per_job)');
     if (rejected.length === 0) return;
     const fallback = rejected.map(({ index, message }) => {
       const r = results[index]!;
-      return { ...r, data: JSON.stringify(r.data) ?? null, data_encoding: 'json', archive_note: message };
+      return { ...docs[index], data: JSON.stringify(r.data) ?? null, data_encoding: 'json', archive_note: message };
     });
     const second = await this.#insert(this.results as unknown as Collection<Document>, fallback);
     if (second.rejected.length > 0) {

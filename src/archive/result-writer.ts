@@ -15,7 +15,12 @@ export interface ResultWriterOptions {
 
 interface Pending {
   result: HandlerResult;
-  done: () => void;
+  /** Resolves `write()`: true once stored, false when dropped (see `stillOurs`). */
+  done: (stored: boolean) => void;
+  stillOurs?: (() => Promise<boolean>) | undefined;
+  /** Sent once already (its batch failed): asked `stillOurs` before it is sent again. */
+  tried?: true;
+  settled?: true;
 }
 
 /**
@@ -37,15 +42,39 @@ export class ResultWriter {
       maxItems: options.maxItems ?? 200,
       maxDelayMs: options.maxDelayMs ?? 10,
       flush: async (items) => {
-        await options.archive.insertResults(items.map((p) => p.result));
-        for (const p of items) p.done();
+        const sending: Pending[] = [];
+        for (const p of items) {
+          if (p.settled) continue;
+          if (p.tried && p.stillOurs && !(await p.stillOurs())) {
+            p.settled = true;
+            p.done(false);
+            continue;
+          }
+          p.tried = true;
+          sending.push(p);
+        }
+        await options.archive.insertResults(sending.map((p) => p.result));
+        for (const p of sending) {
+          p.settled = true;
+          p.done(true);
+        }
       },
       onError: (err, items, attempt) => options.log.error({ err, items, attempt }, 'results not archived; retrying'),
     });
   }
 
-  write(result: HandlerResult): Promise<void> {
-    return new Promise((resolve) => this.#batcher.add({ result, done: resolve }));
+  /**
+   * Store `result`; resolves true once it is stored, false when it was dropped.
+   *
+   * `stillOurs`: asked before a result whose batch failed is sent again; false drops it.
+   * A worker cut off from Redis and MongoDB at once (a host off the network) finds its
+   * job taken as stalled and run again elsewhere while its own result waits here: that
+   * run archives the job's result, and this one, sent once the link is back, would be a
+   * second. The handler worker passes "do I still hold the job's lock" (renewing it),
+   * so a result is sent only while no other run of its job can have started.
+   */
+  write(result: HandlerResult, stillOurs?: () => Promise<boolean>): Promise<boolean> {
+    return new Promise((resolve) => this.#batcher.add({ result, done: resolve, stillOurs }));
   }
 
   /**

@@ -9,7 +9,7 @@ import { addDaemonOptions, loadForReader, reportError, type DaemonFlags } from '
 
 const HELP_AFTER = `
 The dead-letter queue holds handler jobs that failed their last attempt (BullMQ's failed
-set of each handler entry's queue). Each attempt's result is in MongoDB "results";
+set of each handler entry's queue and of each actor's queue). Each attempt's result is in MongoDB "results";
 the last one has "dead": true.
 
 Exit codes: 0 done · 1 the job id is not in the dead-letter queue · 64 usage

@@ -70,6 +70,14 @@ export function formatStatus(r: StatusReport): string {
           .join(', ')}`,
       );
     }
+  const actors = r.actors?.list ?? [];
+  const live = actors.filter((x) => x.live);
+  if (r.actors?.error) lines.push(`actors    UNREACHABLE (${r.actors.error})`);
+  else if (actors.length > 0) {
+    lines.push(`actors    ${live.length} live: ${live.map((x) => `${x.name} (beat ${x.last_beat_s} s ago)`).join(', ') || 'none'}`);
+    const away = actors.filter((x) => !x.live).map((x) => (x.last_beat_s === null ? `${x.name} (never seen)` : `${x.name} (last beat ${x.last_beat_s} s ago)`));
+    if (away.length > 0) lines.push(`          not live: ${away.join(', ')}`);
+  }
   return `${lines.join('\n')}\n`;
 }
 

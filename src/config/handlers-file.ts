@@ -13,6 +13,7 @@ import { compileCorrelations, compileDebounce, compileIf, compileRegisters, comp
 import { compileTemplate } from '../rules/template.js';
 import { compilePolicy, POLICY_KEYS } from '../rules/entry-policy.js';
 import type { EntryPolicy } from '../handlers/spec.js';
+import { compileTarget } from '../rules/target.js';
 
 export interface LoadedHandlers {
   /** Handlers by the key they are written under (`namespace:event_type` or a glob). */
@@ -161,6 +162,21 @@ export function buildHandlers(file: string, raw: unknown, text: string = JSON.st
         if (compiled === undefined) return;
         policy = compiled ?? undefined;
       }
+      if (entry.target !== undefined) {
+        if (entry.exclusive === true || POLICY_KEYS.some((k) => entry[k] !== undefined)) {
+          problems.push({
+            file,
+            path: `${at}.target`,
+            message:
+              '"target" does not go with "exclusive" or a queue policy (concurrency, rate, order_by, breaker): a targeted entry runs on its actor\'s queue, which every entry targeted at that actor shares',
+          });
+          return;
+        }
+        const target = collect(() => compileTarget(entry.target!, { file, path: `${at}.target` }));
+        if (!target) return;
+        rules.target = target;
+        ruleJson['target'] = entry.target;
+      }
       if (driver === 'shell' && entry.handler.includes('{{')) {
         const template = collect(() => compileTemplate(entry.handler, { file, path: `${at}.handler` }));
         if (!template) return;
@@ -181,6 +197,7 @@ export function buildHandlers(file: string, raw: unknown, text: string = JSON.st
       if (entry.backoff !== undefined) spec.backoffMs = entry.backoff * 1000;
       if (entry.env !== undefined) spec.env = entry.env;
       if (policy !== undefined) spec.policy = policy;
+      if (entry.target !== undefined) spec.target = entry.target;
       specs.push(spec);
       ruled.push({ spec, keyPattern: pattern, ...rules });
     });

@@ -22,6 +22,8 @@ export interface ConfigOverrides {
   handlersFile?: string;
   handlersDir?: string;
   concurrency?: number;
+  /** `event-worker --actor [--host-name NAME]`: the actor name this worker answers to. */
+  actor?: string;
 }
 
 export interface LoadConfigOptions {
@@ -237,6 +239,8 @@ export function buildSettings(file: string, raw: unknown, env: NodeJS.ProcessEnv
       shutdownGraceMs: worker.shutdown_grace * 1000,
       lockDurationMs: worker.lock_duration * 1000,
       python: worker.python,
+      actorWaitMs: worker.actor_wait * 1000,
+      ...(overrides.actor === undefined ? {} : { actor: overrides.actor }),
     },
     inputs: {
       routerUri: cfg.feeds.router_uri ?? (firstRep ? connectUri(firstRep.bind) : undefined),

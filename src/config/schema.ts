@@ -257,6 +257,11 @@ export const configFileSchema = z.looseObject({
       lock_duration: z.number().min(1).max(3600).default(30),
       /** The Python interpreter of `pyfunc` handlers (one long-lived process per worker). */
       python: z.string().min(1).default('python3'),
+      /**
+       * Seconds a job targeted at an actor (`"target"`) waits for a live actor of that name
+       * before it is dead-lettered with `ERR_NO_ACTOR`.
+       */
+      actor_wait: z.number().min(0).max(86_400).default(60),
     })
     .prefault({}),
   security: z
@@ -366,4 +371,6 @@ export const handlerSpecSchema = z.looseObject({
   order_by: z.unknown().optional(),
   /** `{"failures", "within", "open_for"}`: that many failed runs within `within` seconds pause the entry's queue for `open_for` seconds. */
   breaker: z.unknown().optional(),
+  /** Where it runs: an actor's name, a `{{path}}` template giving one, or `all` (every live actor). Default: any worker. */
+  target: z.string().min(1).max(256).optional(),
 });

@@ -114,6 +114,10 @@ export interface WorkerSettings {
   lockDurationMs: number;
   /** The Python interpreter of pyfunc handlers. */
   python: string;
+  /** How long a job targeted at an actor waits for a live one before it is dead-lettered, in ms. */
+  actorWaitMs: number;
+  /** `--actor`: this worker's actor name (`--host-name`, default the host name); undefined for a plain worker. */
+  actor?: string | undefined;
 }
 
 export interface InputsSettings {

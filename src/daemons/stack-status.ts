@@ -14,6 +14,8 @@ export interface StatusReport {
     };
   /** `entries`: each per-entry queue's handler, policy and breaker. */
   queues: { url: string; counts?: QueueCounts; entries?: EntryQueueStatus[]; error?: string };
+  /** Actor workers (`--actor`) and names jobs were targeted at; `live` by heartbeat. */
+  actors?: { list?: { name: string; live: boolean; last_beat_s: number | null }[]; error?: string };
   /** Each daemon part, from its HTTP endpoints (`http.<part>`); `inputs` only when config.json has inputs. */
   daemons: Record<'router' | 'sub' | 'worker', DaemonStatus> & { inputs?: DaemonStatus };
 }
@@ -47,18 +49,19 @@ export interface DaemonStatus {
 }
 
 export async function collectStatus(settings: ReactorSettings): Promise<StatusReport> {
-  const [routers, archive, queues, daemons] = await Promise.all([
+  const [routers, archive, queues, daemons, actors] = await Promise.all([
     Promise.all(settings.sub.routers.map((r) => routerStatus(settings, r))),
     archiveStatus(settings),
     queueStatus(settings),
     daemonsStatus(settings),
+    actorsStatus(settings),
   ]);
   for (const c of archive.cursors ?? []) {
     // With one router every cursor follows it; with several, a cursor is the router's it is named after.
     const router = routers.length === 1 ? routers[0] : routers.find((r) => r.cursor === c.name);
     c.behind = router && router.epoch === c.epoch && router.last_seq !== undefined ? router.last_seq - c.seq : null;
   }
-  return { router: routers[0]!, routers, archive, queues, daemons };
+  return { router: routers[0]!, routers, archive, queues, daemons, actors };
 }
 
 async function daemonsStatus(s: ReactorSettings): Promise<StatusReport['daemons']> {
@@ -146,5 +149,18 @@ async function queueStatus(s: ReactorSettings): Promise<StatusReport['queues']> 
     return { url, ...(await readQueueCounts(s.redisUrl, s.queue)) };
   } catch (err) {
     return { url, error: (err as Error).message };
+  }
+}
+
+async function actorsStatus(s: ReactorSettings): Promise<NonNullable<StatusReport['actors']>> {
+  const { ActorRegistry } = await import('../queue/actor-registry.js');
+  const registry = new ActorRegistry({ redisUrl: s.redisUrl, queue: s.queue, failFast: true });
+  try {
+    const all = await registry.all();
+    return { list: all.map((a) => ({ name: a.name, live: a.live, last_beat_s: a.ageMs === undefined ? null : Math.round(a.ageMs / 100) / 10 })) };
+  } catch (err) {
+    return { error: (err as Error).message };
+  } finally {
+    await registry.close();
   }
 }

@@ -7,6 +7,7 @@ import { RuleDecider, type EmittedEvent } from '../sub/rule-decider.js';
 import { RouterClient } from '../wire/router-client.js';
 import { MongoArchive } from '../archive/mongo-archive.js';
 import { JobQueue } from '../queue/job-queue.js';
+import { ActorRegistry } from '../queue/actor-registry.js';
 import { CloserStack } from '../lifecycle/closers.js';
 import { Subscriber, subscriberMetrics } from '../sub/subscriber.js';
 import { Gauge, type Registry } from 'prom-client';
@@ -55,7 +56,10 @@ export async function startSubDaemon(settings: ReactorSettings, log: Logger): Pr
     const routerUri = settings.worker.routerUri;
     const client = routerUri ? new RouterClient({ uri: routerUri, timeoutMs: 10_000, retries: 2, curve }) : undefined;
     if (client) closers.push('router client', () => client.close());
-    const rules = new RuleDecider({ table: () => handlers.rules, state, log: slog, registry });
+    // `"target": "all"`: the actors live when an event is decided.
+    const actors = new ActorRegistry({ redisUrl: settings.redisUrl, queue: settings.queue });
+    closers.push('actor registry', () => actors.close());
+    const rules = new RuleDecider({ table: () => handlers.rules, state, log: slog, registry, liveActors: () => actors.liveCached() });
     // One subscriber per router, each with its own cursor; they share the archive, the
     // queue, the rules and the counters. An event both routers publish (a client that
     // failed over with the same id) is archived once and its handlers run once.

@@ -19,6 +19,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HandlerWorker } from '../queue/handler-worker.js';
+import { startActors } from './worker-actors.js';
 import type { Daemon } from './daemon.js';
 import { clientKeysFor } from '../security/key-files.js';
 import { Gauge } from 'prom-client';
@@ -106,7 +107,11 @@ export async function startWorkerDaemon(settings: ReactorSettings, log: Logger):
       state,
       log: wlog,
       registry,
+      actor: settings.worker.actor,
     });
+    // Heartbeat (an actor worker) and the watch over absent actors' queues (every worker);
+    // closed after the worker, so an actor is live until it takes no more jobs.
+    await startActors(settings, results, registry, wlog, closers);
     worker.start();
     closers.push('worker', () => worker.close());
     const http = await startOps(

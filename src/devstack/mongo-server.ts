@@ -114,7 +114,8 @@ export async function startMongo(options: StartMongoOptions): Promise<LocalServi
 export interface ServerCommand {
   name: 'mongod' | 'ferretdb';
   command: string;
-  args: (port: number, dir: string) => string[];
+  /** `host`: the address to listen on; default 127.0.0.1 (tests of other hosts give another). */
+  args: (port: number, dir: string, host?: string) => string[];
 }
 
 /**
@@ -125,17 +126,17 @@ export interface ServerCommand {
 export async function mongoServerCommand(log: Logger): Promise<ServerCommand> {
   const mongod = await findExecutable('mongod');
   if (mongod) {
-    return { name: 'mongod', command: mongod, args: (port, dir) => ['--dbpath', dir, '--port', String(port), '--bind_ip', '127.0.0.1'] };
+    return { name: 'mongod', command: mongod, args: (port, dir, host = '127.0.0.1') => ['--dbpath', dir, '--port', String(port), '--bind_ip', host] };
   }
   const ferretdb = (await findFerretdb()) ?? (await installFerretdb(log));
   return {
     name: 'ferretdb',
     command: ferretdb,
-    args: (port, dir) => [
+    args: (port, dir, host = '127.0.0.1') => [
       '--handler=sqlite',
       // The trailing slash matters: the SQLite backend wants a directory URL.
       `--sqlite-url=file:${dir}/`,
-      `--listen-addr=127.0.0.1:${port}`,
+      `--listen-addr=${host}:${port}`,
       `--state-dir=${dir}`,
       '--debug-addr=-',
       '--telemetry=disable',

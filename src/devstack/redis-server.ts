@@ -76,9 +76,10 @@ export async function startRedis(options: StartRedisOptions): Promise<LocalServi
  * Arguments for a redis-server on `port` with its files in `dir`, not daemonized.
  * `durable`: an append-only file fsynced on every write, so a kill -9 loses nothing Redis
  * acknowledged; otherwise no persistence at all. `password`: written to `dir/auth.conf`
- * (mode 0600), which the arguments name, so it never shows in `ps`.
+ * (mode 0600), which the arguments name, so it never shows in `ps`. `bind`: the addresses to
+ * listen on (space-separated); default 127.0.0.1.
  */
-export function redisArgs(port: number, dir: string, options: { durable?: boolean; password?: string } = {}): string[] {
+export function redisArgs(port: number, dir: string, options: { durable?: boolean; password?: string; bind?: string } = {}): string[] {
   const persistence = options.durable ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no'];
   const config: string[] = [];
   if (options.password !== undefined) {
@@ -86,7 +87,22 @@ export function redisArgs(port: number, dir: string, options: { durable?: boolea
     writeFileSync(file, `requirepass "${options.password}"\n`, { mode: 0o600 });
     config.push(file);
   }
-  return [...config, '--port', String(port), '--bind', '127.0.0.1', '--protected-mode', 'yes', '--save', '', ...persistence, '--daemonize', 'no', '--dir', dir];
+  return [
+    ...config,
+    '--port',
+    String(port),
+    '--bind',
+    options.bind ?? '127.0.0.1',
+    '--protected-mode',
+    'yes',
+    '--save',
+    '',
+    ...persistence,
+    '--daemonize',
+    'no',
+    '--dir',
+    dir,
+  ];
 }
 
 /**

@@ -27,7 +27,7 @@ export interface HandlerResult {
   code?: number;
   /** Error message on failure or timeout. */
   error?: string;
-  /** Error code (`ERR_HANDLER`, `ERR_HANDLER_TIMEOUT`, `ERR_HANDLER_REFUSED`, `ERR_UNKNOWN_HANDLER`, `ERR_SHUTDOWN`, `ERR_STALLED`). */
+  /** Error code (`ERR_HANDLER`, `ERR_HANDLER_TIMEOUT`, `ERR_HANDLER_REFUSED`, `ERR_UNKNOWN_HANDLER`, `ERR_SHUTDOWN`, `ERR_STALLED`, `ERR_NO_ACTOR`). */
   error_code?: string;
   /** Signal that ended a shell handler. */
   signal?: string;
@@ -56,4 +56,6 @@ export interface HandlerResult {
   dead: boolean;
   host: string;
   pid: number;
+  /** Targeted (`"target"`): the actor whose queue the job was in, and which ran it (or none did: `ERR_NO_ACTOR`). */
+  actor?: string;
 }

@@ -47,6 +47,8 @@ export interface HandlerSpec {
   env?: EnvEntries;
   /** Queue policy: `concurrency` (1 when exclusive), `rate`, `order_by`, `breaker`. Not part of the id: changing it keeps the entry's queue. */
   policy?: EntryPolicy;
+  /** `"target"`: the actor it runs on (a name, a `{{path}}` template, or `all`); undefined = any worker. */
+  target?: string;
   /** An output driver's own keys (`webhook`: method, headers, body; `amqp`: url, routing_key...), validated with its schema. */
   options?: Record<string, unknown>;
 }

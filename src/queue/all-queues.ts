@@ -3,9 +3,10 @@ import type { Redis } from 'ioredis';
 import type { QueueSettings } from '../config/settings.js';
 import type { HandlerJobData } from './job.js';
 import { QueueRegistry, type QueueInfo } from './queue-registry.js';
+import { actorQueueName, knownActorNames } from './actor-registry.js';
 
 /**
- * Every handler queue of a stack (the registry's, and the two of before), as BullMQ
+ * Every handler queue of a stack (the registry's, each known actor's, and the two of before), as BullMQ
  * Queues on one connection, for readers: `dlq`, `status`, the queue gauges, the console.
  */
 export class AllQueues {
@@ -23,13 +24,15 @@ export class AllQueues {
     this.#onError = onError;
   }
 
-  /** The queues, read again from the registry. */
+  /** The queues, read again from the registry and the actors' heartbeats. */
   async list(): Promise<Queue<HandlerJobData>[]> {
-    this.#infos = await this.#registry.list();
+    const [infos, actors] = await Promise.all([this.#registry.list(), knownActorNames(this.#redis, this.#settings.name)]);
+    for (const actor of actors) infos.set(actorQueueName(this.#settings.name, actor), undefined);
+    this.#infos = infos;
     return [...this.#infos.keys()].map((name) => this.get(name));
   }
 
-  /** The entry of each queue as the last {@link list} read it (none for the two queues of before). */
+  /** The entry of each queue as the last {@link list} read it (none for actors' queues and the two queues of before). */
   get infos(): ReadonlyMap<string, QueueInfo | undefined> {
     return this.#infos;
   }

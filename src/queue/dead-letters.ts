@@ -45,7 +45,8 @@ const PAGE = 500;
 
 /**
  * The dead-letter queue: handler jobs that failed their last attempt, which BullMQ keeps
- * in the failed set of each handler queue (every queue of the registry). Lists, retries
+ * in the failed set of each handler queue (every queue of the registry, and each actor's
+ * queue). Lists, retries
  * and purges them for `event-reactor dlq`.
  */
 export class DeadLetters {

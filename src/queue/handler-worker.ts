@@ -28,6 +28,7 @@ import type { RuleState } from '../rule-state/rule-state.js';
 import { handlerRegisters } from './handler-registers.js';
 import { afterEarlierCheck, afterRun, beforeRun } from './run-verdict.js';
 import { settlesWithin } from '../lifecycle/settles-within.js';
+import { actorQueueName } from './actor-registry.js';
 
 /** How long a shutdown waits for the record of an aborted run before going on without it. */
 const SHUTDOWN_WRITE_WAIT_MS = 2000;
@@ -52,6 +53,8 @@ export interface HandlerWorkerOptions {
   state?: Pick<RuleState, 'isLatest' | 'read' | 'add'>;
   log: Logger;
   registry: Registry;
+  /** `--actor`: also take the jobs targeted at this actor name (its own queue, see actor-registry.ts). */
+  actor?: string | undefined;
 }
 
 /** Longest handler command kept as a metric label. */
@@ -202,7 +205,11 @@ export class HandlerWorker {
    */
   async #sync(): Promise<void> {
     const base = this.#options.queue.name;
-    const specs = this.#options.rules().entries.map((e) => e.spec);
+    // A targeted entry has no queue of its own: its jobs are in its actors' queues.
+    const specs = this.#options
+      .rules()
+      .entries.map((e) => e.spec)
+      .filter((spec) => spec.target === undefined);
     const own = new Map<string, QueueInfo>(specs.map((s) => [entryQueueName(base, s.key, s.id), queueInfo(s)]));
     await this.#registryOfQueues.register(own);
     // Queues the table lacks are counted every ORPHAN_SCAN_SYNCS syncs (one round trip
@@ -220,6 +227,8 @@ export class HandlerWorker {
       }
     }
     const pending = new Map([...this.#pending].filter(([name]) => !own.has(name)));
+    // `--actor`: its own queue too, always (jobs targeted at it run here only).
+    if (this.#options.actor !== undefined) pending.set(actorQueueName(base, this.#options.actor), 1);
     if (this.#stopped) return;
     const wants = planLanes(base, specs, pending, this.#options.settings.concurrency);
     const wanted = new Set(wants.map((w) => w.name));
@@ -459,6 +468,7 @@ export class HandlerWorker {
       this.#running.delete(controller);
       releaseSlot();
     }
+    if (job.data.actor !== undefined) result.actor = job.data.actor;
     const reason: unknown = controller.signal.reason;
     const verdict = afterRun({
       status: result.status,
@@ -485,7 +495,7 @@ export class HandlerWorker {
       // run must not hold the job until the hard deadline kills the worker.
       return this.#requeue(job, token, log, () => this.#writeBounded(result, log));
     }
-    await this.#store(lane, result);
+    await this.#store(lane, job, result, token);
     if (verdict === 'retry' || verdict === 'dead') await this.#breakers.failed(guarded(lane), result._id, log);
     if (verdict === 'ok') {
       log.info({ status: result.status, durationMs: result.duration_ms }, 'handler finished');
@@ -519,6 +529,8 @@ export class HandlerWorker {
         refusal: `handler ${JSON.stringify(data.handler.command)} (id ${data.handler.id}) under key ${data.handler.key} is not in this worker's event-handlers.json (table ${table.hash}): removed or changed after the job was queued, or this worker's file differs from the subscriber's`,
       };
     }
+    // The subscriber could not tell which actor the event is for: dead, naming why.
+    if (data.targetRefusal !== undefined) return { spec: entry.spec, refusal: data.targetRefusal };
     if (!entry.template) return { spec: entry.spec };
     const r = entry.template.render(data.event);
     return r.ok ? { spec: entry.spec, argv: r.argv } : { spec: entry.spec, refusal: r.message };
@@ -537,11 +549,21 @@ export class HandlerWorker {
    * handler is done, before its result is stored. A job taken while every slot is busy
    * waits for one; that happens only while results wait, so briefly.
    */
-  async #store(lane: Lane, result: HandlerResult): Promise<void> {
+  async #store(lane: Lane, job: Job<HandlerJobData>, result: HandlerResult, token: string | undefined): Promise<void> {
+    // Sent again after a failure only while this worker still holds the job (see ResultWriter.write).
+    const stillOurs = async (): Promise<boolean> => {
+      const ours = token !== undefined && (await job.extendLock(token, this.#options.settings.lockDurationMs)) === 1;
+      if (!ours)
+        this.#options.log.warn(
+          { jobId: job.id, resultId: result._id },
+          'result not archived: the job was taken over while it waited (its other run stores its own)',
+        );
+      return ours;
+    };
     lane.storing++;
     this.#resize(lane);
     try {
-      await this.#options.results.write(result);
+      await this.#options.results.write(result, stillOurs);
     } finally {
       lane.storing--;
       this.#resize(lane);

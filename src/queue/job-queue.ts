@@ -10,7 +10,9 @@ import { queueFor } from './queue-for.js';
 import { QueueRegistry, type QueueInfo } from './queue-registry.js';
 import { OrderTickets, orderGroup } from './order-tickets.js';
 import { sharedRedis } from './shared-redis.js';
-import { jobIdFor, type HandlerJobData } from './job.js';
+import { jobIdOf, type HandlerJobData } from './job.js';
+import { ActorQueues } from './actor-queues.js';
+import { ActorRegistry } from './actor-registry.js';
 
 /** Retry policy for handlers that set none of their own (config.json `worker.retries` / `worker.backoff`). */
 export interface RetryDefaults {
@@ -41,7 +43,7 @@ const KEEP_COMPLETED = { age: 24 * 3600, count: 200_000 };
  */
 export function jobOptions(data: HandlerJobData, defaults: RetryDefaults): JobsOptions {
   return {
-    jobId: jobIdFor(data.event.id, data.handler.id),
+    jobId: jobIdOf(data),
     attempts: 1 + (data.handler.retries ?? defaults.retries),
     backoff: { type: BACKOFF_TYPE, delay: data.handler.backoffMs ?? defaults.backoffMs },
     removeOnComplete: KEEP_COMPLETED,
@@ -64,6 +66,8 @@ export class JobQueue {
   readonly #defaults: RetryDefaults;
   readonly #registry: QueueRegistry;
   readonly #tickets: OrderTickets;
+  /** Targeted jobs (`data.actor`) go to their actor's queue. */
+  readonly #actors: ActorQueues;
   readonly #wait: ReplicaWait | undefined;
   #closing: Promise<void> | undefined;
 
@@ -79,6 +83,11 @@ export class JobQueue {
     this.#redis.on('error', (err) => options.log.warn({ err }, 'queue connection error'));
     this.#registry = new QueueRegistry(this.#redis, options.queue.name);
     this.#tickets = new OrderTickets(this.#redis, options.queue.name);
+    this.#actors = new ActorQueues({
+      redisUrl: options.redisUrl,
+      queue: options.queue,
+      registry: new ActorRegistry({ redisUrl: options.redisUrl, queue: options.queue }),
+    });
   }
 
   /** Resolves once Redis answers. @throws {QueueError} otherwise */
@@ -104,17 +113,23 @@ export class JobQueue {
   async addBulk(jobs: readonly HandlerJobData[]): Promise<number> {
     type BulkJob = Parameters<Queue<HandlerJobData>['addBulk']>[0][number];
     const byQueue = new Map<string, BulkJob[]>();
+    // Targeted jobs go to their actor's queue (no entry policy applies to them: see handlers-file.ts).
+    const targeted: BulkJob[] = [];
     const infos = new Map<string, QueueInfo>();
     try {
       // Commands on one connection run in the order sent: the tickets follow the order
       // of `jobs` (the router's) without a round trip each.
-      const prepared = jobs.map((job) => {
+      const prepared = jobs.flatMap((job) => {
+        if (job.actor !== undefined) {
+          targeted.push({ name: job.handler.key, data: job, opts: jobOptions(job, this.#defaults) });
+          return [];
+        }
         const name = queueFor(job, this.#options.queue.name);
         const opts = jobOptions(job, this.#defaults);
         const orderBy = job.handler.policy?.orderBy;
-        if (orderBy === undefined) return { name, opts, data: Promise.resolve(job) };
+        if (orderBy === undefined) return [{ name, opts, data: Promise.resolve(job) }];
         const group = orderGroup(job.event, orderBy);
-        return { name, opts, data: this.#tickets.assign(name, group, opts.jobId ?? '').then((seq) => ({ ...job, order: { group, seq } })) };
+        return [{ name, opts, data: this.#tickets.assign(name, group, opts.jobId ?? '').then((seq) => ({ ...job, order: { group, seq } })) }];
       });
       const datas = await Promise.all(prepared.map((p) => p.data));
       for (const [i, { name, opts }] of prepared.entries()) {
@@ -126,7 +141,7 @@ export class JobQueue {
         byQueue.set(name, list);
       }
       await this.#registry.register(infos);
-      await Promise.all([...byQueue].map(([name, list]) => this.#queue(name).addBulk(list)));
+      await Promise.all([...[...byQueue].map(([name, list]) => this.#queue(name).addBulk(list)), this.#actors.addBulk(targeted)]);
     } catch (err) {
       throw new QueueError(`cannot enqueue ${jobs.length} jobs: ${(err as Error).message}`, { cause: err });
     }
@@ -164,7 +179,7 @@ export class JobQueue {
 
   /** Close the Redis connection. Idempotent. */
   close(): Promise<void> {
-    this.#closing ??= Promise.allSettled([...this.#queues.values()].map((q) => q.close()))
+    this.#closing ??= Promise.allSettled([...[...this.#queues.values()].map((q) => q.close()), this.#actors.close()])
       .then(() => this.#redis.quit())
       .then(
         () => undefined,

@@ -14,6 +14,14 @@ export interface HandlerJobData {
   debounce?: { delayMs: number; key: string };
   /** The entry has `order_by`: the job's place among the events of its value (see order-tickets.ts). */
   order?: OrderTicket;
+  /** Targeted (`"target"`): the actor whose queue it is in (see queue/actors.ts). */
+  actor?: string;
+  /** One job of a `"target": "all"` fan-out: its id names the actor, so each actor runs it once. */
+  fanout?: true;
+  /** The target could not be resolved for this event (a path it lacks): a dead result says why. */
+  targetRefusal?: string;
+  /** Put aside by a worker while its actor was away (see queue/absent-actors.ts); the actor takes it back when it returns. */
+  parked?: true;
 }
 
 /**
@@ -23,4 +31,10 @@ export interface HandlerJobData {
  */
 export function jobIdFor(eventId: string, handlerId: string): string {
   return `${eventId.replaceAll('%', '%25').replaceAll(':', '%3A')}.${handlerId}`;
+}
+
+/** The job id of `data`: a fan-out job's names its actor too (`<job id>@<actor>`). */
+export function jobIdOf(data: HandlerJobData): string {
+  const id = jobIdFor(data.event.id, data.handler.id);
+  return data.fanout && data.actor !== undefined ? `${id}@${data.actor}` : id;
 }

@@ -5,6 +5,7 @@ import { KeyIndex } from './key-index.js';
 import type { CompiledPattern } from './pattern.js';
 import type { CorrelationSpec, DebounceSpec, IfSpec, RegisterSpec, ThrottleSpec } from './stateful-specs.js';
 import type { CompiledTemplate } from './template.js';
+import type { CompiledTarget } from './target.js';
 
 /** One handler entry of event-handlers.json with its rules, compiled. */
 export interface RuleEntry {
@@ -19,6 +20,8 @@ export interface RuleEntry {
   debounce?: DebounceSpec;
   /** A shell handler string with `{{path}}` placeholders. */
   template?: CompiledTemplate;
+  /** Where it runs: an actor, a template giving one, or every live actor. */
+  target?: CompiledTarget;
 }
 
 /**

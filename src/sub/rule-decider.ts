@@ -11,6 +11,7 @@ import type { Decision } from '../rules/explain.js';
 import type { PatternExplanation } from '../rules/pattern.js';
 import type { HandlerDecision } from '../archive/archive.js';
 import type { RuleEntry, RuleTable } from '../rules/rule-table.js';
+import { ActorTargets } from './actor-targets.js';
 
 /** Longest handler string kept in a decision record (the entry's id names it exactly). */
 const HANDLER_SHOWN = 120;
@@ -54,6 +55,8 @@ export interface RuleDeciderOptions {
   state?: RuleState;
   log: Logger;
   registry: Registry;
+  /** Names of the live actors, for entries with `"target": "all"`; none when unset. */
+  liveActors?: () => Promise<string[]>;
 }
 
 /**
@@ -70,10 +73,12 @@ export class RuleDecider {
   readonly #m;
   /** Entries as decideEntry sees them: without the template stage. */
   readonly #gates = new WeakMap<RuleEntry, RuleEntry>();
+  readonly #targets: ActorTargets;
 
   constructor(options: RuleDeciderOptions) {
     this.#o = options;
     const r = options.registry;
+    this.#targets = new ActorTargets(r, options.liveActors ?? (() => Promise.resolve([])));
     this.#m = {
       skipped: counter(r, 'sub_handlers_skipped_total', 'Handler entries whose key matched but a rule stopped, by stage', ['stage']),
       debounced: counter(r, 'sub_handlers_debounced_total', 'Handler jobs delayed by a debounce'),
@@ -110,7 +115,7 @@ export class RuleDecider {
         // Stateless: the pattern alone decides; a miss is explained by its pattern only.
         if (!entry.when || entry.when.matches(event)) {
           decisions.push({ ...shown, run: true });
-          jobs.push({ event, handler: spec });
+          jobs.push(...(await this.#targets.jobsFor(entry, { event, handler: spec })));
         } else {
           this.#m.skipped.inc({ stage: 'when' });
           decisions.push({ ...shown, run: false, stage: 'when', reason: whenReason(entry.when.explain(event)) });
@@ -128,10 +133,10 @@ export class RuleDecider {
       if (d.debounce) {
         this.#m.debounced.inc();
         decisions.push({ ...shown, run: true, stage: 'debounce', delay_ms: d.debounce.delayMs });
-        jobs.push({ event, handler: spec, debounce: d.debounce });
+        jobs.push(...(await this.#targets.jobsFor(entry, { event, handler: spec, debounce: d.debounce })));
       } else {
         decisions.push({ ...shown, run: true });
-        jobs.push({ event, handler: spec });
+        jobs.push(...(await this.#targets.jobsFor(entry, { event, handler: spec })));
       }
     }
     const emissions: Emission[] = [];

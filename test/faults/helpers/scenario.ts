@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Feeder, type FeederOptions } from './feeder.js';
-import { RestartableServer } from './servers.js';
+import { RestartableServer, type ListenOptions } from './servers.js';
 import { Stack, type StackOptions } from './stack.js';
 import { report, Tally, type SettleOptions, type Summary } from './tally.js';
 
@@ -27,10 +27,12 @@ export interface ScenarioRedis {
   destroy(): Promise<void>;
 }
 
-export interface ScenarioOptions<R extends ScenarioRedis = RestartableServer> {
+export interface ScenarioOptions<R extends ScenarioRedis = RestartableServer> extends ListenOptions {
   /** Start the scenario's Redis; default one durable server ({@link RestartableServer.redis}). */
   redis?: () => Promise<R>;
   stack?: Omit<StackOptions, 'redisUrl' | 'mongoUrl'>;
+  /** How workers are started, knowing the servers (a worker on another host reaches them at another address). */
+  workerCommand?: (servers: { redis: R; mongo: RestartableServer }) => StackOptions['workerCommand'];
   feeder?: Partial<Omit<FeederOptions, 'reqUri' | 'pullUri' | 'prefix'>>;
   /**
    * Called once the stack's config is written, before its daemons start: lays out more
@@ -72,9 +74,11 @@ export class Scenario<R extends ScenarioRedis = RestartableServer> {
 
   /** Start the servers and the daemons; the feeder is ready but not yet firing. */
   static async start<R extends ScenarioRedis = RestartableServer>(name: string, o: ScenarioOptions<R> = {}): Promise<Scenario<R>> {
-    const startRedis = o.redis ?? ((() => RestartableServer.redis()) as unknown as () => Promise<R>);
-    const [redis, mongo] = await Promise.all([startRedis(), RestartableServer.mongo()]);
-    const stack = await Stack.create({ redisUrl: redis.url, mongoUrl: mongo.url, ...o.stack });
+    const listen = { listenAll: o.listenAll ?? false };
+    const startRedis = o.redis ?? ((() => RestartableServer.redis(listen)) as unknown as () => Promise<R>);
+    const [redis, mongo] = await Promise.all([startRedis(), RestartableServer.mongo(listen)]);
+    const workerCommand = o.workerCommand?.({ redis, mongo });
+    const stack = await Stack.create({ redisUrl: redis.url, mongoUrl: mongo.url, ...o.stack, ...(workerCommand ? { workerCommand } : {}) });
     const { ports } = stack.cfg;
     const endpoints = (await o.prepare?.(stack)) ?? { reqUri: `tcp://127.0.0.1:${ports.rep}`, pullUri: `tcp://127.0.0.1:${ports.pull}` };
     const feeder = new Feeder({

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +8,11 @@ import { ensureRedisServer, pingRedis, redisArgs } from '../../../src/devstack/r
 import { silentLogger } from '../../../src/logger.js';
 import { waitFor } from '../../../src/devstack/wait-for.js';
 import { Proc } from './processes.js';
+
+/** `listenAll`: listen on every address (a throwaway server other hosts, network namespaces, reach). */
+export interface ListenOptions {
+  listenAll?: boolean;
+}
 
 /**
  * A server owned by one fault scenario, on its own port and data directory, that can be
@@ -18,6 +24,8 @@ export class RestartableServer {
   readonly port: number;
   readonly url: string;
   readonly dir: string;
+  /** The URL as another host (a network namespace) reaches this one at `host`; see `listenAll`. */
+  readonly urlFor: (host: string) => string;
   readonly #proc: Proc;
   readonly #ready: () => Promise<boolean>;
 
@@ -25,6 +33,7 @@ export class RestartableServer {
     this.name = name;
     this.port = port;
     this.url = url;
+    this.urlFor = (host) => url.replace('127.0.0.1', host);
     this.dir = dir;
     this.#proc = proc;
     this.#ready = ready;
@@ -34,22 +43,26 @@ export class RestartableServer {
    * Redis with an append-only file fsynced on every write, so a kill -9 loses nothing
    * Redis acknowledged (BullMQ's jobs must survive the outage).
    */
-  static async redis(): Promise<RestartableServer> {
+  static async redis(o: ListenOptions = {}): Promise<RestartableServer> {
     const command = await ensureRedisServer(silentLogger());
     const port = await freePort();
     const dir = mkdtempSync(join(tmpdir(), 'er-fault-redis-'));
-    const proc = new Proc({ name: 'redis', command, args: redisArgs(port, dir, { durable: true }), cwd: dir, logFile: join(dir, 'redis.log') });
-    const server = new RestartableServer('redis', port, `redis://127.0.0.1:${port}`, dir, proc, () => pingRedis('127.0.0.1', port));
+    // Reachable from other hosts: then with a password.
+    const password = o.listenAll ? randomBytes(12).toString('hex') : undefined;
+    const args = redisArgs(port, dir, { durable: true, ...(password ? { password, bind: '0.0.0.0' } : {}) });
+    const proc = new Proc({ name: 'redis', command, args, cwd: dir, logFile: join(dir, 'redis.log') });
+    const url = `redis://${password ? `:${password}@` : ''}127.0.0.1:${port}`;
+    const server = new RestartableServer('redis', port, url, dir, proc, () => pingRedis('127.0.0.1', port, password ? { password } : {}));
     await server.start();
     return server;
   }
 
   /** FerretDB on SQLite (or mongod when one is on PATH), data in a directory kept across restarts. */
-  static async mongo(): Promise<RestartableServer> {
+  static async mongo(o: ListenOptions = {}): Promise<RestartableServer> {
     const { name, command, args } = await mongoServerCommand(silentLogger());
     const port = await freePort();
     const dir = mkdtempSync(join(tmpdir(), 'er-fault-mongo-'));
-    const proc = new Proc({ name, command, args: args(port, dir), cwd: dir, logFile: join(dir, 'server.log') });
+    const proc = new Proc({ name, command, args: args(port, dir, o.listenAll ? '0.0.0.0' : '127.0.0.1'), cwd: dir, logFile: join(dir, 'server.log') });
     const server = new RestartableServer(name, port, `mongodb://127.0.0.1:${port}/`, dir, proc, () => pingMongo(port));
     await server.start();
     return server;

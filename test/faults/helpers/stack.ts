@@ -43,6 +43,8 @@ export interface StackOptions {
   env?: NodeJS.ProcessEnv;
   /** PUB send high-water mark (`outputs[0].config.sndhwm`); default the product's. */
   pubHighWaterMark?: number;
+  /** How worker number `index` (from 0) is started, e.g. inside a network namespace; default as is. */
+  workerCommand?: (index: number, command: string, args: string[]) => { command: string; args: string[] };
 }
 
 /** The three daemons as the built bins, each a {@link Proc} that can be killed and restarted. */
@@ -54,20 +56,21 @@ export class Stack {
   /** Handler ids, to derive the job id of each (event, handler) pair. */
   readonly handlers: { tsfunc: string; shell: string };
 
-  private constructor(cfg: TestConfig, tsfunc: string, workers: number, env: NodeJS.ProcessEnv) {
+  private constructor(cfg: TestConfig, tsfunc: string, workers: number, env: NodeJS.ProcessEnv, workerCommand: StackOptions['workerCommand']) {
     this.cfg = cfg;
-    const daemon = (bin: string, name: string): Proc =>
+    const daemon = (bin: string, name: string, wrap = (command: string, args: string[]) => ({ command, args })): Proc =>
       new Proc({
         name,
-        command: process.execPath,
-        args: [join(ROOT, 'bin', bin), '-c', cfg.configFile, '-l', 'INFO'],
+        ...wrap(process.execPath, [join(ROOT, 'bin', bin), '-c', cfg.configFile, '-l', 'INFO']),
         cwd: ROOT,
         env,
         logFile: join(cfg.dir, `${name}.log`),
       });
     this.router = daemon('event-router', 'event-router');
     this.sub = daemon('event-sub', 'event-sub');
-    this.workers = Array.from({ length: workers }, (_, i) => daemon('event-worker', `event-worker-${i + 1}`));
+    this.workers = Array.from({ length: workers }, (_, i) =>
+      daemon('event-worker', `event-worker-${i + 1}`, workerCommand ? (command, args) => workerCommand(i, command, args) : undefined),
+    );
     this.handlers = { tsfunc: handlerId('tsfunc', tsfunc), shell: handlerId('shell', 'mark.sh') };
   }
 
@@ -98,7 +101,7 @@ export class Stack {
       config.outputs[0]!.config['sndhwm'] = o.pubHighWaterMark;
       writeFileSync(cfg.configFile, JSON.stringify(config, null, 2));
     }
-    return new Stack(cfg, tsfunc, o.workers ?? 1, o.env ?? {});
+    return new Stack(cfg, tsfunc, o.workers ?? 1, o.env ?? {}, o.workerCommand);
   }
 
   /** Handler ids an event of this type runs (none for {@link ARCHIVE_ONLY_EVENT_TYPE}). */
