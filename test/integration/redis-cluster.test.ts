@@ -37,8 +37,13 @@ before(async () => {
 
 test('redis cluster - the queue prefix gets a hash tag, so BullMQ keys share a slot', async () => {
   assert.equal(cfg.settings.queue.prefix, '{bull}');
-  const keys = await Promise.all(cluster.nodes.map((n) => redisCli(n.port, ['--scan', '--pattern', `*bull*:${cfg.queue}*`], cluster.password)));
-  const holding = keys.filter((k) => k !== '');
+  // The worker applies the exclusive entry's policy (its queue's first keys) soon after it starts.
+  let holding: string[] = [];
+  for (let i = 0; i < 100 && holding.length === 0; i++) {
+    if (i > 0) await new Promise((r) => setTimeout(r, 200));
+    const keys = await Promise.all(cluster.nodes.map((n) => redisCli(n.port, ['--scan', '--pattern', `*bull*:${cfg.queue}*`], cluster.password)));
+    holding = keys.filter((k) => k !== '');
+  }
   assert.equal(holding.length, 1, 'every BullMQ key on one node');
   for (const k of holding[0]!.split('\n')) assert.ok(k.startsWith('{bull}:'), k);
 });
