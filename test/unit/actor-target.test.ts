@@ -56,7 +56,9 @@ test('actor target - event-handlers.json checks "target" with its key path and k
   assert.equal(new Set(two.table.get('local:a')!.map((s) => s.id)).size, 2);
   for (const [entry, message] of [
     [{ driver: 'shell', handler: 'x.sh', target: 'no spaces' }, /not an actor name/],
-    [{ driver: 'shell', handler: 'x.sh', target: 'h1', exclusive: true }, /"target" and "exclusive" do not go together/],
+    [{ driver: 'shell', handler: 'x.sh', target: 'h1', exclusive: true }, /"target" does not go with "exclusive" or a queue policy/],
+    [{ driver: 'shell', handler: 'x.sh', target: 'h1', concurrency: 2 }, /"target" does not go with "exclusive" or a queue policy/],
+    [{ driver: 'shell', handler: 'x.sh', target: 'all', breaker: { failures: 2, within: 60, open_for: 60 } }, /actor's queue/],
     [{ driver: 'shell', handler: 'x.sh', target: 7 }, /string/],
   ] as const) {
     assert.throws(
