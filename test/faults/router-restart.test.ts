@@ -65,8 +65,12 @@ test('faults - router killed (kill -9) and restarted while feeders keep sending:
   await restartRouter('router-kill', 'SIGKILL');
 });
 
-test('faults - router killed (kill -9) while the subscriber is down: every event it acknowledged is replayed from the Redis journal across the restart', async () => {
-  const s = await Scenario.start('router-kill-sub-down');
+/**
+ * Stop the subscriber, feed on, then stop the router (SIGTERM) or kill it (SIGKILL) while
+ * no subscriber reads: everything it acknowledged must come back from its Redis journal.
+ */
+async function routerDownWhileSubDown(name: string, signal: 'SIGTERM' | 'SIGKILL'): Promise<void> {
+  const s = await Scenario.start(name);
   scenarios.push(s);
   const { feeder, stack } = s;
   const feeding = feeder.run();
@@ -79,7 +83,8 @@ test('faults - router killed (kill -9) while the subscriber is down: every event
   await feeder.pushIdle();
   await sleep(1000); // PUSH has no acknowledgement: let the router read what ZeroMQ holds
   const whileSubDown = feeder.dispatched;
-  await stack.router.kill('SIGKILL');
+  if (signal === 'SIGTERM') await stack.router.stop();
+  else await stack.router.kill('SIGKILL');
   const exit = await stack.router.exited;
   await sleep(500);
   await stack.startOne(stack.router);
@@ -88,7 +93,15 @@ test('faults - router killed (kill -9) while the subscriber is down: every event
   await feeding;
   const summary = await s.finish({ router_exit: exit, dispatched_before_kill: whileSubDown });
   const gaps = await s.tally.db.collection('gaps').countDocuments();
-  assert.equal(exit, 'SIGKILL');
-  assert.equal(gaps, 0, 'no gap recorded: the journal held everything across the crash');
+  assert.equal(exit, signal === 'SIGTERM' ? 0 : 'SIGKILL', 'how the router exited');
+  assert.equal(gaps, 0, 'no gap recorded: the journal held everything across the restart');
   await s.assertNothingLost(summary);
+}
+
+test('faults - router stopped (SIGTERM) while the subscriber is down: every event it acknowledged is replayed from the Redis journal across the restart', async () => {
+  await routerDownWhileSubDown('router-stop-sub-down', 'SIGTERM');
+});
+
+test('faults - router killed (kill -9) while the subscriber is down: every event it acknowledged is replayed from the Redis journal across the restart', async () => {
+  await routerDownWhileSubDown('router-kill-sub-down', 'SIGKILL');
 });
