@@ -363,7 +363,7 @@ export const handlerSpecSchema = z.looseObject({
   throttle: z.unknown().optional(),
   /** `{"quiet": seconds, "by": path}`: one run, for the last event, once the group has been quiet that long. */
   debounce: z.unknown().optional(),
-  /** Queue policy (src/queue/entry-policy.ts): at most N runs at once across all workers. */
+  /** Queue policy (src/rules/entry-policy.ts): at most N runs at once across all workers. */
   concurrency: z.unknown().optional(),
   /** `{"max": n, "per": seconds}`: at most n runs started per period across all workers; the others wait. */
   rate: z.unknown().optional(),

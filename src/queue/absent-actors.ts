@@ -7,9 +7,10 @@ import type { QueueSettings } from '../config/settings.js';
 import type { ResultWriter } from '../archive/result-writer.js';
 import { describeRun, resultId } from '../handlers/run-job.js';
 import { actorQueueName, type ActorRegistry } from './actor-registry.js';
-import { queueConnection } from './connection.js';
-import type { BullConnection } from '../redis/redis-client.js';
-import type { HandlerJobData } from './job.js';
+import type { Redis } from 'ioredis';
+import { sharedRedis } from './shared-redis.js';
+import { settlesWithin } from '../lifecycle/settles-within.js';
+import { unparked, type HandlerJobData } from './job.js';
 
 export interface AbsentActorsOptions {
   redisUrl: string;
@@ -25,6 +26,9 @@ export interface AbsentActorsOptions {
   log: Logger;
   metrics: Registry;
 }
+
+/** How long a shutdown waits for a sweep under way (Redis may be unreachable). */
+const CLOSE_WAIT_MS = 2000;
 
 /** Job states that mean "still to be done" in an actor's queue (active: maybe stalled with its actor). */
 const PENDING_STATES = ['waiting', 'delayed', 'prioritized', 'active'] as const;
@@ -53,8 +57,8 @@ const PENDING_STATES = ['waiting', 'delayed', 'prioritized', 'active'] as const;
 export class AbsentActors {
   readonly #o: AbsentActorsOptions;
   readonly #watchers = new Map<string, Worker<HandlerJobData>>();
-  /** One connection for the counting queues and the watchers (a Worker makes its own from it). */
-  readonly #link: BullConnection;
+  /** One connection for the counting queues and the watchers (each Worker adds its blocking one). */
+  readonly #redis: Redis;
   readonly #queues = new Map<string, Queue<HandlerJobData>>();
   readonly #m: { noActor: Counter<'driver'>; dead: Counter<'driver'> | undefined };
   #timer: NodeJS.Timeout | undefined;
@@ -63,7 +67,8 @@ export class AbsentActors {
 
   constructor(options: AbsentActorsOptions) {
     this.#o = options;
-    this.#link = queueConnection(options.redisUrl);
+    this.#redis = sharedRedis(options.redisUrl);
+    this.#redis.on('error', (err) => options.log.debug({ err }, 'absent actor watch: connection error'));
     this.#m = {
       noActor: counter(options.metrics, 'worker_jobs_no_actor_total', 'Targeted jobs dead-lettered: no live actor took them within worker.actor_wait', [
         'driver',
@@ -105,7 +110,7 @@ export class AbsentActors {
   #queueOf(actor: string): Queue<HandlerJobData> {
     let q = this.#queues.get(actor);
     if (!q) {
-      q = new Queue<HandlerJobData>(actorQueueName(this.#o.queue.name, actor), { connection: this.#link.connection, prefix: this.#o.queue.prefix });
+      q = new Queue<HandlerJobData>(actorQueueName(this.#o.queue.name, actor), { connection: this.#redis, prefix: this.#o.queue.prefix });
       q.on('error', () => undefined);
       this.#queues.set(actor, q);
     }
@@ -114,7 +119,7 @@ export class AbsentActors {
 
   #watch(actor: string): void {
     const w = new Worker<HandlerJobData>(actorQueueName(this.#o.queue.name, actor), (job, token) => this.#process(actor, job, token), {
-      connection: this.#link.connection,
+      connection: this.#redis,
       prefix: this.#o.queue.prefix,
       concurrency: 4,
       lockDuration: this.#o.lockDurationMs,
@@ -138,12 +143,20 @@ export class AbsentActors {
     const log = this.#o.log.child({ eventId: event.id, handler: handler.command, jobId: job.id, actor });
     // Back meanwhile: leave the job to it (parked for a moment, promoted at its next beat).
     const back = (await this.#o.registry.live()).includes(actor);
-    const due = job.timestamp + (job.delay ?? 0);
-    const deadline = due + this.#o.actorWaitMs;
-    if (back || Date.now() < deadline) {
-      if (back) void this.#unwatch(actor);
-      if (!job.data.parked) await job.updateData({ ...job.data, parked: true });
-      await job.moveToDelayed(back ? Date.now() : deadline, token);
+    // The wait runs from when the job was first due for its actor: moving a job to the
+    // delayed set rewrites its `delay`, so the deadline of a parked job is kept in its data.
+    const deadline = job.data.parked ?? job.timestamp + (job.delay ?? 0) + this.#o.actorWaitMs;
+    const due = deadline - this.#o.actorWaitMs;
+    if (back) {
+      void this.#unwatch(actor);
+      // Its actor takes it now; no mark left, or a later backoff of it would be cut short.
+      if (job.data.parked !== undefined) await job.updateData(unparked(job.data));
+      await job.moveToDelayed(Date.now(), token);
+      throw new DelayedError();
+    }
+    if (Date.now() < deadline) {
+      if (job.data.parked === undefined) await job.updateData({ ...job.data, parked: deadline });
+      await job.moveToDelayed(deadline, token);
       throw new DelayedError();
     }
     const id = job.id ?? '';
@@ -178,11 +191,12 @@ export class AbsentActors {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       clearInterval(this.#timer);
-      await this.#sweeping;
+      if (this.#sweeping && !(await settlesWithin(this.#sweeping, CLOSE_WAIT_MS)))
+        this.#o.log.warn({ waitedMs: CLOSE_WAIT_MS }, 'absent actor watch: a sweep still waits for Redis; closing all the same');
       await Promise.allSettled([...this.#watchers.values()].map((w) => w.close()));
       this.#watchers.clear();
       await Promise.allSettled([...this.#queues.values()].map((q) => q.close()));
-      await this.#link.close();
+      await this.#redis.quit().catch(() => this.#redis.disconnect());
     })();
     return this.#closing;
   }

@@ -6,7 +6,7 @@ import { settlesWithin } from '../lifecycle/settles-within.js';
 import { HEARTBEAT_MS, actorQueueName, type ActorRegistry } from './actor-registry.js';
 import { queueConnection } from './connection.js';
 import type { BullConnection } from '../redis/redis-client.js';
-import type { HandlerJobData } from './job.js';
+import { unparked, type HandlerJobData } from './job.js';
 
 export interface ActorHeartbeatOptions {
   /** This worker's actor name (`--host-name`). */
@@ -72,8 +72,10 @@ export class ActorHeartbeat {
   async #unpark(): Promise<void> {
     if ((await this.#queue.getDelayedCount()) === 0) return;
     for (const job of await this.#queue.getDelayed(0, PARKED_PAGE - 1)) {
-      // Only parked ones: a debounced or backed-off job keeps its delay.
-      if (!job.data.parked) continue;
+      // Only parked ones: a debounced or backed-off job keeps its delay. The mark goes
+      // first, so a backoff of this job later is not cut short by a later beat.
+      if (job.data.parked === undefined) continue;
+      await job.updateData(unparked(job.data));
       await job.promote().catch(() => undefined);
     }
   }
@@ -82,7 +84,8 @@ export class ActorHeartbeat {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       clearInterval(this.#timer);
-      await this.#beating;
+      // A beat waiting for an unreachable Redis does not hold the shutdown.
+      if (this.#beating) await settlesWithin(this.#beating, LEAVE_WAIT_MS);
       const leaving = this.#o.registry
         .leave(this.#o.name)
         .catch((err: unknown) => this.#o.log.warn({ err: coerceError(err) }, 'could not leave the actor registry'));

@@ -1,6 +1,5 @@
 import { Queue, type JobsOptions } from 'bullmq';
-import { queueConnection } from './connection.js';
-import type { BullConnection } from '../redis/redis-client.js';
+import type { Redis } from 'ioredis';
 import type { QueueSettings } from '../config/settings.js';
 import { actorQueueName, type ActorRegistry } from './actor-registry.js';
 import type { HandlerJobData } from './job.js';
@@ -14,21 +13,21 @@ export interface BulkJob {
 
 /**
  * The subscriber's side of the actors' queues: one BullMQ queue per actor name, opened on
- * first use and sharing one Redis connection. Each name a job is targeted at is remembered
+ * first use, on the connection of the entries' queues (the caller's: one `WAIT` covers both). Each name a job is targeted at is remembered
  * in the registry, so that a job for an actor that never comes is found and dead-lettered
  * (absent-actors.ts) rather than forgotten.
  */
 export class ActorQueues {
   readonly #queue: QueueSettings;
-  readonly #redisUrl: string;
-  #link: BullConnection | undefined;
+  readonly #redis: Redis;
   readonly #registry: ActorRegistry;
   readonly #queues = new Map<string, Queue<HandlerJobData>>();
   #closing: Promise<void> | undefined;
 
-  constructor(options: { redisUrl: string; queue: QueueSettings; registry: ActorRegistry }) {
+  /** `redis`: the caller's connection, left open by {@link close}. */
+  constructor(options: { redis: Redis; queue: QueueSettings; registry: ActorRegistry }) {
     this.#queue = options.queue;
-    this.#redisUrl = options.redisUrl;
+    this.#redis = options.redis;
     this.#registry = options.registry;
   }
 
@@ -49,17 +48,16 @@ export class ActorQueues {
   #queueOf(actor: string): Queue<HandlerJobData> {
     let q = this.#queues.get(actor);
     if (!q) {
-      this.#link ??= queueConnection(this.#redisUrl);
-      q = new Queue<HandlerJobData>(actorQueueName(this.#queue.name, actor), { connection: this.#link.connection, prefix: this.#queue.prefix });
+      q = new Queue<HandlerJobData>(actorQueueName(this.#queue.name, actor), { connection: this.#redis, prefix: this.#queue.prefix });
       q.on('error', () => undefined);
       this.#queues.set(actor, q);
     }
     return q;
   }
 
-  /** Close the queues and the registry. Idempotent. */
+  /** Close the queues and the registry (not the connection). Idempotent. */
   close(): Promise<void> {
-    this.#closing ??= Promise.allSettled([...[...this.#queues.values()].map((q) => q.close()), this.#registry.close()]).then(() => this.#link?.close());
+    this.#closing ??= Promise.allSettled([...[...this.#queues.values()].map((q) => q.close()), this.#registry.close()]).then(() => undefined);
     return this.#closing;
   }
 }

@@ -53,38 +53,58 @@ export class BreakerGuard {
   }
 
   /**
-   * Close an open breaker that is due, or at once when the entry has no breaker any more
-   * (`policyChanged`: looked at only then for those), and keep the queue paused while it
-   * is open (a worker that opened it may have died before pausing). One read a second
-   * per entry with a breaker.
+   * Close an open breaker that is due, and keep the queue paused while it is open (a
+   * worker that opened it may have died before pausing). One read a second per entry with
+   * a breaker. An entry without one (removed, or never had one) and a queue this worker
+   * only drains (its entry gone) are looked at when `policyChanged` (a lane's first sync
+   * counts) and at each `sweep`: a breaker left open there is closed at once and a pause
+   * it left is lifted, or its jobs would wait for good. A `sweep` also lifts a pause that
+   * landed after its breaker closed (sent during a network cut, say).
    */
-  async check(q: GuardedQueue, policyChanged: boolean): Promise<void> {
-    const spec = q.spec;
-    const breaker = spec?.policy?.breaker;
-    if (!spec || (!breaker && !policyChanged)) return;
-    let closed: Awaited<ReturnType<Breakers['closeIfDue']>>;
-    if (breaker) {
-      const state = await this.#breakers.read(q.name);
-      if (state.state !== 'open') return this.#gauge(q, false);
-      closed = await this.#breakers.closeIfDue(q.name);
-      if (!closed) {
-        this.#gauge(q, true);
-        if (!(await q.queue.isPaused())) await q.queue.pause();
-        return;
+  async check(q: GuardedQueue, policyChanged: boolean, sweep = false): Promise<void> {
+    const breaker = q.spec?.policy?.breaker;
+    if (!breaker) {
+      if (!policyChanged && !sweep) return;
+      const closed = await this.#breakers.closeIfDue(q.name, true);
+      if (closed) await this.#closed(q, closed, undefined);
+      else if (await q.queue.isPaused()) {
+        await q.queue.resume();
+        this.#o.log.warn({ queue: q.name, handler: q.spec?.command }, 'queue paused by a breaker the entry no longer has: resumed');
       }
-    } else closed = await this.#breakers.closeIfDue(q.name, true);
-    if (closed) {
-      await q.queue.resume();
-      this.#transitions.inc({ state: 'closed' });
-      this.#o.log.warn({ queue: q.name, handler: spec.command, key: spec.key }, 'breaker closed: the queue runs again');
-      this.#fire('breaker.closed', q, {
-        failures: closed.failures,
-        opened_at: new Date(closed.openedAt).toISOString(),
-        closed_at: new Date(closed.closedAt).toISOString(),
-        ...(breaker ? { open_for: breaker.openForS } : {}),
-      });
+      if (q.spec) this.#gauge(q, false);
+      return;
     }
-    this.#gauge(q, false);
+    const state = await this.#breakers.read(q.name);
+    if (state.state !== 'open') {
+      // A worker opening the breaker right now pauses after this read: the next check (a
+      // second later) sees it open and pauses again if this resumed it.
+      if (sweep && (await q.queue.isPaused())) {
+        await q.queue.resume();
+        this.#o.log.warn({ queue: q.name, handler: q.spec?.command }, 'queue paused while its breaker is closed: resumed');
+      }
+      return this.#gauge(q, false);
+    }
+    const closed = await this.#breakers.closeIfDue(q.name);
+    if (!closed) {
+      this.#gauge(q, true);
+      if (!(await q.queue.isPaused())) await q.queue.pause();
+      return;
+    }
+    await this.#closed(q, closed, breaker.openForS);
+  }
+
+  /** This worker closed the breaker: the queue runs again, and an event says so. */
+  async #closed(q: GuardedQueue, closed: { openedAt: number; failures: number; closedAt: number }, openForS: number | undefined): Promise<void> {
+    await q.queue.resume();
+    this.#transitions.inc({ state: 'closed' });
+    this.#o.log.warn({ queue: q.name, handler: q.spec?.command, key: q.spec?.key }, 'breaker closed: the queue runs again');
+    this.#fire('breaker.closed', q, {
+      failures: closed.failures,
+      opened_at: new Date(closed.openedAt).toISOString(),
+      closed_at: new Date(closed.closedAt).toISOString(),
+      ...(openForS === undefined ? {} : { open_for: openForS }),
+    });
+    if (q.spec) this.#gauge(q, false);
   }
 
   /** A failed run (`resultId`: counted once) of an entry: the failure that opens its breaker pauses the queue and says so. */

@@ -22,7 +22,7 @@ import { OrderTickets, orderVerdict, type OrderTicket } from './order-tickets.js
 import { describePolicy } from '../rules/entry-policy.js';
 import type { EntryPolicy } from '../handlers/spec.js';
 import { entryQueueName } from './queue-for.js';
-import type { HandlerJobData } from './job.js';
+import { unparked, type HandlerJobData } from './job.js';
 import type { RuleTable } from '../rules/rule-table.js';
 import type { RuleState } from '../rule-state/rule-state.js';
 import { handlerRegisters } from './handler-registers.js';
@@ -83,8 +83,12 @@ interface Lane {
   queue: Queue<HandlerJobData>;
   worker: Worker<HandlerJobData>;
   want: LaneWant;
-  /** Policy as last applied to the queue in Redis (JSON), to apply it again only on change. */
-  applied: string;
+  /**
+   * Policy as last applied to the queue in Redis (JSON), to apply it again only on change;
+   * undefined until this process applies it once (a policy removed while no worker ran
+   * must be removed from Redis too).
+   */
+  applied: string | undefined;
   /** Handler slots of the pool this lane holds, and may hold. */
   held: number;
   cap: number;
@@ -210,11 +214,12 @@ export class HandlerWorker {
       .rules()
       .entries.map((e) => e.spec)
       .filter((spec) => spec.target === undefined);
-    const own = new Map<string, QueueInfo>(specs.map((s) => [entryQueueName(base, s.key, s.id), queueInfo(s)]));
+    const own = new Map<string, QueueInfo>(specs.map((s) => [entryQueueName(base, s.id), queueInfo(s)]));
     await this.#registryOfQueues.register(own);
     // Queues the table lacks are counted every ORPHAN_SCAN_SYNCS syncs (one round trip
     // each: a registry that has seen many entries must not cost a worker that much a second).
-    if (this.#syncs++ % ORPHAN_SCAN_SYNCS === 0) {
+    const sweep = this.#syncs++ % ORPHAN_SCAN_SYNCS === 0;
+    if (sweep) {
       this.#pending = new Map();
       for (const name of (await this.#registryOfQueues.list()).keys()) {
         if (own.has(name)) continue;
@@ -254,7 +259,7 @@ export class HandlerWorker {
           'queue policy applied',
         );
       }
-      await this.#breakers.check(guarded(lane), changed);
+      await this.#breakers.check(guarded(lane), changed, sweep);
       // Only now, its policy applied: an exclusive entry's first jobs must not start two at once.
       if (!lane.running) {
         lane.running = true;
@@ -293,7 +298,7 @@ export class HandlerWorker {
       stalledInterval: s.lockDurationMs,
       settings: { backoffStrategy: jitterBackoffStrategy },
     });
-    lane = { name: want.name, queue, worker, want, applied: 'null', held: 0, cap: want.cap, storing: 0, running: false };
+    lane = { name: want.name, queue, worker, want, applied: undefined, held: 0, cap: want.cap, storing: 0, running: false };
     this.#lanes.set(want.name, lane);
     worker.on('error', (err) => this.#options.log.warn({ err, queue: want.name }, 'worker error'));
     worker.on('stalled', (jobId) => this.#options.log.warn({ jobId, queue: want.name }, 'job stalled (its worker stopped renewing the lock); it runs again'));
@@ -375,6 +380,9 @@ export class HandlerWorker {
   }
 
   async #process(lane: Lane, job: Job<HandlerJobData>, token: string | undefined): Promise<void> {
+    // Parked while its actor was away and taken without the actor's heartbeat clearing the
+    // mark: cleared now, or a later backoff of this job would be cut short at the next beat.
+    if (job.data.parked !== undefined) await job.updateData(unparked(job.data));
     const { event, handler } = job.data;
     // attemptsMade counts failed attempts before this one; a run aborted by shutdown is
     // not one (see #requeue). attemptsStarted counts every start, so it numbers results.

@@ -12,7 +12,7 @@ import { OrderTickets, orderGroup } from './order-tickets.js';
 import { sharedRedis } from './shared-redis.js';
 import { jobIdOf, type HandlerJobData } from './job.js';
 import { ActorQueues } from './actor-queues.js';
-import { ActorRegistry } from './actor-registry.js';
+import { ActorRegistry, actorQueueName } from './actor-registry.js';
 
 /** Retry policy for handlers that set none of their own (config.json `worker.retries` / `worker.backoff`). */
 export interface RetryDefaults {
@@ -84,7 +84,7 @@ export class JobQueue {
     this.#registry = new QueueRegistry(this.#redis, options.queue.name);
     this.#tickets = new OrderTickets(this.#redis, options.queue.name);
     this.#actors = new ActorQueues({
-      redisUrl: options.redisUrl,
+      redis: this.#redis,
       queue: options.queue,
       registry: new ActorRegistry({ redisUrl: options.redisUrl, queue: options.queue }),
     });
@@ -145,8 +145,9 @@ export class JobQueue {
     } catch (err) {
       throw new QueueError(`cannot enqueue ${jobs.length} jobs: ${(err as Error).message}`, { cause: err });
     }
-    const first = byQueue.keys().next();
-    if (this.#wait && !first.done) await this.#replicated(this.#wait, this.#queue(first.value));
+    // Entry and actor queues were written on the one connection (and share a slot on a Cluster).
+    const written = byQueue.keys().next().value ?? (targeted[0] ? actorQueueName(this.#options.queue.name, targeted[0].data.actor!) : undefined);
+    if (this.#wait && written !== undefined) await this.#replicated(this.#wait, this.#queue(written));
     return jobs.length;
   }
 

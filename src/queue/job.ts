@@ -14,14 +14,17 @@ export interface HandlerJobData {
   debounce?: { delayMs: number; key: string };
   /** The entry has `order_by`: the job's place among the events of its value (see order-tickets.ts). */
   order?: OrderTicket;
-  /** Targeted (`"target"`): the actor whose queue it is in (see queue/actors.ts). */
+  /** Targeted (`"target"`): the actor whose queue it is in (see queue/actor-queues.ts). */
   actor?: string;
   /** One job of a `"target": "all"` fan-out: its id names the actor, so each actor runs it once. */
   fanout?: true;
   /** The target could not be resolved for this event (a path it lacks): a dead result says why. */
   targetRefusal?: string;
-  /** Put aside by a worker while its actor was away (see queue/absent-actors.ts); the actor takes it back when it returns. */
-  parked?: true;
+  /**
+   * Put aside by a worker while its actor was away (see queue/absent-actors.ts): the end of
+   * its wait for the actor, ms since the epoch. Cleared when the actor takes it back.
+   */
+  parked?: number;
 }
 
 /**
@@ -37,4 +40,11 @@ export function jobIdFor(eventId: string, handlerId: string): string {
 export function jobIdOf(data: HandlerJobData): string {
   const id = jobIdFor(data.event.id, data.handler.id);
   return data.fanout && data.actor !== undefined ? `${id}@${data.actor}` : id;
+}
+
+/** A job's data without its parked mark. */
+export function unparked(data: HandlerJobData): HandlerJobData {
+  const out = { ...data };
+  delete out.parked;
+  return out;
 }

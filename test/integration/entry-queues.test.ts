@@ -194,7 +194,7 @@ test('entry queues - each entry has its own queue: a stuck handler does not dela
   // The stuck entry takes what it may of this worker's 4 slots (3: one is left to the others).
   await eventually(async () => {
     const counts = await readQueueCounts(cfg.settings.redisUrl, cfg.settings.queue);
-    return counts.counts[entryQueueName(cfg.queue, 'local:q.stuck', entry('local:q.stuck', 'stuck.run').id)]?.active === 3;
+    return counts.counts[entryQueueName(cfg.queue, entry('local:q.stuck', 'stuck.run').id)]?.active === 3;
   }, 'three stuck handlers running');
   try {
     const quick = await enqueue(entry('local:q.quick'), [{ ms: 10 }, { ms: 10 }]);
@@ -203,7 +203,7 @@ test('entry queues - each entry has its own queue: a stuck handler does not dela
   } finally {
     // The stuck jobs must not hang the next tests' workers: stop this one, drop them.
     for (const w of workers.splice(0)) await w.close();
-    const stuckQueue = new Queue(entryQueueName(cfg.queue, 'local:q.stuck', entry('local:q.stuck', 'stuck.run').id), {
+    const stuckQueue = new Queue(entryQueueName(cfg.queue, entry('local:q.stuck', 'stuck.run').id), {
       connection: link.connection,
       prefix: cfg.settings.queue.prefix,
     });
@@ -287,7 +287,7 @@ test('entry queues - the breaker opens after 3 failures, jobs wait instead of fa
   const registry = createRegistry('worker');
   startWorker({ fired, registry });
   const spec = entry('local:q.breaker');
-  const name = entryQueueName(cfg.queue, spec.key, spec.id);
+  const name = entryQueueName(cfg.queue, spec.id);
   const failing = await enqueue(spec, [{ fail: true }, { fail: true }, { fail: true }]);
   await eventually(async () => fired.find((e) => e.event_type === 'breaker.open'), 'reactor:breaker.open fired');
   const inspect = new Queue(name, { connection: link.connection, prefix: cfg.settings.queue.prefix });
@@ -343,7 +343,7 @@ test('entry queues - a reloaded table takes effect within seconds: a new entry g
   current = file({ rate: { max: 5, per: 2 } });
   const spec = current.entries.find((e) => e.spec.key === 'local:q.reload')!.spec;
   const added = current.entries.find((e) => e.spec.key === 'local:q.added')!.spec;
-  const inspect = new Queue(entryQueueName(cfg.queue, spec.key, spec.id), {
+  const inspect = new Queue(entryQueueName(cfg.queue, spec.id), {
     connection: link.connection,
     prefix: cfg.settings.queue.prefix,
   });
