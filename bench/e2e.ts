@@ -270,9 +270,9 @@ async function latencyPhase(db: Db, push: zmq.Push, rate: number, seconds: numbe
   };
 }
 
-/** The queue of the bench's one handler (tsfunc `noop.run`), whatever key it is under. */
-function entryQueueOf(queue: string): string {
-  return entryQueueName(queue, handlerId('tsfunc', 'noop.run'));
+/** The queue of the bench's one entry (tsfunc `noop.run`) under `key`. */
+function entryQueueOf(queue: string, key: string): string {
+  return entryQueueName(queue, key, handlerId('tsfunc', 'noop.run'));
 }
 
 function roundSummary(s: Summary): Summary {
@@ -336,7 +336,7 @@ async function main(): Promise<void> {
         .catch(() => undefined);
     await client?.close().catch(() => undefined);
     if (services && process.env['REDIS_URL']) {
-      for (const name of [...legacyQueueNames(queueName), entryQueueOf(queueName)]) {
+      for (const name of [...legacyQueueNames(queueName), ...Object.values(KEYS).map((k) => entryQueueOf(queueName, k))]) {
         const q = new Queue(name, { connection: { url: services.redisUrl, maxRetriesPerRequest: null }, prefix: 'bull' });
         await q.obliterate({ force: true }).catch(() => undefined);
         await q.close();
@@ -409,8 +409,10 @@ async function main(): Promise<void> {
       await sleep(200);
     }
 
-    // Both phases' keys name the same handler: one queue (see queue-for.ts).
-    const benchQueues = [new Queue(entryQueueOf(queueName), { connection: { url: services.redisUrl, maxRetriesPerRequest: null }, prefix: 'bull' })];
+    // Each handler entry has its queue: the throughput and the latency phases each count their own.
+    const benchQueues = [KEYS.tput, KEYS.lat].map(
+      (k) => new Queue(entryQueueOf(queueName, k), { connection: { url: services!.redisUrl, maxRetriesPerRequest: null }, prefix: 'bull' }),
+    );
     for (const q of benchQueues) q.on('error', () => undefined);
     const countAll = async (...states: JobType[]): Promise<Record<string, number>> => {
       const total: Record<string, number> = {};
@@ -430,7 +432,7 @@ async function main(): Promise<void> {
 
     await sleep(1000);
     progress(NAME, `(b) latency: ${rate} events/s for ${seconds} s`);
-    const lat = await latencyPhase(db, push, rate, seconds, completed, bullJobTimes(services.redisUrl, 'bull', entryQueueOf(queueName)));
+    const lat = await latencyPhase(db, push, rate, seconds, completed, bullJobTimes(services.redisUrl, 'bull', entryQueueOf(queueName, KEYS.lat)));
     if (lat.results !== lat.sent) problems.push(`latency: ${lat.results}/${lat.sent} results`);
     progress(NAME, `  fire -> handler start p50 ${lat.handlerStart.p50} ms, p99 ${lat.handlerStart.p99} ms`);
     push.close();

@@ -100,7 +100,7 @@ export interface HandlerDecision {
   id: string;
   /** True when it was enqueued: it runs (debounced: after `delay_ms`, if still the latest of its group). */
   run: boolean;
-  /** The stage that stopped it (`when`, `if`, `throttle`), or `debounce` when it runs later. */
+  /** The stage that stopped it (`when`, `if`, `throttle`, `duplicate`: the same handler runs under another key), or `debounce` when it runs later. */
   stage?: string;
   reason?: string;
   delay_ms?: number;

@@ -30,6 +30,14 @@ import { afterEarlierCheck, afterRun, beforeRun } from './run-verdict.js';
 import { settlesWithin } from '../lifecycle/settles-within.js';
 import { actorQueueName } from './actor-registry.js';
 
+/**
+ * How long a job of an entry this worker's table lacks, decided by the subscriber with
+ * another table, waits for this worker's reload (file watch: about a second) before it is
+ * refused as unknown; and how often it looks again meanwhile.
+ */
+const RELOAD_WAIT_MS = 30_000;
+const RELOAD_POLL_MS = 1000;
+
 /** How long a shutdown waits for the record of an aborted run before going on without it. */
 const SHUTDOWN_WRITE_WAIT_MS = 2000;
 
@@ -170,7 +178,7 @@ export class HandlerWorker {
       deferred: counter(
         r,
         'worker_jobs_deferred_total',
-        'Jobs put back in their queue for a while without running: order (an earlier event of their order_by value runs first), slots (every handler slot of this worker busy)',
+        'Jobs put back in their queue for a while without running: order (an earlier event of their order_by value runs first), slots (every handler slot of this worker busy), reload (decided with a handler table this worker has not loaded yet)',
         ['reason'],
       ),
     };
@@ -214,7 +222,7 @@ export class HandlerWorker {
       .rules()
       .entries.map((e) => e.spec)
       .filter((spec) => spec.target === undefined);
-    const own = new Map<string, QueueInfo>(specs.map((s) => [entryQueueName(base, s.id), queueInfo(s)]));
+    const own = new Map<string, QueueInfo>(specs.map((s) => [entryQueueName(base, s.key, s.id), queueInfo(s)]));
     await this.#registryOfQueues.register(own);
     // Queues the table lacks are counted every ORPHAN_SCAN_SYNCS syncs (one round trip
     // each: a registry that has seen many entries must not cost a worker that much a second).
@@ -412,6 +420,18 @@ export class HandlerWorker {
       return this.#requeue(job, token, log);
     }
     const resolved = this.#resolve(job.data);
+    // Decided with a table this worker has not loaded yet (the subscriber reloaded first):
+    // the job waits for this worker's reload, for a while, before it is refused as unknown.
+    if (resolved.unknown && job.data.table !== undefined && job.data.table !== this.#options.rules().hash && Date.now() - job.timestamp < RELOAD_WAIT_MS) {
+      releaseSlot();
+      await this.#putBack(lane, job, token, RELOAD_POLL_MS);
+      this.#m.deferred.inc({ reason: 'reload' });
+      log.info(
+        { table: job.data.table, ours: this.#options.rules().hash },
+        "job of an entry this worker's table lacks, decided with another table; waiting for a reload",
+      );
+      throw new DelayedError();
+    }
     const spec = resolved.spec;
     if (job.data.debounce && resolved.refusal === undefined) {
       let latest: boolean;

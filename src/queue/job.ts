@@ -12,6 +12,11 @@ export interface HandlerJobData {
   handler: HandlerSpec;
   /** Debounced: run only if the event is still the latest of its group (`key` in the rules state). */
   debounce?: { delayMs: number; key: string };
+  /**
+   * Hash of the handler table the subscriber decided with (`RuleTable.hash`): a worker
+   * whose table differs and lacks the job's entry waits a while for its own reload.
+   */
+  table?: string;
   /** The entry has `order_by`: the job's place among the events of its value (see order-tickets.ts). */
   order?: OrderTicket;
   /** Targeted (`"target"`): the actor whose queue it is in (see queue/actor-queues.ts). */

@@ -29,7 +29,7 @@ export function laneCap(concurrency: number, queues: number, policy: EntryPolicy
  */
 export function planLanes(base: string, specs: readonly HandlerSpec[], pending: ReadonlyMap<string, number>, concurrency: number): LaneWant[] {
   const wants = new Map<string, Omit<LaneWant, 'cap' | 'name'>>();
-  for (const spec of specs) wants.set(entryQueueName(base, spec.id), { spec, ...(spec.policy ? { policy: spec.policy } : {}) });
+  for (const spec of specs) wants.set(entryQueueName(base, spec.key, spec.id), { spec, ...(spec.policy ? { policy: spec.policy } : {}) });
   for (const [name, n] of pending) if (n > 0 && !wants.has(name)) wants.set(name, {});
   return [...wants].map(([name, w]) => ({ name, ...w, cap: laneCap(concurrency, wants.size, w.policy) }));
 }

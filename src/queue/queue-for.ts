@@ -2,14 +2,12 @@ import { createHash } from 'node:crypto';
 import type { HandlerJobData } from './job.js';
 
 /**
- * The BullMQ queue of each handler: `<queue.name>.h.<hash of its id>`. BullMQ refuses ":"
- * in queue names, hence the hash. The id (driver, handler string, options and rules), not
- * the key: one handler matched under two overlapping keys (`local:*` and `local:disk.*`)
- * has one queue, so BullMQ's job id (event id + handler id) still runs it once per event.
- * Its policies are not part of the id: changing them keeps the queue.
+ * The BullMQ queue of each handler entry: `<queue.name>.h.<hash of key and id>`. BullMQ
+ * refuses ":" in queue names, and keys have one, hence the hash; key and id together are
+ * the entry's identity (its policies are not part of it: changing them keeps the queue).
  */
-export function entryQueueName(base: string, id: string): string {
-  return `${base}.h.${createHash('sha256').update(id).digest('hex').slice(0, 16)}`;
+export function entryQueueName(base: string, key: string, id: string): string {
+  return `${base}.h.${createHash('sha256').update(`${key}\0${id}`).digest('hex').slice(0, 16)}`;
 }
 
 /**
@@ -17,7 +15,7 @@ export function entryQueueName(base: string, id: string): string {
  * queue for targeted jobs) slot in here.
  */
 export function queueFor(data: HandlerJobData, base: string): string {
-  return entryQueueName(base, data.handler.id);
+  return entryQueueName(base, data.handler.key, data.handler.id);
 }
 
 /**

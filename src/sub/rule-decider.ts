@@ -108,13 +108,23 @@ export class RuleDecider {
     }
     const decisions: DecisionRecord[] = [];
     const jobs: HandlerJobData[] = [];
+    // The same handler (same id: driver, handler string, options and rules) under two
+    // overlapping keys runs once per event: its job id is the event's and the handler's.
+    const running = new Map<string, string>();
     for (const entry of table.match(event.namespace, event.event_type)) {
       const spec = entry.spec;
       const shown = { key: spec.key, handler: spec.command.length > HANDLER_SHOWN ? `${spec.command.slice(0, HANDLER_SHOWN)}…` : spec.command, id: spec.id };
+      const first = running.get(spec.id);
+      if (first !== undefined) {
+        this.#m.skipped.inc({ stage: 'duplicate' });
+        decisions.push({ ...shown, run: false, stage: 'duplicate', reason: `the same handler runs for this event under ${first}` });
+        continue;
+      }
       if (!entry.if && !entry.throttle && !entry.debounce) {
         // Stateless: the pattern alone decides; a miss is explained by its pattern only.
         if (!entry.when || entry.when.matches(event)) {
           decisions.push({ ...shown, run: true });
+          running.set(spec.id, spec.key);
           jobs.push(...(await this.#targets.jobsFor(entry, { event, handler: spec })));
         } else {
           this.#m.skipped.inc({ stage: 'when' });
@@ -133,12 +143,16 @@ export class RuleDecider {
       if (d.debounce) {
         this.#m.debounced.inc();
         decisions.push({ ...shown, run: true, stage: 'debounce', delay_ms: d.debounce.delayMs });
+        running.set(spec.id, spec.key);
         jobs.push(...(await this.#targets.jobsFor(entry, { event, handler: spec, debounce: d.debounce })));
       } else {
         decisions.push({ ...shown, run: true });
+        running.set(spec.id, spec.key);
         jobs.push(...(await this.#targets.jobsFor(entry, { event, handler: spec })));
       }
     }
+    // The table the subscriber decided with: a worker whose reload lags lets the job wait for it.
+    for (const job of jobs) job.table = table.hash;
     const emissions: Emission[] = [];
     if (state && table.correlations.length > 0) {
       for (const done of await state.correlate(event, key, table.correlations)) {

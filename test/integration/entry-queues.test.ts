@@ -194,7 +194,7 @@ test('entry queues - each entry has its own queue: a stuck handler does not dela
   // The stuck entry takes what it may of this worker's 4 slots (3: one is left to the others).
   await eventually(async () => {
     const counts = await readQueueCounts(cfg.settings.redisUrl, cfg.settings.queue);
-    return counts.counts[entryQueueName(cfg.queue, entry('local:q.stuck', 'stuck.run').id)]?.active === 3;
+    return counts.counts[entryQueueName(cfg.queue, 'local:q.stuck', entry('local:q.stuck', 'stuck.run').id)]?.active === 3;
   }, 'three stuck handlers running');
   try {
     const quick = await enqueue(entry('local:q.quick'), [{ ms: 10 }, { ms: 10 }]);
@@ -203,7 +203,7 @@ test('entry queues - each entry has its own queue: a stuck handler does not dela
   } finally {
     // The stuck jobs must not hang the next tests' workers: stop this one, drop them.
     for (const w of workers.splice(0)) await w.close();
-    const stuckQueue = new Queue(entryQueueName(cfg.queue, entry('local:q.stuck', 'stuck.run').id), {
+    const stuckQueue = new Queue(entryQueueName(cfg.queue, 'local:q.stuck', entry('local:q.stuck', 'stuck.run').id), {
       connection: link.connection,
       prefix: cfg.settings.queue.prefix,
     });
@@ -287,7 +287,7 @@ test('entry queues - the breaker opens after 3 failures, jobs wait instead of fa
   const registry = createRegistry('worker');
   startWorker({ fired, registry });
   const spec = entry('local:q.breaker');
-  const name = entryQueueName(cfg.queue, spec.id);
+  const name = entryQueueName(cfg.queue, spec.key, spec.id);
   const failing = await enqueue(spec, [{ fail: true }, { fail: true }, { fail: true }]);
   await eventually(async () => fired.find((e) => e.event_type === 'breaker.open'), 'reactor:breaker.open fired');
   const inspect = new Queue(name, { connection: link.connection, prefix: cfg.settings.queue.prefix });
@@ -335,6 +335,22 @@ test('entry queues - a worker drains the queue of an entry its table no longer h
   assert.equal((dead as unknown as { job_id: string }).job_id, jobIdFor(id!, gone.id));
 });
 
+test('entry queues - a job decided with a table this worker has not loaded yet waits for its reload instead of being refused, then runs', async () => {
+  const newer = buildHandlers(cfg.settings.handlersFile, { 'local:q.late': [probe] }).rules;
+  const spec = newer.entries[0]!.spec;
+  const event = sampleEvent({ id: uniqueName('ev'), namespace: 'local', event_type: 'q.late', payload: {} });
+  // Queued (and registered) first: the worker finds the queue at its first look, before its reload.
+  await queue.addBulk([{ event, handler: spec, table: newer.hash }]);
+  let current = rules;
+  const registry = createRegistry('worker');
+  startWorker({ table: () => current, registry });
+  await eventually(async () => (await metricValue(registry, 'worker_jobs_deferred_total', { reason: 'reload' })) > 0, 'the job put back, waiting for a reload');
+  assert.deepEqual(await runsOf([event.id]), [], 'not refused while the worker has the older table');
+  current = newer;
+  const ran = await okRuns([event.id], 'ran once the worker reloaded', 20_000);
+  assert.equal(ran.size, 1);
+});
+
 test('entry queues - a reloaded table takes effect within seconds: a new entry gets its queue, a changed policy is applied to the queue in Redis', async () => {
   const file = (policy: Record<string, unknown>): RuleTable =>
     buildHandlers(cfg.settings.handlersFile, { 'local:q.reload': [{ ...probe, ...policy }], 'local:q.added': [probe] }).rules;
@@ -343,7 +359,7 @@ test('entry queues - a reloaded table takes effect within seconds: a new entry g
   current = file({ rate: { max: 5, per: 2 } });
   const spec = current.entries.find((e) => e.spec.key === 'local:q.reload')!.spec;
   const added = current.entries.find((e) => e.spec.key === 'local:q.added')!.spec;
-  const inspect = new Queue(entryQueueName(cfg.queue, spec.id), {
+  const inspect = new Queue(entryQueueName(cfg.queue, spec.key, spec.id), {
     connection: link.connection,
     prefix: cfg.settings.queue.prefix,
   });

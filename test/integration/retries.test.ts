@@ -165,7 +165,7 @@ test('dead letters - list covers the queue of every entry, exclusive or not', as
   const listed = await dead.list();
   const ids = listed.map((j) => j.id);
   assert.ok(ids.includes(a.jobId) && ids.includes(b.jobId));
-  const queueOf = (key: string): string => entryQueueName(cfg.queue, table.get(key)![0]!.id);
+  const queueOf = (key: string): string => entryQueueName(cfg.queue, key, table.get(key)![0]!.id);
   assert.deepEqual(
     new Set(listed.filter((j) => [a.jobId, b.jobId].includes(j.id)).map((j) => j.queue)),
     new Set([queueOf('local:retry.broken'), queueOf('local:retry.broken-excl')]),
@@ -208,7 +208,7 @@ test('dead letters - retry resets the stall count too, so a job dead as stalled 
   await eventually(() => dead.get(jobId), 'job in the dead-letter queue');
   const broken = table.get('local:retry.broken')![0]!;
   const link = queueConnection(cfg.settings.redisUrl);
-  const inspect = new Queue(entryQueueName(cfg.settings.queue.name, broken.id), {
+  const inspect = new Queue(entryQueueName(cfg.settings.queue.name, broken.key, broken.id), {
     connection: link.connection,
     prefix: cfg.settings.queue.prefix,
   });

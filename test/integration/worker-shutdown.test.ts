@@ -68,9 +68,9 @@ before(async () => {
   link = queueConnection(cfg.settings.redisUrl);
   // Each entry's jobs are in its own queue.
   const short = table.get('local:shut.short')![0]!;
-  inspectShort = new Queue(entryQueueName(cfg.settings.queue.name, short.id), { connection: link.connection, prefix: cfg.settings.queue.prefix });
+  inspectShort = new Queue(entryQueueName(cfg.settings.queue.name, short.key, short.id), { connection: link.connection, prefix: cfg.settings.queue.prefix });
   const slow = table.get('local:shut.slow')![0]!;
-  inspect = new Queue(entryQueueName(cfg.settings.queue.name, slow.id), { connection: link.connection, prefix: cfg.settings.queue.prefix });
+  inspect = new Queue(entryQueueName(cfg.settings.queue.name, slow.key, slow.id), { connection: link.connection, prefix: cfg.settings.queue.prefix });
   mongo = new MongoClient(await services.mongoUrl());
   db = mongo.db(cfg.database);
 });

@@ -73,19 +73,12 @@ test('entry policy - test-event explains the policy and the order_by value of th
   ]);
 });
 
-test('entry queues - one queue per handler, named without ":" (BullMQ refuses it), stable, shared by one handler under two keys', () => {
+test('entry queues - one queue per entry, named without ":" (BullMQ refuses it), stable and distinct', () => {
   const spec = buildHandlers('/h.json', { 'local:x': [{ driver: 'shell', handler: 'a.sh' }] }).table.get('local:x')![0]!;
   const name = queueFor({ event: sampleEvent(), handler: spec }, 'er');
-  assert.equal(name, entryQueueName('er', spec.id));
+  assert.equal(name, entryQueueName('er', 'local:x', spec.id));
   assert.match(name, /^er\.h\.[0-9a-f]{16}$/);
-  // The same handler under an overlapping key: one queue, so one job (and run) per event.
-  const both = buildHandlers('/h.json', { 'local:*': [{ driver: 'shell', handler: 'a.sh' }], 'local:x': [{ driver: 'shell', handler: 'a.sh' }] }).table;
-  assert.equal(
-    queueFor({ event: sampleEvent(), handler: both.get('local:*')![0]! }, 'er'),
-    queueFor({ event: sampleEvent(), handler: both.get('local:x')![0]! }, 'er'),
-  );
-  const other = buildHandlers('/h.json', { 'local:x': [{ driver: 'shell', handler: 'b.sh' }] }).table.get('local:x')![0]!;
-  assert.notEqual(entryQueueName('er', other.id), name);
+  assert.notEqual(entryQueueName('er', 'local:y', spec.id), name);
   assert.deepEqual(legacyQueueNames('er'), ['er', 'er-exclusive']);
 });
 
@@ -106,15 +99,15 @@ test('entry queues - each entry may hold all but one of a worker slots when ther
     new Map([
       ['er', 3],
       ['er-exclusive', 0],
-      [entryQueueName('er', specs[0]!.id), 5],
+      [entryQueueName('er', 'local:x', specs[0]!.id), 5],
     ]),
     4,
   );
   assert.deepEqual(
     lanes.map((l) => [l.name, l.spec?.command, l.cap]),
     [
-      [entryQueueName('er', specs[0]!.id), 'a.sh', 1],
-      [entryQueueName('er', specs[1]!.id), 'b.sh', 3],
+      [entryQueueName('er', 'local:x', specs[0]!.id), 'a.sh', 1],
+      [entryQueueName('er', 'local:x', specs[1]!.id), 'b.sh', 3],
       ['er', undefined, 3],
     ],
     'a queue the table lacks is drained while it holds jobs; an empty one is not',
