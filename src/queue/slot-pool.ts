@@ -36,6 +36,8 @@ export class SlotPool {
     return new Promise<boolean>((resolve) => {
       const waiter = { lane, resolve: (): void => resolve(true) };
       this.#waiters.push(waiter);
+      // Not unref'd: the wait is short and someone awaits its answer (an unref'd timer let
+      // a process with nothing else to do exit with the promise pending).
       setTimeout(() => {
         const i = this.#waiters.indexOf(waiter);
         // Not found: it was given a slot just before.
@@ -43,7 +45,7 @@ export class SlotPool {
           this.#waiters.splice(i, 1);
           resolve(false);
         }
-      }, waitMs).unref();
+      }, waitMs);
     });
   }
 
