@@ -75,7 +75,14 @@ export class ActorHeartbeat {
       // Only parked ones: a debounced or backed-off job keeps its delay. The mark goes
       // first, so a backoff of this job later is not cut short by a later beat.
       if (job.data.parked === undefined) continue;
-      await job.updateData(unparked(job.data));
+      // Gone since the listing (taken, completed and removed): nothing to promote.
+      if (
+        !(await job.updateData(unparked(job.data)).then(
+          () => true,
+          () => false,
+        ))
+      )
+        continue;
       await job.promote().catch(() => undefined);
     }
   }

@@ -86,8 +86,11 @@ export class BreakerGuard {
     }
     const closed = await this.#breakers.closeIfDue(q.name);
     if (!closed) {
-      this.#gauge(q, true);
-      if (!(await q.queue.isPaused())) await q.queue.pause();
+      // Not due; or another worker closed it (and resumed the queue) since the read above:
+      // read again, or this would pause a queue whose breaker is closed.
+      const open = (await this.#breakers.read(q.name)).state === 'open';
+      this.#gauge(q, open);
+      if (open && !(await q.queue.isPaused())) await q.queue.pause();
       return;
     }
     await this.#closed(q, closed, breaker.openForS);

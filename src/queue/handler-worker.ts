@@ -137,6 +137,8 @@ export class HandlerWorker {
   /** Unfinished jobs of the registered queues the table lacks, as last counted. */
   #pending = new Map<string, number>();
   #syncs = 0;
+  /** Hashes of every handler table this worker has loaded (a job decided with one of them waits for no reload). */
+  readonly #tablesSeen = new Set<string>();
   /** Lanes being closed (their entry left the table and their queue is empty). */
   readonly #leaving = new Set<Promise<void>>();
   readonly #pool: SlotPool;
@@ -217,6 +219,7 @@ export class HandlerWorker {
    */
   async #sync(): Promise<void> {
     const base = this.#options.queue.name;
+    this.#tablesSeen.add(this.#options.rules().hash);
     // A targeted entry has no queue of its own: its jobs are in its actors' queues.
     const specs = this.#options
       .rules()
@@ -422,7 +425,8 @@ export class HandlerWorker {
     const resolved = this.#resolve(job.data);
     // Decided with a table this worker has not loaded yet (the subscriber reloaded first):
     // the job waits for this worker's reload, for a while, before it is refused as unknown.
-    if (resolved.unknown && job.data.table !== undefined && job.data.table !== this.#options.rules().hash && Date.now() - job.timestamp < RELOAD_WAIT_MS) {
+    // A table it loaded before is not one to wait for (the entry was removed since).
+    if (resolved.unknown && job.data.table !== undefined && !this.#tablesSeen.has(job.data.table) && Date.now() - job.timestamp < RELOAD_WAIT_MS) {
       releaseSlot();
       await this.#putBack(lane, job, token, RELOAD_POLL_MS);
       this.#m.deferred.inc({ reason: 'reload' });
