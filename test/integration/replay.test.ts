@@ -153,7 +153,11 @@ test('replay - a subscriber stopped while events flow catches up from its cursor
   await eventually(async () => (await archivedCount(during)) === 50, 'events fired while down archived');
   const after = await fireMany(client, 10, 'after');
   await eventually(async () => (await archivedCount(after)) === 10, 'live events after catch-up archived');
-  assert.equal(await metricValue(second.registry, 'sub_events_replayed_total'), 50);
+  // The 50 fired while it was down; and, on a busy machine, the last of the first 20 if it
+  // was archived but its cursor not yet moved when the first subscriber stopped (taken
+  // again, stored once: the counts above are exact).
+  const replayed = await metricValue(second.registry, 'sub_events_replayed_total');
+  assert.ok(replayed >= 50 && replayed <= 70, `replayed ${replayed}: the 50 missed, and at most the 20 before`);
   assert.equal(await metricValue(second.registry, 'sub_events_lost_total'), 0);
   // The cursor is saved at most every 100 ms, after the batches it covers.
   const cursor = await eventually(async () => {
