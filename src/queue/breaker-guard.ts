@@ -8,8 +8,8 @@ import type { FireFunction } from '../handlers/driver.js';
 import type { HandlerSpec } from '../handlers/spec.js';
 import { Breakers } from './breaker.js';
 
-/** Longest handler command kept as a metric label. */
-const HANDLER_LABEL_CHARS = 120;
+/** Longest handler command kept as a metric label (the worker's duration histogram too). */
+export const HANDLER_LABEL_CHARS = 120;
 
 /** An entry's queue as the guard sees it. */
 export interface GuardedQueue {

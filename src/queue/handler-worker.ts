@@ -17,7 +17,7 @@ import { sharedRedis } from './shared-redis.js';
 import { QueueRegistry, type QueueInfo } from './queue-registry.js';
 import { planLanes, type LaneWant } from './lane-plan.js';
 import { SlotPool } from './slot-pool.js';
-import { BreakerGuard, type GuardedQueue } from './breaker-guard.js';
+import { BreakerGuard, HANDLER_LABEL_CHARS, type GuardedQueue } from './breaker-guard.js';
 import { OrderTickets, orderVerdict, type OrderTicket } from './order-tickets.js';
 import { describePolicy } from '../rules/entry-policy.js';
 import type { EntryPolicy } from '../handlers/spec.js';
@@ -64,9 +64,6 @@ export interface HandlerWorkerOptions {
   /** `--actor`: also take the jobs targeted at this actor name (its own queue, see actor-registry.ts). */
   actor?: string | undefined;
 }
-
-/** Longest handler command kept as a metric label. */
-const HANDLER_LABEL_CHARS = 120;
 
 /** How often the queues to drain, their policies and their breakers are looked at again. */
 const SYNC_MS = 1000;
@@ -139,6 +136,8 @@ export class HandlerWorker {
   #syncs = 0;
   /** Hashes of every handler table this worker has loaded (a job decided with one of them waits for no reload). */
   readonly #tablesSeen = new Set<string>();
+  /** Hash of the table whose queues were last registered. */
+  #registered: string | undefined;
   /** Lanes being closed (their entry left the table and their queue is empty). */
   readonly #leaving = new Set<Promise<void>>();
   readonly #pool: SlotPool;
@@ -219,17 +218,20 @@ export class HandlerWorker {
    */
   async #sync(): Promise<void> {
     const base = this.#options.queue.name;
-    this.#tablesSeen.add(this.#options.rules().hash);
+    const table = this.#options.rules();
+    this.#tablesSeen.add(table.hash);
     // A targeted entry has no queue of its own: its jobs are in its actors' queues.
-    const specs = this.#options
-      .rules()
-      .entries.map((e) => e.spec)
-      .filter((spec) => spec.target === undefined);
+    const specs = table.entries.map((e) => e.spec).filter((spec) => spec.target === undefined);
     const own = new Map<string, QueueInfo>(specs.map((s) => [entryQueueName(base, s.key, s.id), queueInfo(s)]));
-    await this.#registryOfQueues.register(own);
     // Queues the table lacks are counted every ORPHAN_SCAN_SYNCS syncs (one round trip
     // each: a registry that has seen many entries must not cost a worker that much a second).
     const sweep = this.#syncs++ % ORPHAN_SCAN_SYNCS === 0;
+    // The table's queues are registered when it changes, and again at each sweep (the
+    // registry may have been flushed), not at every sync.
+    if (sweep || table.hash !== this.#registered) {
+      await this.#registryOfQueues.register(own);
+      this.#registered = table.hash;
+    }
     if (sweep) {
       this.#pending = new Map();
       for (const name of (await this.#registryOfQueues.list()).keys()) {
